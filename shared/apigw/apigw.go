@@ -1,0 +1,225 @@
+// Package apigw adapts API Gateway HTTP API (payload format 2.0) events to
+// Mosaic's handlers: it routes on the route key, decodes request bodies
+// strictly and within a size limit, checks the sandbox header, and owns the
+// one table that maps error kinds to HTTP statuses and the one error body.
+// Handlers return (status, value, error); they never return a Go error to the
+// Lambda runtime, which would become a bare 500.
+package apigw
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/mosaic-cdp/mosaic/shared/fault"
+)
+
+// MaxBodyBytes is the largest request body a route accepts.
+const MaxBodyBytes = 1 << 20
+
+// Request is what a route handler sees of an HTTP request.
+type Request struct {
+	RouteKey  string
+	Path      string
+	Params    map[string]string // path parameters, URL-decoded
+	Query     url.Values
+	Header    http.Header
+	Body      []byte
+	RequestID string
+}
+
+// Param returns a path parameter, decoded once more when it still holds
+// percent-escapes: a URL-encoded $id may arrive encoded once or twice.
+func (r *Request) Param(name string) string {
+	v := r.Params[name]
+	if strings.Contains(v, "%") {
+		if d, err := url.PathUnescape(v); err == nil {
+			return d
+		}
+	}
+	return v
+}
+
+// Decode decodes the JSON body into v strictly: unknown fields are refused
+// unless v is a map, trailing data is refused, and the size limit holds.
+func (r *Request) Decode(v any) error {
+	if len(r.Body) == 0 {
+		return fault.E(fault.Invalid, "REQ-BODY", "a JSON request body is required")
+	}
+	if len(r.Body) > MaxBodyBytes {
+		return fault.E(fault.TooLarge, "REQ-SIZE", "request body is over 1 MB")
+	}
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fault.Wrap(err, fault.Invalid, "REQ-JSON", "request body is not valid JSON for this route: "+jsonProblem(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fault.E(fault.Invalid, "REQ-JSON", "request body has data after the JSON value")
+	}
+	return nil
+}
+
+// jsonProblem describes a decoding error without echoing the payload.
+func jsonProblem(err error) string {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return "syntax error"
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return "field " + typ.Field + " must be " + typ.Type.Kind().String()
+		}
+		return "wrong type"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "truncated JSON"
+	}
+	return "malformed JSON"
+}
+
+// HandlerFunc serves one route. It returns the status and the value to encode
+// as the JSON body (nil for no body), or an error.
+type HandlerFunc func(ctx context.Context, r *Request) (int, any, error)
+
+// Router dispatches on the API Gateway route key.
+type Router struct {
+	routes map[string]HandlerFunc
+	// Sandbox, when set, must equal the x-sandbox-name header when one is sent.
+	Sandbox string
+}
+
+// NewRouter returns an empty router for the given sandbox name.
+func NewRouter(sandbox string) *Router {
+	return &Router{routes: map[string]HandlerFunc{}, Sandbox: sandbox}
+}
+
+// Handle registers h for a route key such as "GET /data/core/ups/access/entities".
+func (rt *Router) Handle(routeKey string, h HandlerFunc) { rt.routes[routeKey] = h }
+
+// Routes lists the registered route keys.
+func (rt *Router) Routes() []string {
+	keys := make([]string, 0, len(rt.routes))
+	for k := range rt.routes {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// Serve is the Lambda handler.
+func (rt *Router) Serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	reqID := ev.RequestContext.RequestID
+	h, ok := rt.routes[ev.RouteKey]
+	if !ok {
+		return ErrorResponse(ctx, reqID, fault.E(fault.NotFound, "ROUTE-404", "no such route")), nil
+	}
+	req, err := newRequest(ev)
+	if err != nil {
+		return ErrorResponse(ctx, reqID, err), nil
+	}
+	if sb := req.Header.Get("x-sandbox-name"); sb != "" && rt.Sandbox != "" && sb != rt.Sandbox {
+		return ErrorResponse(ctx, reqID, fault.Errorf(fault.Forbidden, "SANDBOX", "sandbox %q is not served here", sb)), nil
+	}
+	status, v, err := h(ctx, req)
+	if err != nil {
+		return ErrorResponse(ctx, reqID, err), nil
+	}
+	return JSON(status, v), nil
+}
+
+func newRequest(ev events.APIGatewayV2HTTPRequest) (*Request, error) {
+	body := []byte(ev.Body)
+	if ev.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(ev.Body)
+		if err != nil {
+			return nil, fault.E(fault.Invalid, "REQ-BODY", "request body is not valid base64")
+		}
+		body = b
+	}
+	if len(body) > MaxBodyBytes {
+		return nil, fault.E(fault.TooLarge, "REQ-SIZE", "request body is over 1 MB")
+	}
+	q, err := url.ParseQuery(ev.RawQueryString)
+	if err != nil {
+		return nil, fault.E(fault.Invalid, "REQ-QUERY", "query string is malformed")
+	}
+	h := http.Header{}
+	for k, v := range ev.Headers {
+		h.Set(k, v)
+	}
+	return &Request{
+		RouteKey:  ev.RouteKey,
+		Path:      ev.RawPath,
+		Params:    ev.PathParameters,
+		Query:     q,
+		Header:    h,
+		Body:      body,
+		RequestID: ev.RequestContext.RequestID,
+	}, nil
+}
+
+// statusOf is the one table from error kinds to HTTP statuses.
+var statusOf = map[fault.Kind]int{
+	fault.Invalid:     http.StatusBadRequest,
+	fault.NotFound:    http.StatusNotFound,
+	fault.Conflict:    http.StatusConflict,
+	fault.Forbidden:   http.StatusForbidden,
+	fault.Throttled:   http.StatusTooManyRequests,
+	fault.Unavailable: http.StatusServiceUnavailable,
+	fault.TooLarge:    http.StatusRequestEntityTooLarge,
+	fault.Internal:    http.StatusInternalServerError,
+}
+
+// Status is the HTTP status for an error's kind.
+func Status(err error) int { return statusOf[fault.KindOf(err)] }
+
+// ErrorBody is the one JSON shape of every error answer.
+type ErrorBody struct {
+	Status    int    `json:"status"`
+	Code      string `json:"code"`
+	Title     string `json:"title"`
+	Message   string `json:"message"`
+	RequestID string `json:"requestId"`
+}
+
+// ErrorResponse turns err into the error answer, logging internals once.
+func ErrorResponse(ctx context.Context, requestID string, err error) events.APIGatewayV2HTTPResponse {
+	e := fault.As(err)
+	status := statusOf[e.Kind]
+	msg, code := e.Message, e.Code
+	if e.Kind == fault.Internal {
+		slog.ErrorContext(ctx, "request failed", "err", err)
+		msg, code = "internal error", "INTERNAL"
+	} else if e.Kind.Transient() {
+		slog.WarnContext(ctx, "request failed", "kind", e.Kind.String(), "err", err)
+	}
+	return JSON(status, ErrorBody{Status: status, Code: code, Title: http.StatusText(status), Message: msg, RequestID: requestID})
+}
+
+// JSON builds a response with v encoded as the body.
+func JSON(status int, v any) events.APIGatewayV2HTTPResponse {
+	resp := events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: map[string]string{}}
+	if v == nil {
+		return resp
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		slog.Error("encode response", "err", err)
+		resp.StatusCode = http.StatusInternalServerError
+		b = []byte(`{"status":500,"code":"INTERNAL","title":"Internal Server Error","message":"internal error"}`)
+	}
+	resp.Headers["content-type"] = "application/json"
+	resp.Body = string(b)
+	return resp
+}

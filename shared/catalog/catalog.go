@@ -1,0 +1,95 @@
+// Package catalog holds the catalog's domain types — datasets, batches and
+// the ingest spec that tells the pipeline how to read a dataset's rows — and
+// the services that build them from the stored schema registry.
+package catalog
+
+// Dataset tags that drive the profile path (AEP's names and values).
+const (
+	TagUnifiedProfile  = "unifiedProfile"
+	TagUnifiedIdentity = "unifiedIdentity"
+)
+
+// Batch statuses, AEP's names.
+const (
+	BatchLoading    = "loading"
+	BatchProcessing = "processing"
+	BatchSuccess    = "success"
+	BatchFailed     = "failed"
+	BatchAborted    = "aborted"
+)
+
+// Violation is one reason a row was refused: a JSON pointer into the row, a
+// stable code and a readable message that holds no row values.
+type Violation struct {
+	Pointer string `json:"pointer,omitempty"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// IdentityField is a schema field marked as an identity by a descriptor.
+type IdentityField struct {
+	// Path is a JSON pointer into the record, e.g. "/personalEmail/address".
+	Path      string
+	Namespace string
+	Primary   bool
+}
+
+// IngestSpec is everything the ingest pipeline needs to know about a
+// dataset: its schema's class, whether rows feed profiles and the identity
+// graph, the compiled validator and the identity fields.
+type IngestSpec struct {
+	DatasetID     string
+	SchemaID      string
+	SchemaVersion string
+	// Class is the $id of the schema's class: the profile or the
+	// experience event class.
+	Class string
+	// ProfileEnabled is true when the dataset is tagged unifiedProfile
+	// enabled:true and its schema is enabled for Profile (union tag).
+	ProfileEnabled  bool
+	IdentityEnabled bool
+	Upsert          bool
+	// Validate checks one decoded row (map[string]any from encoding/json)
+	// against the resolved schema, returning at most five violations.
+	Validate   func(row map[string]any) []Violation
+	Identities []IdentityField
+}
+
+// Class IDs.
+const (
+	ProfileClass = "https://ns.adobe.com/xdm/context/profile"
+	EventClass   = "https://ns.adobe.com/xdm/context/experienceevent"
+)
+
+// BatchMetrics are AEP's batch metrics.
+type BatchMetrics struct {
+	InputFileCount    int `json:"inputFileCount"`
+	InputRecordCount  int `json:"inputRecordCount"`
+	OutputRecordCount int `json:"outputRecordCount"`
+	FailedRecordCount int `json:"failedRecordCount"`
+}
+
+// BatchError summarises one kind of failure within a batch.
+type BatchError struct {
+	Code        string `json:"code"`
+	Description string `json:"description"`
+	Rows        int    `json:"rows"`
+}
+
+// Batch is one unit of batch ingestion into one dataset.
+type Batch struct {
+	ID                      string `json:"id"`
+	DatasetID               string `json:"datasetId"`
+	Status                  string `json:"status"`
+	Created                 int64  `json:"created"` // epoch ms
+	Updated                 int64  `json:"updated"` // epoch ms
+	Completed               int64  `json:"completed,omitempty"`
+	InputFormat             string `json:"inputFormat,omitempty"`
+	PartialIngestionPercent int    `json:"partialIngestionPercent"`
+	// Source names where the batch came from: for a dropped file,
+	// "s3://bucket/key" and its ETag.
+	Source  string       `json:"source,omitempty"`
+	ETag    string       `json:"etag,omitempty"`
+	Metrics BatchMetrics `json:"metrics"`
+	Errors  []BatchError `json:"errors,omitempty"`
+}

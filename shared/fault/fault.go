@@ -1,0 +1,107 @@
+// Package fault is Mosaic's one error model: a small set of kinds carried by
+// one error type with a message that is safe to show callers and a wrapped
+// cause that is only logged. The kind decides everything downstream: the HTTP
+// status of an API answer, and whether an ingest row is retried (throttled,
+// unavailable, internal) or sent to the failed-record store (invalid, not
+// found, conflict).
+package fault
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies an error.
+type Kind uint8
+
+const (
+	Internal    Kind = iota // a bug or an unexpected failure; never shown in detail
+	Invalid                 // the input is wrong; fixing it is the caller's job
+	NotFound                // the thing named does not exist
+	Conflict                // the request contradicts the current state
+	Forbidden               // the caller may not do this
+	Throttled               // the backend asked us to slow down; retry later
+	Unavailable             // the backend could not be reached; retry later
+	TooLarge                // the request or record is over a size limit
+)
+
+var kindNames = [...]string{
+	Internal:    "internal",
+	Invalid:     "invalid",
+	NotFound:    "not found",
+	Conflict:    "conflict",
+	Forbidden:   "forbidden",
+	Throttled:   "throttled",
+	Unavailable: "unavailable",
+	TooLarge:    "too large",
+}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", k)
+}
+
+// Transient reports whether an error of this kind may go away on retry.
+func (k Kind) Transient() bool { return k == Throttled || k == Unavailable || k == Internal }
+
+// Error is the error type of Mosaic's domain code.
+type Error struct {
+	Kind Kind
+	// Code is a stable, machine-readable code such as "MOSAIC-1001" or
+	// "XDM-TYPE"; callers match on it, so it never changes meaning.
+	Code string
+	// Message is safe to return to API callers: it never holds internals.
+	Message string
+	// Err is the cause, for logs only.
+	Err error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Is makes errors.Is(err, fault.NotFound) style checks possible through
+// KindOf; two *Error match when kind and code match.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Kind == e.Kind && (t.Code == "" || t.Code == e.Code)
+}
+
+// E builds an error of kind k with a stable code and a safe message.
+func E(k Kind, code, msg string) *Error { return &Error{Kind: k, Code: code, Message: msg} }
+
+// Errorf is E with a formatted message.
+func Errorf(k Kind, code, format string, args ...any) *Error {
+	return &Error{Kind: k, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap gives cause a kind, code and safe message.
+func Wrap(cause error, k Kind, code, msg string) *Error {
+	return &Error{Kind: k, Code: code, Message: msg, Err: cause}
+}
+
+// KindOf returns the kind of err: the kind of the first *Error in its chain,
+// Internal otherwise.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Internal
+}
+
+// As returns the first *Error in err's chain, or an internal one wrapping err.
+func As(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
+}

@@ -1,0 +1,254 @@
+// Package topology declares Mosaic's deployable resources once: the tables,
+// the landing bucket, the ingest stream, the functions with their grants,
+// triggers and HTTP routes. The CDK app (infra/) and the local cloud
+// (localstack/cloud) both build from these definitions, so what runs on a
+// laptop cannot drift from what is deployed.
+package topology
+
+import "time"
+
+// Logical resource IDs. They are also the CloudFormation logical IDs of the
+// stateful resources, which must never change once deployed.
+const (
+	CatalogTable  = "CatalogTable"
+	ProfileTable  = "ProfileTable"
+	LandingBucket = "LandingBucket"
+	IngestStream  = "IngestStream"
+)
+
+// Environment variables through which functions learn where their resources are.
+const (
+	EnvCatalogTable  = "MOSAIC_CATALOG_TABLE"
+	EnvProfileTable  = "MOSAIC_PROFILE_TABLE"
+	EnvLandingBucket = "MOSAIC_LANDING_BUCKET"
+	EnvIngestStream  = "MOSAIC_INGEST_STREAM"
+	EnvSandboxName   = "MOSAIC_SANDBOX_NAME"
+	// EnvS3PathStyle switches S3 clients to path-style addressing ("1" or
+	// "true"), which the local emulators need and AWS does not.
+	EnvS3PathStyle = "MOSAIC_S3_PATH_STYLE"
+)
+
+// IngestPrefix is the key prefix of the landing bucket whose object
+// creations trigger batch ingestion: ingest/<datasetId>/<file>.
+const IngestPrefix = "ingest/"
+
+// Key attribute names shared by both tables.
+const (
+	PartitionKey = "pk"
+	SortKey      = "sk"
+	// ExpiryAttribute is the TTL attribute of the profile table (event expiry).
+	ExpiryAttribute = "expiresAt"
+)
+
+// Table describes a DynamoDB table: string partition and sort keys,
+// on-demand billing.
+type Table struct {
+	ID           string
+	PartitionKey string
+	SortKey      string
+	// TTLAttribute, when set, is enabled as the table's time-to-live attribute
+	// at deploy time; the code never relies on expiry having happened.
+	TTLAttribute string
+}
+
+// Tables are the two tables of ARCHITECTURE §4.
+var Tables = []Table{
+	{ID: CatalogTable, PartitionKey: PartitionKey, SortKey: SortKey},
+	{ID: ProfileTable, PartitionKey: PartitionKey, SortKey: SortKey, TTLAttribute: ExpiryAttribute},
+}
+
+// Stream describes the ingest Kinesis stream.
+type Stream struct {
+	ID         string
+	ShardCount int
+}
+
+// Streams holds the ingest stream.
+var Streams = []Stream{{ID: IngestStream, ShardCount: 2}}
+
+// Bucket describes an S3 bucket.
+type Bucket struct{ ID string }
+
+// Buckets holds the landing bucket.
+var Buckets = []Bucket{{ID: LandingBucket}}
+
+// Access is what a function may do with a resource.
+type Access int
+
+const (
+	Read Access = iota + 1
+	Write
+	ReadWrite
+)
+
+// Grant gives a function access to one resource, by logical ID.
+type Grant struct {
+	Resource string
+	Access   Access
+}
+
+// S3Trigger invokes a function for every object created under Prefix.
+type S3Trigger struct {
+	Bucket string
+	Prefix string
+}
+
+// StreamTrigger is a Kinesis event source mapping.
+type StreamTrigger struct {
+	Stream string
+	// BatchSize is the most records given to one invocation.
+	BatchSize int
+	// MaxRetries bounds the retries of a failing batch before its records
+	// go to the on-failure destination.
+	MaxRetries int
+	// Bisect splits a failing batch in two before retrying it.
+	Bisect bool
+	// MaxBatchingWindow is how long records are gathered before an invocation.
+	MaxBatchingWindow time.Duration
+}
+
+// Route is one HTTP API route: Method and Path form the route key
+// ("GET /data/core/ups/access/entities"); {name} marks a path parameter.
+type Route struct {
+	Method string
+	Path   string
+}
+
+// Key is the API Gateway route key.
+func (r Route) Key() string { return r.Method + " " + r.Path }
+
+// Function is one Lambda function, built from functions/<Name> into
+// dist/<Name>/bootstrap.
+type Function struct {
+	Name     string
+	ID       string
+	MemoryMB int
+	Timeout  time.Duration
+	// Env maps an environment variable to the logical ID of the resource
+	// whose physical name it carries.
+	Env    map[string]string
+	Grants []Grant
+	// Concurrency is how many local processes serve this function on the
+	// local cloud (each Runtime Interface Emulator takes one invocation at a time).
+	Concurrency int
+	S3          *S3Trigger
+	Stream      *StreamTrigger
+	Routes      []Route
+}
+
+var allTables = map[string]string{
+	EnvCatalogTable: CatalogTable,
+	EnvProfileTable: ProfileTable,
+}
+
+func withEnv(extra map[string]string) map[string]string {
+	env := map[string]string{}
+	for k, v := range allTables {
+		env[k] = v
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	return env
+}
+
+const (
+	schemaRegistry = "/data/foundation/schemaregistry"
+	catalog        = "/data/foundation/catalog"
+	ups            = "/data/core/ups"
+)
+
+// Functions are Mosaic's five functions.
+var Functions = []Function{
+	{
+		Name: "batch-ingest", ID: "BatchIngest", MemoryMB: 512, Timeout: 5 * time.Minute,
+		Env:         withEnv(map[string]string{EnvLandingBucket: LandingBucket}),
+		Grants:      []Grant{{CatalogTable, ReadWrite}, {ProfileTable, ReadWrite}, {LandingBucket, Read}},
+		Concurrency: 2,
+		S3:          &S3Trigger{Bucket: LandingBucket, Prefix: IngestPrefix},
+	},
+	{
+		Name: "stream-ingest", ID: "StreamIngest", MemoryMB: 512, Timeout: time.Minute,
+		Env:         withEnv(nil),
+		Grants:      []Grant{{CatalogTable, ReadWrite}, {ProfileTable, ReadWrite}},
+		Concurrency: 1,
+		Stream:      &StreamTrigger{Stream: IngestStream, BatchSize: 100, MaxRetries: 3, Bisect: true, MaxBatchingWindow: 0},
+	},
+	{
+		Name: "schema-api", ID: "SchemaAPI", MemoryMB: 256, Timeout: 10 * time.Second,
+		Env:         withEnv(nil),
+		Grants:      []Grant{{CatalogTable, ReadWrite}},
+		Concurrency: 1,
+		Routes: []Route{
+			{"GET", schemaRegistry + "/global/classes"},
+			{"GET", schemaRegistry + "/global/classes/{id}"},
+			{"GET", schemaRegistry + "/global/fieldgroups"},
+			{"GET", schemaRegistry + "/global/fieldgroups/{id}"},
+			{"GET", schemaRegistry + "/tenant/schemas"},
+			{"POST", schemaRegistry + "/tenant/schemas"},
+			{"GET", schemaRegistry + "/tenant/schemas/{id}"},
+			{"PATCH", schemaRegistry + "/tenant/schemas/{id}"},
+			{"GET", schemaRegistry + "/tenant/descriptors"},
+			{"POST", schemaRegistry + "/tenant/descriptors"},
+			{"GET", schemaRegistry + "/tenant/descriptors/{id}"},
+			{"GET", "/data/core/idnamespace/identities"},
+			{"GET", "/data/core/idnamespace/identities/{code}"},
+		},
+	},
+	{
+		Name: "dataset-api", ID: "DatasetAPI", MemoryMB: 256, Timeout: 10 * time.Second,
+		Env:         withEnv(map[string]string{EnvLandingBucket: LandingBucket}),
+		Grants:      []Grant{{CatalogTable, ReadWrite}, {LandingBucket, ReadWrite}},
+		Concurrency: 1,
+		Routes: []Route{
+			{"GET", catalog + "/dataSets"},
+			{"POST", catalog + "/dataSets"},
+			{"GET", catalog + "/dataSets/{id}"},
+			{"GET", catalog + "/batches"},
+			{"GET", catalog + "/batches/{id}"},
+		},
+	},
+	{
+		Name: "profile-api", ID: "ProfileAPI", MemoryMB: 512, Timeout: 10 * time.Second,
+		Env:         withEnv(nil),
+		Grants:      []Grant{{CatalogTable, Read}, {ProfileTable, Read}},
+		Concurrency: 2,
+		Routes: []Route{
+			{"GET", ups + "/access/entities"},
+			{"GET", ups + "/config/mergePolicies"},
+			{"GET", ups + "/config/mergePolicies/{id}"},
+			{"GET", "/data/core/identity/cluster/members"},
+		},
+	},
+}
+
+// FunctionByName returns the function named name.
+func FunctionByName(name string) (Function, bool) {
+	for _, f := range Functions {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Function{}, false
+}
+
+// Stack names and output keys, shared by the CDK app and the local cloud's
+// outputs file (the format of 'cdk deploy --outputs-file'):
+//
+//	{"MosaicData-dev": {"CatalogTableName": "…", …}, "MosaicApp-dev": {"ApiUrl": "…"}}
+const (
+	DataStackPrefix = "MosaicData-"
+	AppStackPrefix  = "MosaicApp-"
+
+	OutputCatalogTable  = "CatalogTableName"
+	OutputProfileTable  = "ProfileTableName"
+	OutputLandingBucket = "LandingBucketName"
+	OutputIngestStream  = "IngestStreamName"
+	OutputAPIURL        = "ApiUrl"
+	OutputRegion        = "Region"
+	OutputSandbox       = "SandboxName"
+)
+
+// DataStackName and AppStackName name an environment's two stacks.
+func DataStackName(env string) string { return DataStackPrefix + env }
+func AppStackName(env string) string  { return AppStackPrefix + env }
