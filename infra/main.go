@@ -4,7 +4,7 @@
 // bucket and the ingest stream, and MosaicApp-<env> with the functions, their
 // triggers and the IAM-authorized HTTP API.
 //
-//	cdk synth --all -c env=dev|staging|prod [-c assets=dist]
+//	cdk synth -c env=dev|staging|prod [-c assets=dist]
 //
 // Runtime code never imports this package.
 package main

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/mosaic-cdp/mosaic/shared/apigw"
+	"github.com/mosaic-cdp/mosaic/shared/awsenv"
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/store"
+	"github.com/mosaic-cdp/mosaic/shared/topology"
+	"github.com/mosaic-cdp/mosaic/shared/xdm"
+)
+
+// catalogStore is what the handler needs of the catalog store.
+type catalogStore interface {
+	GetSchema(ctx context.Context, id string) (xdm.Schema, error)
+	CreateDataset(ctx context.Context, d catalog.Dataset) error
+	GetDataset(ctx context.Context, id string) (catalog.Dataset, error)
+	ListDatasets(ctx context.Context) ([]catalog.Dataset, error)
+	GetBatch(ctx context.Context, id string) (catalog.Batch, error)
+	ListBatches(ctx context.Context, datasetID string, limit int) ([]catalog.Batch, error)
+}
+
+type handler struct {
+	router  *apigw.Router
+	cat     catalogStore
+	sandbox string
+	now     func() time.Time
+}
+
+func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
+	env, err := awsenv.Require(getenv, topology.EnvCatalogTable)
+	if err != nil {
+		return nil, err
+	}
+	clients, err := awsenv.Load(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
+	cat := store.NewCatalog(clients.DynamoDB, env[topology.EnvCatalogTable])
+	return newService(cat, getenv(topology.EnvSandboxName), time.Now), nil
+}
+
+const catalogBase = "/data/foundation/catalog"
+
+func newService(cat catalogStore, sandbox string, now func() time.Time) *handler {
+	h := &handler{router: apigw.NewRouter(sandbox), cat: cat, sandbox: sandbox, now: now}
+	h.router.Handle("GET "+catalogBase+"/dataSets", h.listDatasets)
+	h.router.Handle("POST "+catalogBase+"/dataSets", h.createDataset)
+	h.router.Handle("GET "+catalogBase+"/dataSets/{id}", h.getDataset)
+	h.router.Handle("GET "+catalogBase+"/batches", h.listBatches)
+	h.router.Handle("GET "+catalogBase+"/batches/{id}", h.getBatch)
+	return h
+}
+
+// Handle is the Lambda entry point.
+func (h *handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return h.router.Serve(ctx, ev)
+}
+
+func (h *handler) createDataset(ctx context.Context, r *apigw.Request) (int, any, error) {
+	var in catalog.DatasetInput
+	if err := r.Decode(&in); err != nil {
+		return 0, nil, err
+	}
+	d, err := catalog.NewDataset(in, xdm.ImsOrg, h.sandbox, h.now())
+	if err != nil {
+		return 0, nil, err
+	}
+	s, err := h.cat.GetSchema(ctx, d.SchemaRef.ID)
+	var fe *fault.Error
+	if errors.As(err, &fe) && fe.Kind == fault.NotFound {
+		return 0, nil, fault.E(fault.Invalid, "CATALOG-SCHEMA-NOT-FOUND", "schemaRef.id does not name an existing schema")
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	// Store the canonical $id even when the request named the altId.
+	d.SchemaRef.ID = s.ID
+	if catalog.ParseTags(d.Tags).Upsert && s.Class != xdm.ProfileClass {
+		return 0, nil, fault.E(fault.Invalid, "CATALOG-UPSERT-CLASS", "isUpsert applies to datasets of the profile class only")
+	}
+	if err := h.cat.CreateDataset(ctx, d); err != nil {
+		return 0, nil, err
+	}
+	slog.InfoContext(ctx, "dataset created", "datasetId", d.ID, "schemaId", s.ID)
+	return http.StatusCreated, []string{"@/dataSets/" + d.ID}, nil
+}
+
+func (h *handler) getDataset(ctx context.Context, r *apigw.Request) (int, any, error) {
+	d, err := h.cat.GetDataset(ctx, r.Param("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]catalog.Dataset{d.ID: d}, nil
+}
+
+func (h *handler) listDatasets(ctx context.Context, r *apigw.Request) (int, any, error) {
+	ds, err := h.cat.ListDatasets(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make(map[string]catalog.Dataset, len(ds))
+	for _, d := range ds {
+		out[d.ID] = d
+	}
+	return http.StatusOK, out, nil
+}
+
+// batchView is AEP's Catalog batch object.
+type batchView struct {
+	ID             string               `json:"id"`
+	ImsOrg         string               `json:"imsOrg"`
+	Status         string               `json:"status"`
+	Created        int64                `json:"created"`
+	Updated        int64                `json:"updated"`
+	Completed      int64                `json:"completed,omitempty"`
+	Version        string               `json:"version"`
+	RelatedObjects []relatedObject      `json:"relatedObjects"`
+	InputFormat    *inputFormat         `json:"inputFormat,omitempty"`
+	Tags           map[string]any       `json:"tags"`
+	Metrics        catalog.BatchMetrics `json:"metrics"`
+	Errors         []batchError         `json:"errors,omitempty"`
+}
+
+type relatedObject struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+type inputFormat struct {
+	Format string `json:"format"`
+}
+
+type batchError struct {
+	Code        string `json:"code"`
+	Description string `json:"description"`
+	RecordCount int    `json:"recordCount,omitempty"`
+}
+
+func viewBatch(b catalog.Batch) batchView {
+	v := batchView{
+		ID: b.ID, ImsOrg: xdm.ImsOrg, Status: b.Status,
+		Created: b.Created, Updated: b.Updated, Completed: b.Completed,
+		Version:        "1.0.0",
+		RelatedObjects: []relatedObject{{Type: "dataSet", ID: b.DatasetID}},
+		Tags:           map[string]any{"acp_partialIngestionPercent": b.PartialIngestionPercent},
+		Metrics:        b.Metrics,
+	}
+	if b.InputFormat != "" {
+		v.InputFormat = &inputFormat{Format: b.InputFormat}
+	}
+	for _, e := range b.Errors {
+		v.Errors = append(v.Errors, batchError{Code: e.Code, Description: e.Description, RecordCount: e.Rows})
+	}
+	return v
+}
+
+func (h *handler) getBatch(ctx context.Context, r *apigw.Request) (int, any, error) {
+	b, err := h.cat.GetBatch(ctx, r.Param("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]batchView{b.ID: viewBatch(b)}, nil
+}
+
+func (h *handler) listBatches(ctx context.Context, r *apigw.Request) (int, any, error) {
+	limit := 100
+	if s := r.Query.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100 {
+			return 0, nil, fault.E(fault.Invalid, "CATALOG-LIMIT", "limit must be a number from 1 to 100")
+		}
+		limit = n
+	}
+	bs, err := h.cat.ListBatches(ctx, r.Query.Get("dataSet"), limit)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make(map[string]batchView, len(bs))
+	for _, b := range bs {
+		out[b.ID] = viewBatch(b)
+	}
+	return http.StatusOK, out, nil
+}

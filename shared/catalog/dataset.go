@@ -1,0 +1,153 @@
+package catalog
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic/shared/fault"
+)
+
+// Tag values, AEP's spellings.
+const (
+	TagEnabledTrue  = "enabled:true"
+	TagEnabledFalse = "enabled:false"
+	TagUpsertTrue   = "isUpsert:true"
+)
+
+// DefaultSchemaContentType is the schemaRef content type AEP examples use.
+const DefaultSchemaContentType = "application/vnd.adobe.xed-full+json;version=1"
+
+// SchemaRef points a dataset at its schema.
+type SchemaRef struct {
+	ID          string `json:"id"`
+	ContentType string `json:"contentType"`
+}
+
+// Dataset is a catalog dataset in AEP's shape.
+type Dataset struct {
+	ID              string              `json:"id"`
+	Name            string              `json:"name"`
+	Description     string              `json:"description,omitempty"`
+	ImsOrg          string              `json:"imsOrg"`
+	SandboxID       string              `json:"sandboxId,omitempty"`
+	Tags            map[string][]string `json:"tags"`
+	Version         string              `json:"version"`
+	Created         int64               `json:"created"`
+	Updated         int64               `json:"updated"`
+	CreatedClient   string              `json:"createdClient"`
+	CreatedUser     string              `json:"createdUser"`
+	UpdatedUser     string              `json:"updatedUser"`
+	Files           string              `json:"files"`
+	SchemaRef       SchemaRef           `json:"schemaRef"`
+	FileDescription map[string]any      `json:"fileDescription,omitempty"`
+}
+
+// DatasetInput is the body of POST /dataSets.
+type DatasetInput struct {
+	Name            string              `json:"name"`
+	Description     string              `json:"description,omitempty"`
+	SchemaRef       *SchemaRef          `json:"schemaRef"`
+	Tags            map[string][]string `json:"tags,omitempty"`
+	FileDescription map[string]any      `json:"fileDescription,omitempty"`
+}
+
+// Flags are what a dataset's tags say about the profile path.
+type Flags struct {
+	ProfileEnabled  bool
+	IdentityEnabled bool
+	Upsert          bool
+}
+
+// ParseTags reads the unifiedProfile and unifiedIdentity tags. Values match
+// without regard to spaces or case ("enabled:true", "enabled: true").
+func ParseTags(tags map[string][]string) Flags {
+	var f Flags
+	for _, v := range tags[TagUnifiedProfile] {
+		switch normTag(v) {
+		case "enabled:true":
+			f.ProfileEnabled = true
+		case "isupsert:true":
+			f.Upsert = true
+		}
+	}
+	for _, v := range tags[TagUnifiedIdentity] {
+		if normTag(v) == "enabled:true" {
+			f.IdentityEnabled = true
+		}
+	}
+	return f
+}
+
+func normTag(v string) string {
+	return strings.ToLower(strings.Join(strings.Fields(v), ""))
+}
+
+func checkTags(tags map[string][]string) error {
+	allowed := map[string][]string{
+		TagUnifiedProfile:  {"enabled:true", "enabled:false", "isupsert:true", "isupsert:false"},
+		TagUnifiedIdentity: {"enabled:true", "enabled:false"},
+	}
+	for tag, ok := range allowed {
+		for _, v := range tags[tag] {
+			n := normTag(v)
+			found := false
+			for _, a := range ok {
+				found = found || a == n
+			}
+			if !found {
+				return fault.Errorf(fault.Invalid, "CATALOG-TAG", "tag %s does not accept the value %q", tag, v)
+			}
+		}
+	}
+	return nil
+}
+
+// NewDataset builds a dataset from a create request. The caller checks that
+// the schema exists.
+func NewDataset(in DatasetInput, imsOrg, sandbox string, now time.Time) (Dataset, error) {
+	if strings.TrimSpace(in.Name) == "" {
+		return Dataset{}, fault.E(fault.Invalid, "CATALOG-NAME", "name is required")
+	}
+	if in.SchemaRef == nil || in.SchemaRef.ID == "" {
+		return Dataset{}, fault.E(fault.Invalid, "CATALOG-SCHEMAREF", "schemaRef.id is required")
+	}
+	if err := checkTags(in.Tags); err != nil {
+		return Dataset{}, err
+	}
+	ref := *in.SchemaRef
+	if ref.ContentType == "" {
+		ref.ContentType = DefaultSchemaContentType
+	}
+	tags := in.Tags
+	if tags == nil {
+		tags = map[string][]string{}
+	}
+	id := newDatasetID()
+	ms := now.UnixMilli()
+	return Dataset{
+		ID:              id,
+		Name:            in.Name,
+		Description:     in.Description,
+		ImsOrg:          imsOrg,
+		SandboxID:       sandbox,
+		Tags:            tags,
+		Version:         "1.0.0",
+		Created:         ms,
+		Updated:         ms,
+		CreatedClient:   "mosaic",
+		CreatedUser:     "mosaic",
+		UpdatedUser:     "mosaic",
+		Files:           "@/dataSetFiles?dataSetId=" + id,
+		SchemaRef:       ref,
+		FileDescription: in.FileDescription,
+	}, nil
+}
+
+// newDatasetID returns a 24-hex-digit id, the form of AEP's dataset ids.
+func newDatasetID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

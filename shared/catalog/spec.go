@@ -1,0 +1,179 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/identity"
+	"github.com/mosaic-cdp/mosaic/shared/xdm"
+)
+
+// SpecSource is where the SpecLoader reads the registry; store.Catalog
+// implements it. GetDataset answers fault NotFound "DATASET-NOT-FOUND" and
+// GetSchema fault NotFound "SCHEMA-NOT-FOUND" for unknown ids.
+type SpecSource interface {
+	GetDataset(ctx context.Context, id string) (Dataset, error)
+	GetSchema(ctx context.Context, id string) (xdm.Schema, error)
+	ListDescriptors(ctx context.Context, schemaID string) ([]xdm.Descriptor, error)
+}
+
+// DefaultFreshness is how long a loaded spec is used before the dataset,
+// schema and descriptors are read again, so that registry changes reach
+// running ingest functions within seconds.
+const DefaultFreshness = 15 * time.Second
+
+// SpecLoader builds and caches IngestSpecs, one per dataset, for the life of
+// a function container. Compiling is redone only when the dataset, schema
+// version or descriptors changed. It is safe for concurrent use.
+type SpecLoader struct {
+	src SpecSource
+	// Freshness and Now may be changed before first use.
+	Freshness time.Duration
+	Now       func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]*specEntry
+}
+
+type specEntry struct {
+	spec    *IngestSpec
+	key     string
+	checked time.Time
+}
+
+// NewSpecLoader returns a loader reading from src.
+func NewSpecLoader(src SpecSource) *SpecLoader {
+	return &SpecLoader{src: src, Freshness: DefaultFreshness, Now: time.Now, entries: map[string]*specEntry{}}
+}
+
+// Spec returns the ingest spec of a dataset. Unknown datasets are fault
+// NotFound "DATASET-NOT-FOUND"; a dataset whose schema is gone is NotFound
+// "SCHEMA-NOT-FOUND". When a refresh fails transiently, the last good spec
+// is served.
+func (l *SpecLoader) Spec(ctx context.Context, datasetID string) (*IngestSpec, error) {
+	now := l.Now()
+	l.mu.Lock()
+	e := l.entries[datasetID]
+	if e != nil && now.Sub(e.checked) < l.Freshness {
+		l.mu.Unlock()
+		return e.spec, nil
+	}
+	l.mu.Unlock()
+
+	ds, s, descs, err := l.read(ctx, datasetID)
+	if err != nil {
+		if e != nil && fault.KindOf(err).Transient() {
+			return e.spec, nil
+		}
+		return nil, err
+	}
+	key := specKey(ds, s, descs)
+	if e != nil && e.key == key {
+		l.mu.Lock()
+		e.checked = now
+		l.mu.Unlock()
+		return e.spec, nil
+	}
+	spec, err := BuildSpec(ds, s, descs)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.entries[datasetID] = &specEntry{spec: spec, key: key, checked: now}
+	l.mu.Unlock()
+	return spec, nil
+}
+
+func (l *SpecLoader) read(ctx context.Context, datasetID string) (Dataset, xdm.Schema, []xdm.Descriptor, error) {
+	ds, err := l.src.GetDataset(ctx, datasetID)
+	if err != nil {
+		return Dataset{}, xdm.Schema{}, nil, err
+	}
+	s, err := l.src.GetSchema(ctx, ds.SchemaRef.ID)
+	if err != nil {
+		var fe *fault.Error
+		if errors.As(err, &fe) && fe.Kind == fault.NotFound {
+			return Dataset{}, xdm.Schema{}, nil, fault.Wrap(err, fault.NotFound, "SCHEMA-NOT-FOUND", "the schema of dataset "+datasetID+" does not exist")
+		}
+		return Dataset{}, xdm.Schema{}, nil, err
+	}
+	descs, err := l.src.ListDescriptors(ctx, s.ID)
+	if err != nil {
+		return Dataset{}, xdm.Schema{}, nil, err
+	}
+	return ds, s, descs, nil
+}
+
+func specKey(ds Dataset, s xdm.Schema, descs []xdm.Descriptor) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s|%d|%v|%s|%s|%v", ds.SchemaRef.ID, ds.Updated, ParseTags(ds.Tags), s.ID, s.Version, s.ImmutableTags)
+	ids := make([]string, 0, len(descs))
+	for _, d := range descs {
+		ids = append(ids, fmt.Sprintf("%s:%s:%s:%t", d.ID, d.SourceProperty, d.Namespace, d.IsPrimary))
+	}
+	sort.Strings(ids)
+	b.WriteString(strings.Join(ids, ","))
+	return b.String()
+}
+
+// BuildSpec resolves and compiles a dataset's schema into its ingest spec.
+// The primary identity field, when a descriptor names one, is required.
+func BuildSpec(ds Dataset, s xdm.Schema, descs []xdm.Descriptor) (*IngestSpec, error) {
+	res, err := xdm.Resolve(s)
+	if err != nil {
+		return nil, err
+	}
+	var ids []IdentityField
+	var required []string
+	for _, d := range descs {
+		if d.Type != xdm.DescriptorIdentity || d.SourceSchema != s.ID {
+			continue
+		}
+		ns := d.Namespace
+		if std, ok := identity.LookupStandard(ns); ok {
+			ns = std.Code
+		}
+		ids = append(ids, IdentityField{Path: d.SourceProperty, Namespace: ns, Primary: d.IsPrimary})
+		if d.IsPrimary {
+			required = append(required, d.SourceProperty)
+		}
+	}
+	sort.SliceStable(ids, func(i, j int) bool {
+		if ids[i].Primary != ids[j].Primary {
+			return ids[i].Primary
+		}
+		return ids[i].Path < ids[j].Path
+	})
+	v, err := xdm.Compile(res, required...)
+	if err != nil {
+		return nil, err
+	}
+	flags := ParseTags(ds.Tags)
+	return &IngestSpec{
+		DatasetID:       ds.ID,
+		SchemaID:        s.ID,
+		SchemaVersion:   s.Version,
+		Class:           s.Class,
+		ProfileEnabled:  flags.ProfileEnabled && s.ProfileEnabled(),
+		IdentityEnabled: flags.IdentityEnabled,
+		Upsert:          flags.Upsert,
+		Validate: func(row map[string]any) []Violation {
+			vs := v.Validate(row)
+			if len(vs) == 0 {
+				return nil
+			}
+			out := make([]Violation, len(vs))
+			for i, x := range vs {
+				out[i] = Violation(x)
+			}
+			return out
+		},
+		Identities: ids,
+	}, nil
+}

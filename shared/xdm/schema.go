@@ -1,0 +1,353 @@
+package xdm
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic/shared/fault"
+)
+
+// RegistryMetadata is AEP's meta:registryMetadata.
+type RegistryMetadata struct {
+	CreatedDate        int64  `json:"repo:createdDate"`
+	LastModifiedDate   int64  `json:"repo:lastModifiedDate"`
+	CreatedClientID    string `json:"xdm:createdClientId"`
+	LastModifiedClient string `json:"xdm:lastModifiedClientId"`
+	ETag               string `json:"eTag"`
+}
+
+// Schema is a tenant schema in AEP's resource format: one class and field
+// groups composed by allOf.
+type Schema struct {
+	ID               string           `json:"$id"`
+	AltID            string           `json:"meta:altId"`
+	ResourceType     string           `json:"meta:resourceType"`
+	Version          string           `json:"version"`
+	Title            string           `json:"title"`
+	Type             string           `json:"type"`
+	Description      string           `json:"description,omitempty"`
+	AllOf            []Ref            `json:"allOf"`
+	Class            string           `json:"meta:class"`
+	Extends          []string         `json:"meta:extends"`
+	Abstract         bool             `json:"meta:abstract"`
+	Extensible       bool             `json:"meta:extensible"`
+	ContainerID      string           `json:"meta:containerId"`
+	TenantNamespace  string           `json:"meta:tenantNamespace"`
+	ImsOrg           string           `json:"imsOrg"`
+	SandboxID        string           `json:"meta:sandboxId,omitempty"`
+	SandboxType      string           `json:"meta:sandboxType,omitempty"`
+	ImmutableTags    []string         `json:"meta:immutableTags,omitempty"`
+	RegistryMetadata RegistryMetadata `json:"meta:registryMetadata"`
+}
+
+// ProfileEnabled reports whether the schema carries the union tag.
+func (s Schema) ProfileEnabled() bool { return slices.Contains(s.ImmutableTags, UnionTag) }
+
+// FieldGroups are the schema's field group ids, in allOf order.
+func (s Schema) FieldGroups() []string {
+	var out []string
+	for _, r := range s.AllOf {
+		if r.Ref != s.Class {
+			out = append(out, r.Ref)
+		}
+	}
+	return out
+}
+
+// MajorVersion is the major part of the version, AEP's xdm:sourceVersion.
+func (s Schema) MajorVersion() int {
+	major, _, _ := strings.Cut(s.Version, ".")
+	n, err := strconv.Atoi(major)
+	if err != nil {
+		return 1
+	}
+	return n
+}
+
+// SchemaInput is the body of POST /tenant/schemas.
+type SchemaInput struct {
+	Title         string   `json:"title"`
+	Description   string   `json:"description,omitempty"`
+	Type          string   `json:"type"`
+	AllOf         []Ref    `json:"allOf"`
+	Class         string   `json:"meta:class,omitempty"`
+	Extends       []string `json:"meta:extends,omitempty"`
+	ImmutableTags []string `json:"meta:immutableTags,omitempty"`
+	Schema        string   `json:"$schema,omitempty"`
+}
+
+// NewSchema builds a tenant schema from a create request, checking its
+// composition: exactly one class, known field groups that are meant for
+// that class, and fields that do not conflict. The caller still checks
+// Profile enablement (CheckProfile) when the input asks for the union tag.
+func NewSchema(in SchemaInput, sandbox string, now time.Time) (Schema, error) {
+	if strings.TrimSpace(in.Title) == "" {
+		return Schema{}, fault.E(fault.Invalid, "XDM-TITLE", "title is required")
+	}
+	if in.Type != "object" {
+		return Schema{}, fault.E(fault.Invalid, "XDM-TYPE-OBJECT", `type must be "object"`)
+	}
+	hash := newHash()
+	id := nsPrefix + TenantID + "/schemas/" + hash
+	ms := now.UnixMilli()
+	s := Schema{
+		ID:              id,
+		AltID:           AltID(id),
+		ResourceType:    ResourceSchemas,
+		Version:         "1.0",
+		Title:           in.Title,
+		Type:            "object",
+		Description:     in.Description,
+		AllOf:           in.AllOf,
+		Extends:         in.Extends,
+		ContainerID:     ContainerTenant,
+		TenantNamespace: "_" + TenantID,
+		ImsOrg:          ImsOrg,
+		SandboxID:       sandbox,
+		SandboxType:     "development",
+		ImmutableTags:   in.ImmutableTags,
+		RegistryMetadata: RegistryMetadata{
+			CreatedDate: ms, LastModifiedDate: ms,
+			CreatedClientID: "mosaic", LastModifiedClient: "mosaic",
+		},
+	}
+	if err := s.normalize(); err != nil {
+		return Schema{}, err
+	}
+	if in.Class != "" && in.Class != s.Class {
+		return Schema{}, fault.E(fault.Invalid, "XDM-CLASS", "meta:class does not match the class in allOf")
+	}
+	if err := checkTags(s.ImmutableTags); err != nil {
+		return Schema{}, err
+	}
+	s.RegistryMetadata.ETag = s.etag()
+	return s, nil
+}
+
+// normalize derives meta:class and meta:extends from the allOf (together
+// with field groups named only in meta:extends, as AEP's two-op PATCH adds
+// them to both) and checks the composition.
+func (s *Schema) normalize() error {
+	var refs []string
+	seen := map[string]bool{}
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			refs = append(refs, id)
+		}
+	}
+	for _, r := range s.AllOf {
+		if r.Ref == "" {
+			return fault.E(fault.Invalid, "XDM-REF", "every allOf entry needs a $ref")
+		}
+		add(canonicalRef(r.Ref))
+	}
+	for _, e := range s.Extends {
+		if e == RecordBehavior || e == TimeSeriesBehavior {
+			continue
+		}
+		add(canonicalRef(e))
+	}
+	class := ""
+	var groups []string
+	for _, id := range refs {
+		r, ok := Lookup(id)
+		if !ok {
+			return fault.Errorf(fault.Invalid, "XDM-UNKNOWN-REF", "allOf refers to %q, which is not a known class or field group", id)
+		}
+		switch r.ResourceType {
+		case ResourceClasses:
+			if class != "" {
+				return fault.E(fault.Invalid, "XDM-CLASS", "a schema has exactly one class; allOf names two")
+			}
+			class = r.ID
+		default:
+			groups = append(groups, r.ID)
+		}
+	}
+	if class == "" {
+		return fault.E(fault.Invalid, "XDM-CLASS", "a schema needs exactly one class in allOf")
+	}
+	for _, g := range groups {
+		r, _ := Lookup(g)
+		if len(r.IntendedToExtend) > 0 && !slices.Contains(r.IntendedToExtend, class) {
+			return fault.Errorf(fault.Invalid, "XDM-FIELDGROUP-CLASS", "field group %q is not compatible with class %q", g, class)
+		}
+	}
+	s.Class = class
+	s.AllOf = []Ref{{Ref: class}}
+	s.Extends = []string{class}
+	if b := behaviorOf(class); b != "" {
+		s.Extends = append(s.Extends, b)
+	}
+	for _, g := range groups {
+		s.AllOf = append(s.AllOf, Ref{Ref: g})
+		s.Extends = append(s.Extends, g)
+	}
+	// Resolving proves the field groups do not redefine a field with
+	// another type.
+	_, err := Resolve(*s)
+	return err
+}
+
+// canonicalRef accepts an altId where AEP clients send one.
+func canonicalRef(ref string) string {
+	if strings.HasPrefix(ref, "_") {
+		if id := IDFromAltID(ref); id != "" {
+			return id
+		}
+	}
+	return ref
+}
+
+func checkTags(tags []string) error {
+	for _, t := range tags {
+		if t != UnionTag {
+			return fault.Errorf(fault.Invalid, "XDM-TAG", "meta:immutableTags accepts only %q", UnionTag)
+		}
+	}
+	return nil
+}
+
+// Patch applies a JSON Patch (RFC 6902) to the schema and returns the new
+// schema with its minor version bumped. Only title, description, allOf,
+// meta:extends and meta:immutableTags may change; the union tag cannot be
+// removed, and a Profile-enabled schema accepts only additive changes (no
+// field group removed).
+func (s Schema) Patch(ops []PatchOp, now time.Time) (Schema, error) {
+	doc, err := toDoc(s)
+	if err != nil {
+		return Schema{}, err
+	}
+	patched, err := ApplyPatch(doc, ops)
+	if err != nil {
+		return Schema{}, err
+	}
+	b, err := json.Marshal(patched)
+	if err != nil {
+		return Schema{}, fault.Wrap(err, fault.Internal, "XDM-PATCH", "patch result could not be encoded")
+	}
+	var n Schema
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&n); err != nil {
+		return Schema{}, fault.Wrap(err, fault.Invalid, "XDM-PATCH", "patch result is not a valid schema (unknown field or wrong type)")
+	}
+	ro := func(a, b any, name string) error {
+		if !jsonEqual(a, b) {
+			return fault.Errorf(fault.Invalid, "XDM-READONLY", "%s is read-only", name)
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		a, b any
+		name string
+	}{
+		{s.ID, n.ID, "$id"}, {s.AltID, n.AltID, "meta:altId"}, {s.ResourceType, n.ResourceType, "meta:resourceType"},
+		{s.Version, n.Version, "version"}, {s.Type, n.Type, "type"}, {s.ContainerID, n.ContainerID, "meta:containerId"},
+		{s.TenantNamespace, n.TenantNamespace, "meta:tenantNamespace"}, {s.ImsOrg, n.ImsOrg, "imsOrg"},
+		{s.SandboxID, n.SandboxID, "meta:sandboxId"}, {s.SandboxType, n.SandboxType, "meta:sandboxType"},
+		{s.RegistryMetadata, n.RegistryMetadata, "meta:registryMetadata"},
+		{s.Abstract, n.Abstract, "meta:abstract"}, {s.Extensible, n.Extensible, "meta:extensible"},
+	} {
+		if err := ro(c.a, c.b, c.name); err != nil {
+			return Schema{}, err
+		}
+	}
+	if strings.TrimSpace(n.Title) == "" {
+		return Schema{}, fault.E(fault.Invalid, "XDM-TITLE", "title is required")
+	}
+	if err := checkTags(n.ImmutableTags); err != nil {
+		return Schema{}, err
+	}
+	if s.ProfileEnabled() && !n.ProfileEnabled() {
+		return Schema{}, fault.E(fault.Invalid, "XDM-UNION-IRREVERSIBLE", "a schema enabled for Profile cannot be disabled: meta:immutableTags cannot be removed")
+	}
+	// A class change shows up in meta:class or in the allOf.
+	if n.Class != s.Class {
+		return Schema{}, fault.E(fault.Invalid, "XDM-CLASS", "the class of a schema cannot change")
+	}
+	if err := n.normalize(); err != nil {
+		return Schema{}, err
+	}
+	if n.Class != s.Class {
+		return Schema{}, fault.E(fault.Invalid, "XDM-CLASS", "the class of a schema cannot change")
+	}
+	if s.ProfileEnabled() {
+		for _, g := range s.FieldGroups() {
+			if !slices.Contains(n.FieldGroups(), g) {
+				return Schema{}, fault.Errorf(fault.Invalid, "XDM-BREAKING", "field group %q cannot be removed from a schema enabled for Profile", g)
+			}
+		}
+	}
+	n.ImmutableTags = dedupe(n.ImmutableTags)
+	n.Version = bumpMinor(s.Version)
+	n.RegistryMetadata.LastModifiedDate = now.UnixMilli()
+	n.RegistryMetadata.LastModifiedClient = "mosaic"
+	n.RegistryMetadata.ETag = n.etag()
+	return n, nil
+}
+
+func dedupe(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func bumpMinor(v string) string {
+	major, minor, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(minor)
+	if err != nil {
+		n = 0
+	}
+	if major == "" {
+		major = "1"
+	}
+	return major + "." + strconv.Itoa(n+1)
+}
+
+func (s Schema) etag() string {
+	s.RegistryMetadata.ETag = ""
+	b, _ := json.Marshal(s)
+	return shortHash(b)
+}
+
+func toDoc(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fault.Wrap(err, fault.Internal, "XDM-ENCODE", "resource could not be encoded")
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fault.Wrap(err, fault.Internal, "XDM-ENCODE", "resource could not be encoded")
+	}
+	return doc, nil
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
+}
+
+func newHash() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func shortHash(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
+}
