@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -52,6 +53,13 @@ func newTestTable(t *testing.T) (*dynamodb.Client, string) {
 	})
 	if err != nil {
 		t.Fatalf("create table: %v", err)
+	}
+	// dynalite creates tables asynchronously, as DynamoDB does.
+	waiter := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 100*time.Millisecond
+	})
+	if err := waiter.Wait(context.Background(), &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 30*time.Second); err != nil {
+		t.Fatalf("table %s never became active: %v", name, err)
 	}
 	return db, name
 }

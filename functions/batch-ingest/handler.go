@@ -1,0 +1,362 @@
+package main
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mosaic-cdp/mosaic/shared/awsenv"
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/ingest"
+	"github.com/mosaic-cdp/mosaic/shared/store"
+	"github.com/mosaic-cdp/mosaic/shared/topology"
+)
+
+// defaultPartialPercent is AEP's default partialIngestionPercent.
+const defaultPartialPercent = 5
+
+// rowWorkers is how many rows of a file are written at once. Rows may be
+// written in any order: fragment writes are ordered by their ordering time,
+// events and links are idempotent.
+const rowWorkers = 16
+
+// reportMargin is the time kept before the invocation deadline to record
+// the batch's state.
+const reportMargin = 10 * time.Second
+
+// failedFlush is how many failed records are buffered before a write.
+const failedFlush = 100
+
+type objectGetter interface {
+	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+}
+
+type batchStore interface {
+	CreateBatch(ctx context.Context, b catalog.Batch) (bool, catalog.Batch, error)
+	PutBatch(ctx context.Context, b catalog.Batch) error
+}
+
+type specSource interface {
+	Spec(ctx context.Context, datasetID string) (*catalog.IngestSpec, error)
+}
+
+type rowProcessor interface {
+	Process(ctx context.Context, spec *catalog.IngestSpec, row ingest.Row) (ingest.Outcome, error)
+}
+
+type handler struct {
+	objects  objectGetter
+	batches  batchStore
+	specs    specSource
+	pipeline rowProcessor
+	failed   ingest.FailedWriter
+	now      func() time.Time
+}
+
+func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
+	env, err := awsenv.Require(getenv, topology.EnvCatalogTable, topology.EnvProfileTable)
+	if err != nil {
+		return nil, err
+	}
+	c, err := awsenv.Load(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
+	cat := store.NewCatalog(c.DynamoDB, env[topology.EnvCatalogTable])
+	prof := store.NewProfiles(c.DynamoDB, env[topology.EnvProfileTable])
+	return &handler{
+		objects:  c.S3,
+		batches:  cat,
+		specs:    catalog.NewSpecLoader(cat),
+		pipeline: &ingest.Pipeline{Fragments: prof, Links: prof, Events: prof},
+		failed:   store.NewFailedRecords(c.DynamoDB, env[topology.EnvCatalogTable]),
+		now:      time.Now,
+	}, nil
+}
+
+// Handle processes every created object of the event. A transient failure
+// returns an error so that Lambda retries the event; the retry is
+// idempotent.
+func (h *handler) Handle(ctx context.Context, ev events.S3Event) error {
+	for _, rec := range ev.Records {
+		if err := h.object(ctx, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// BatchID is the deterministic id of the implicit batch of an object
+// version: the same bucket, key and ETag always give the same batch, so a
+// redelivered event or an identical re-put is recognised.
+func BatchID(bucket, key, etag string) string {
+	sum := sha256.Sum256([]byte(bucket + "\x00" + key + "\x00" + strings.Trim(etag, `"`)))
+	return hex.EncodeToString(sum[:12])
+}
+
+// datasetOf parses ingest/<datasetId>/<name>.
+func datasetOf(key string) (string, bool) {
+	rest, ok := strings.CutPrefix(key, topology.IngestPrefix)
+	if !ok {
+		return "", false
+	}
+	ds, name, ok := strings.Cut(rest, "/")
+	if !ok || ds == "" || name == "" || strings.HasSuffix(name, "/") {
+		return "", false
+	}
+	return ds, true
+}
+
+func (h *handler) object(ctx context.Context, rec events.S3EventRecord) error {
+	if !strings.HasPrefix(strings.TrimPrefix(rec.EventName, "s3:"), "ObjectCreated:") {
+		return nil
+	}
+	bucket := rec.S3.Bucket.Name
+	key, err := url.QueryUnescape(rec.S3.Object.Key)
+	if err != nil {
+		slog.WarnContext(ctx, "skipped object: key is not URL-encoded", "bucket", bucket)
+		return nil
+	}
+	datasetID, ok := datasetOf(key)
+	if !ok {
+		slog.WarnContext(ctx, "skipped object outside ingest/<datasetId>/", "bucket", bucket)
+		return nil
+	}
+	etag := strings.Trim(rec.S3.Object.ETag, `"`)
+	created := rec.EventTime
+	if created.IsZero() {
+		created = h.now()
+	}
+	b := catalog.Batch{
+		ID:                      BatchID(bucket, key, etag),
+		DatasetID:               datasetID,
+		Status:                  catalog.BatchLoading,
+		Created:                 created.UnixMilli(),
+		Updated:                 h.now().UnixMilli(),
+		InputFormat:             "json",
+		PartialIngestionPercent: defaultPartialPercent,
+		Source:                  "s3://" + bucket + "/" + key,
+		ETag:                    etag,
+	}
+	isNew, existing, err := h.batches.CreateBatch(ctx, b)
+	if err != nil {
+		return err
+	}
+	if !isNew {
+		switch existing.Status {
+		case catalog.BatchSuccess, catalog.BatchFailed, catalog.BatchAborted:
+			slog.InfoContext(ctx, "redelivery of a finished batch skipped", "batchId", existing.ID, "status", existing.Status)
+			return nil
+		}
+		// An unfinished batch is reprocessed from the start, with the
+		// ordering time it was given first.
+		b = existing
+		if b.PartialIngestionPercent == 0 {
+			b.PartialIngestionPercent = defaultPartialPercent
+		}
+	}
+	log := slog.With("batchId", b.ID, "datasetId", datasetID)
+
+	spec, err := h.specs.Spec(ctx, datasetID)
+	if err != nil {
+		if ingest.Transient(err) {
+			return err
+		}
+		code, msg := ingest.Describe(err)
+		return h.fail(ctx, log, b, code, msg)
+	}
+	if !spec.ProfileEnabled && !spec.IdentityEnabled {
+		return h.fail(ctx, log, b, ingest.CodeNotEnabled, "the dataset is not enabled for Profile or Identity; nothing to ingest")
+	}
+	b.Status = catalog.BatchProcessing
+	b.Updated = h.now().UnixMilli()
+	if err := h.batches.PutBatch(ctx, b); err != nil {
+		return err
+	}
+
+	out, err := h.objects.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		var nsk *s3types.NoSuchKey
+		if errors.As(err, &nsk) {
+			return h.fail(ctx, log, b, "FILE-NOT-FOUND", "the file was deleted before it could be read")
+		}
+		return fault.Wrap(err, fault.Unavailable, "S3-UNAVAILABLE", "read the file")
+	}
+	defer out.Body.Close()
+	var body io.Reader = out.Body
+	if strings.HasSuffix(key, ".gz") {
+		zr, err := gzip.NewReader(out.Body)
+		if err != nil {
+			return h.fail(ctx, log, b, "FILE-GZIP", "the file is not valid gzip")
+		}
+		defer zr.Close()
+		body = zr
+	}
+
+	res, err := h.rows(ctx, spec, b, key, etag, body)
+	if err != nil {
+		log.WarnContext(ctx, "batch interrupted; it will be retried", "kind", fault.KindOf(err).String(), "err", err)
+		return err
+	}
+	b.Metrics = catalog.BatchMetrics{
+		InputFileCount:    1,
+		InputRecordCount:  res.input,
+		OutputRecordCount: res.input - res.failed,
+		FailedRecordCount: res.failed,
+	}
+	b.Errors = res.summary()
+	switch {
+	case res.input == 0:
+		b.Status = catalog.BatchFailed
+		b.Errors = append(b.Errors, catalog.BatchError{Code: "FILE-EMPTY", Description: "the file holds no records"})
+	case res.failed*100 > b.PartialIngestionPercent*res.input:
+		b.Status = catalog.BatchFailed
+	default:
+		b.Status = catalog.BatchSuccess
+	}
+	b.Updated = h.now().UnixMilli()
+	b.Completed = b.Updated
+	if err := h.batches.PutBatch(ctx, b); err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "batch done", "status", b.Status, "records", res.input, "failed", res.failed)
+	return nil
+}
+
+func (h *handler) fail(ctx context.Context, log *slog.Logger, b catalog.Batch, code, msg string) error {
+	b.Status = catalog.BatchFailed
+	b.Updated = h.now().UnixMilli()
+	b.Completed = b.Updated
+	b.Metrics = catalog.BatchMetrics{InputFileCount: 1}
+	b.Errors = []catalog.BatchError{{Code: code, Description: msg}}
+	if err := h.batches.PutBatch(ctx, b); err != nil {
+		return err
+	}
+	log.WarnContext(ctx, "batch failed", "code", code)
+	return nil
+}
+
+type fileResult struct {
+	mu     sync.Mutex
+	input  int
+	failed int
+	codes  map[string]*catalog.BatchError
+	buf    []ingest.FailedRecord
+}
+
+func (r *fileResult) summary() []catalog.BatchError {
+	var out []catalog.BatchError
+	for _, e := range r.codes {
+		out = append(out, *e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Code < out[j].Code })
+	return out
+}
+
+// rows runs the pipeline on every line of the file, a bounded number at
+// once, and records refused rows. It returns an error only for failures
+// that a retry may cure.
+func (h *handler) rows(ctx context.Context, spec *catalog.IngestSpec, b catalog.Batch, key, etag string, body io.Reader) (*fileResult, error) {
+	res := &fileResult{codes: map[string]*catalog.BatchError{}}
+	received := time.UnixMilli(b.Created)
+	stopAt := time.Time{}
+	if dl, ok := ctx.Deadline(); ok {
+		stopAt = dl.Add(-reportMargin)
+	}
+	flush := func(ctx context.Context, force bool) error {
+		res.mu.Lock()
+		if len(res.buf) == 0 || (!force && len(res.buf) < failedFlush) {
+			res.mu.Unlock()
+			return nil
+		}
+		buf := res.buf
+		res.buf = nil
+		res.mu.Unlock()
+		return h.failed.PutFailed(ctx, buf)
+	}
+	record := func(line int, err error) {
+		code, msg := ingest.Describe(err)
+		res.mu.Lock()
+		defer res.mu.Unlock()
+		res.failed++
+		e := res.codes[code]
+		if e == nil {
+			e = &catalog.BatchError{Code: code, Description: msg}
+			res.codes[code] = e
+		}
+		e.Rows++
+		res.buf = append(res.buf, ingest.FailedRecord{
+			Batch: b.ID, Dataset: b.DatasetID, File: key, Row: line, Code: code, Message: msg, At: h.now().UnixMilli(),
+		})
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(rowWorkers)
+	lr := ingest.NewLineReader(body, ingest.MaxLineBytes)
+	for {
+		if err := gctx.Err(); err != nil {
+			break
+		}
+		if !stopAt.IsZero() && h.now().After(stopAt) {
+			g.Wait()
+			return nil, fault.E(fault.Unavailable, "BATCH-DEADLINE", "the file did not finish before the invocation deadline")
+		}
+		line, err := lr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			g.Wait()
+			return nil, fault.Wrap(err, fault.Unavailable, "S3-READ", "read the file")
+		}
+		res.input++
+		if line.Err != nil {
+			record(line.Number, line.Err)
+			continue
+		}
+		row := ingest.Row{
+			Data:     append([]byte(nil), line.Data...),
+			Received: received,
+			Src:      fmt.Sprintf("s3:%s#%s:%010d", key, etag, line.Number),
+			Batch:    b.ID,
+		}
+		n := line.Number
+		g.Go(func() error {
+			if _, err := h.pipeline.Process(gctx, spec, row); err != nil {
+				if ingest.Transient(err) {
+					return err
+				}
+				record(n, err)
+				return flush(gctx, false)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fault.Wrap(err, fault.Unavailable, "BATCH-CANCELLED", "processing was cancelled")
+	}
+	if err := flush(ctx, true); err != nil {
+		return nil, err
+	}
+	return res, nil
+}

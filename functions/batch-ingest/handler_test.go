@@ -1,0 +1,378 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/identity"
+	"github.com/mosaic-cdp/mosaic/shared/ingest"
+	"github.com/mosaic-cdp/mosaic/shared/merge"
+)
+
+type fakeObjects struct {
+	mu    sync.Mutex
+	data  map[string]string
+	reads int
+}
+
+func (f *fakeObjects) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	d, ok := f.data[*in.Key]
+	if !ok {
+		return nil, errors.New("no such object in fake")
+	}
+	return &s3.GetObjectOutput{Body: io.NopCloser(strings.NewReader(d))}, nil
+}
+
+type fakeBatches struct {
+	mu sync.Mutex
+	m  map[string]catalog.Batch
+}
+
+func (f *fakeBatches) CreateBatch(_ context.Context, b catalog.Batch) (bool, catalog.Batch, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if old, ok := f.m[b.ID]; ok {
+		return false, old, nil
+	}
+	f.m[b.ID] = b
+	return true, b, nil
+}
+
+func (f *fakeBatches) PutBatch(_ context.Context, b catalog.Batch) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.m[b.ID] = b
+	return nil
+}
+
+type fakeSpecs map[string]*catalog.IngestSpec
+
+func (f fakeSpecs) Spec(_ context.Context, id string) (*catalog.IngestSpec, error) {
+	if s, ok := f[id]; ok {
+		return s, nil
+	}
+	return nil, fault.E(fault.NotFound, "DATASET-NOT-FOUND", "dataset not found")
+}
+
+// fakeProfiles keeps fragments with the store's ordering rule.
+type fakeProfiles struct {
+	mu    sync.Mutex
+	frags map[string]merge.Fragment
+	links int
+	fail  error
+}
+
+func (f *fakeProfiles) PutFragment(_ context.Context, fr merge.Fragment) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return f.fail
+	}
+	k := fr.Identity + "|" + fr.Dataset
+	if old, ok := f.frags[k]; ok && (old.TS > fr.TS || (old.TS == fr.TS && old.Src > fr.Src)) {
+		return nil
+	}
+	f.frags[k] = fr
+	return nil
+}
+
+func (f *fakeProfiles) PutLinks(_ context.Context, l []identity.Link) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.links += len(l)
+	return nil
+}
+
+func (f *fakeProfiles) PutEvent(context.Context, merge.Event) error { return nil }
+
+type fakeFailed struct {
+	mu   sync.Mutex
+	recs map[string]ingest.FailedRecord
+}
+
+func (f *fakeFailed) PutFailed(_ context.Context, recs []ingest.FailedRecord) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range recs {
+		f.recs[fmt.Sprintf("%s|%d", r.Batch, r.Row)] = r
+	}
+	return nil
+}
+
+type fixture struct {
+	h       *handler
+	objects *fakeObjects
+	batches *fakeBatches
+	prof    *fakeProfiles
+	failed  *fakeFailed
+}
+
+const testDataset = "ds1"
+
+func newFixture() *fixture {
+	fx := &fixture{
+		objects: &fakeObjects{data: map[string]string{}},
+		batches: &fakeBatches{m: map[string]catalog.Batch{}},
+		prof:    &fakeProfiles{frags: map[string]merge.Fragment{}},
+		failed:  &fakeFailed{recs: map[string]ingest.FailedRecord{}},
+	}
+	specs := fakeSpecs{
+		testDataset: {DatasetID: testDataset, Class: catalog.ProfileClass, ProfileEnabled: true, IdentityEnabled: true,
+			Identities: []catalog.IdentityField{{Path: "/personalEmail/address", Namespace: "Email", Primary: true}}},
+		"lake-only": {DatasetID: "lake-only", Class: catalog.ProfileClass},
+	}
+	fx.h = &handler{
+		objects: fx.objects, batches: fx.batches, specs: specs,
+		pipeline: &ingest.Pipeline{Fragments: fx.prof, Links: fx.prof, Events: fx.prof},
+		failed:   fx.failed,
+		now:      func() time.Time { return time.UnixMilli(2_000_000) },
+	}
+	return fx
+}
+
+func s3Event(key, etag string, at time.Time) events.S3Event {
+	var ev events.S3Event
+	ev.Records = []events.S3EventRecord{{EventName: "ObjectCreated:Put", EventTime: at}}
+	ev.Records[0].S3.Bucket.Name = "landing"
+	ev.Records[0].S3.Object.Key = key
+	ev.Records[0].S3.Object.ETag = etag
+	return ev
+}
+
+func rowJSON(email, name string) string {
+	return fmt.Sprintf(`{"personalEmail":{"address":%q},"person":{"name":{"firstName":%q}}}`, email, name)
+}
+
+func lines(rows ...string) string { return strings.Join(rows, "\n") + "\n" }
+
+func onlyBatch(t *testing.T, fx *fixture) catalog.Batch {
+	t.Helper()
+	if len(fx.batches.m) != 1 {
+		t.Fatalf("got %d batches, want 1", len(fx.batches.m))
+	}
+	for _, b := range fx.batches.m {
+		return b
+	}
+	return catalog.Batch{}
+}
+
+func TestHandleFileOutcomes(t *testing.T) {
+	good := rowJSON("jane@example.com", "Jane")
+	many := make([]string, 0, 100)
+	for i := range 99 {
+		many = append(many, rowJSON(fmt.Sprintf("u%d@example.com", i), "U"))
+	}
+	tests := []struct {
+		name       string
+		body       string
+		wantStatus string
+		wantM      catalog.BatchMetrics
+		wantCodes  []string
+	}{
+		{"all good", lines(good, rowJSON("john@example.com", "John")), catalog.BatchSuccess,
+			catalog.BatchMetrics{InputFileCount: 1, InputRecordCount: 2, OutputRecordCount: 2}, nil},
+		{"one bad of two is over 5%", lines(good, `{"truncated":`), catalog.BatchFailed,
+			catalog.BatchMetrics{InputFileCount: 1, InputRecordCount: 2, OutputRecordCount: 1, FailedRecordCount: 1}, []string{"ROW-JSON"}},
+		{"one bad of a hundred is within 5%", lines(append(many, `{"person":{}}`)...), catalog.BatchSuccess,
+			catalog.BatchMetrics{InputFileCount: 1, InputRecordCount: 100, OutputRecordCount: 99, FailedRecordCount: 1}, []string{identity.CodeNoPrimary}},
+		{"invalid UTF-8 and blocked identity", lines(good, "{\"a\":\"\xff\"}", rowJSON("null", "x")), catalog.BatchFailed,
+			catalog.BatchMetrics{InputFileCount: 1, InputRecordCount: 3, OutputRecordCount: 1, FailedRecordCount: 2},
+			[]string{identity.CodeBlockedValue, ingest.CodeRowUTF8}},
+		{"oversize line", lines(good, `{"x":"`+strings.Repeat("a", ingest.MaxLineBytes+10)+`"}`), catalog.BatchFailed,
+			catalog.BatchMetrics{InputFileCount: 1, InputRecordCount: 2, OutputRecordCount: 1, FailedRecordCount: 1}, []string{ingest.CodeRowTooLarge}},
+		{"empty file", "\n\n", catalog.BatchFailed, catalog.BatchMetrics{InputFileCount: 1}, []string{"FILE-EMPTY"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture()
+			fx.objects.data["ingest/ds1/f.json"] = tt.body
+			if err := fx.h.Handle(context.Background(), s3Event("ingest/ds1/f.json", `"e1"`, time.UnixMilli(1000))); err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			b := onlyBatch(t, fx)
+			if b.Status != tt.wantStatus {
+				t.Errorf("status %q, want %q", b.Status, tt.wantStatus)
+			}
+			if diff := cmp.Diff(tt.wantM, b.Metrics); diff != "" {
+				t.Errorf("metrics (-want +got):\n%s", diff)
+			}
+			var codes []string
+			for _, e := range b.Errors {
+				codes = append(codes, e.Code)
+			}
+			if diff := cmp.Diff(tt.wantCodes, codes); diff != "" {
+				t.Errorf("error codes (-want +got):\n%s", diff)
+			}
+			if got := len(fx.failed.recs); got != tt.wantM.FailedRecordCount {
+				t.Errorf("%d failed records stored, want %d", got, tt.wantM.FailedRecordCount)
+			}
+			for _, r := range fx.failed.recs {
+				if r.File != "ingest/ds1/f.json" || r.Row == 0 || r.Code == "" || strings.Contains(r.Message, "@example.com") {
+					t.Errorf("failed record lacks its location or leaks a value: %+v", r)
+				}
+			}
+		})
+	}
+}
+
+func TestHandleRedeliveryAndReput(t *testing.T) {
+	fx := newFixture()
+	key := "ingest/ds1/f.json"
+	fx.objects.data[key] = lines(rowJSON("jane@example.com", "Jane"))
+	ctx := context.Background()
+	if err := fx.h.Handle(ctx, s3Event(key, "e1", time.UnixMilli(1000))); err != nil {
+		t.Fatal(err)
+	}
+	first := onlyBatch(t, fx)
+	// The same event again, and the same content put again later.
+	for _, at := range []int64{1000, 5000} {
+		if err := fx.h.Handle(ctx, s3Event(key, "e1", time.UnixMilli(at))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fx.objects.reads != 1 {
+		t.Errorf("file read %d times, want 1: a redelivery of a finished batch is skipped", fx.objects.reads)
+	}
+	if diff := cmp.Diff(first, onlyBatch(t, fx)); diff != "" {
+		t.Errorf("batch changed by a redelivery (-want +got):\n%s", diff)
+	}
+	fr := fx.prof.frags["Email#jane@example.com|ds1"]
+	if fr.TS != 1000 {
+		t.Errorf("fragment ordering time %d, want the object's creation time 1000", fr.TS)
+	}
+}
+
+func TestHandleUnfinishedBatchIsReprocessedWithItsTime(t *testing.T) {
+	fx := newFixture()
+	key := "ingest/ds1/f.json"
+	fx.objects.data[key] = lines(rowJSON("jane@example.com", "Jane"))
+	id := BatchID("landing", key, "e1")
+	fx.batches.m[id] = catalog.Batch{ID: id, DatasetID: testDataset, Status: catalog.BatchProcessing, Created: 700}
+	if err := fx.h.Handle(context.Background(), s3Event(key, "e1", time.UnixMilli(9000))); err != nil {
+		t.Fatal(err)
+	}
+	if b := fx.batches.m[id]; b.Status != catalog.BatchSuccess || b.Metrics.OutputRecordCount != 1 {
+		t.Errorf("got status %q, %d records; want success, 1", b.Status, b.Metrics.OutputRecordCount)
+	}
+	if ts := fx.prof.frags["Email#jane@example.com|ds1"].TS; ts != 700 {
+		t.Errorf("fragment ordering time %d, want the stored batch's created time 700", ts)
+	}
+}
+
+func TestHandleDatasetProblemsFailTheBatch(t *testing.T) {
+	tests := []struct{ key, wantCode string }{
+		{"ingest/nope/f.json", "DATASET-NOT-FOUND"},
+		{"ingest/lake-only/f.json", ingest.CodeNotEnabled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.wantCode, func(t *testing.T) {
+			fx := newFixture()
+			fx.objects.data[tt.key] = lines(rowJSON("jane@example.com", "Jane"))
+			if err := fx.h.Handle(context.Background(), s3Event(tt.key, "e1", time.UnixMilli(1))); err != nil {
+				t.Fatalf("Handle: %v (want the batch failed, not an error)", err)
+			}
+			b := onlyBatch(t, fx)
+			if b.Status != catalog.BatchFailed || len(b.Errors) != 1 || b.Errors[0].Code != tt.wantCode {
+				t.Errorf("got %q %+v, want failed with %s", b.Status, b.Errors, tt.wantCode)
+			}
+		})
+	}
+}
+
+func TestHandleTransientErrorIsRetried(t *testing.T) {
+	fx := newFixture()
+	fx.prof.fail = fault.E(fault.Throttled, "STORE-THROTTLED", "throttled")
+	fx.objects.data["ingest/ds1/f.json"] = lines(rowJSON("jane@example.com", "Jane"))
+	err := fx.h.Handle(context.Background(), s3Event("ingest/ds1/f.json", "e1", time.UnixMilli(1)))
+	if fault.KindOf(err) != fault.Throttled {
+		t.Fatalf("got %v, want a throttled error so that Lambda retries", err)
+	}
+	if b := onlyBatch(t, fx); b.Status == catalog.BatchSuccess || b.Status == catalog.BatchFailed {
+		t.Errorf("batch is %q after a transient failure, want unfinished", b.Status)
+	}
+	// The retry succeeds and finishes the batch.
+	fx.prof.fail = nil
+	if err := fx.h.Handle(context.Background(), s3Event("ingest/ds1/f.json", "e1", time.UnixMilli(1))); err != nil {
+		t.Fatal(err)
+	}
+	if b := onlyBatch(t, fx); b.Status != catalog.BatchSuccess {
+		t.Errorf("batch is %q after the retry, want success", b.Status)
+	}
+}
+
+func TestHandleKeysAndEventNames(t *testing.T) {
+	tests := []struct {
+		name, eventName, key string
+		wantBatch            bool
+	}{
+		{"url-encoded key with plus", "ObjectCreated:Put", "ingest/ds1/my+file%281%29.json", true},
+		{"s3: prefix", "s3:ObjectCreated:CompleteMultipartUpload", "ingest/ds1/a.json", true},
+		{"removal ignored", "ObjectRemoved:Delete", "ingest/ds1/a.json", false},
+		{"outside ingest/", "ObjectCreated:Put", "other/ds1/a.json", false},
+		{"no file name", "ObjectCreated:Put", "ingest/ds1/", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture()
+			fx.objects.data["ingest/ds1/my file(1).json"] = lines(rowJSON("a@example.com", "A"))
+			fx.objects.data["ingest/ds1/a.json"] = lines(rowJSON("a@example.com", "A"))
+			ev := s3Event(tt.key, "e", time.UnixMilli(1))
+			ev.Records[0].EventName = tt.eventName
+			if err := fx.h.Handle(context.Background(), ev); err != nil {
+				t.Fatal(err)
+			}
+			if got := len(fx.batches.m) == 1; got != tt.wantBatch {
+				t.Fatalf("batch opened %v, want %v", got, tt.wantBatch)
+			}
+			if tt.wantBatch {
+				if b := onlyBatch(t, fx); b.Status != catalog.BatchSuccess {
+					t.Errorf("status %q, want success", b.Status)
+				}
+			}
+		})
+	}
+}
+
+func TestSampleEventDecodesStrictly(t *testing.T) {
+	b, err := os.ReadFile("../../events/batch-ingest-s3-put.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var ev events.S3Event
+	if err := dec.Decode(&ev); err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	if len(ev.Records) != 1 || ev.Records[0].S3.Object.Key == "" || ev.Records[0].EventTime.IsZero() {
+		t.Fatalf("sample event lacks a record with a key and a time: %+v", ev)
+	}
+	if _, ok := datasetOf(ev.Records[0].S3.Object.Key); !ok {
+		t.Errorf("sample key is not under ingest/<datasetId>/")
+	}
+}
+
+func TestNewHandlerNamesMissingEnv(t *testing.T) {
+	_, err := newHandler(context.Background(), func(string) string { return "" })
+	if err == nil || !strings.Contains(err.Error(), "MOSAIC_PROFILE_TABLE") {
+		t.Fatalf("got %v, want an error naming MOSAIC_PROFILE_TABLE", err)
+	}
+}

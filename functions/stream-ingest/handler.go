@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/mosaic-cdp/mosaic/shared/awsenv"
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/ingest"
+	"github.com/mosaic-cdp/mosaic/shared/store"
+	"github.com/mosaic-cdp/mosaic/shared/topology"
+)
+
+// reportMargin is the time kept before the invocation deadline to answer
+// with the records left for a retry.
+const reportMargin = 3 * time.Second
+
+type specSource interface {
+	Spec(ctx context.Context, datasetID string) (*catalog.IngestSpec, error)
+}
+
+type rowProcessor interface {
+	Process(ctx context.Context, spec *catalog.IngestSpec, row ingest.Row) (ingest.Outcome, error)
+}
+
+type handler struct {
+	specs    specSource
+	pipeline rowProcessor
+	failed   ingest.FailedWriter
+	now      func() time.Time
+}
+
+func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
+	env, err := awsenv.Require(getenv, topology.EnvCatalogTable, topology.EnvProfileTable)
+	if err != nil {
+		return nil, err
+	}
+	c, err := awsenv.Load(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
+	cat := store.NewCatalog(c.DynamoDB, env[topology.EnvCatalogTable])
+	prof := store.NewProfiles(c.DynamoDB, env[topology.EnvProfileTable])
+	return &handler{
+		specs:    catalog.NewSpecLoader(cat),
+		pipeline: &ingest.Pipeline{Fragments: prof, Links: prof, Events: prof},
+		failed:   store.NewFailedRecords(c.DynamoDB, env[topology.EnvCatalogTable]),
+		now:      time.Now,
+	}, nil
+}
+
+// shardOf reads the shard id from a Kinesis event id "<shardId>:<sequence>".
+func shardOf(r events.KinesisEventRecord) string {
+	shard, _, _ := strings.Cut(r.EventID, ":")
+	return shard
+}
+
+// Handle processes the records in order. Invalid records go to the
+// failed-record store and count as done. At the first transient failure
+// it stops, and reports that record and every later one as failed, so that
+// the retry starts there and no identity's records are reordered.
+func (h *handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
+	var resp events.KinesisEventResponse
+	stopAt := time.Time{}
+	if dl, ok := ctx.Deadline(); ok {
+		stopAt = dl.Add(-reportMargin)
+	}
+	specs := map[string]*catalog.IngestSpec{}
+	done, failed := 0, 0
+	for i, rec := range ev.Records {
+		var err error
+		if ctx.Err() != nil || (!stopAt.IsZero() && h.now().After(stopAt)) {
+			err = ctx.Err()
+			if err == nil {
+				err = context.DeadlineExceeded
+			}
+		} else {
+			var n int
+			n, err = h.record(ctx, rec, specs)
+			failed += n
+		}
+		if err != nil {
+			slog.WarnContext(ctx, "stream records left for retry", "records", len(ev.Records)-i, "err", err)
+			for _, r := range ev.Records[i:] {
+				resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: r.Kinesis.SequenceNumber})
+			}
+			break
+		}
+		done++
+	}
+	slog.InfoContext(ctx, "stream batch done", "records", done, "failed", failed, "retry", len(resp.BatchItemFailures))
+	return resp, nil
+}
+
+// record ingests one Kinesis record and returns how many of its messages
+// were refused, or a transient error.
+func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, specs map[string]*catalog.IngestSpec) (int, error) {
+	k := rec.Kinesis
+	shard := shardOf(rec)
+	var refused []ingest.FailedRecord
+	refuse := func(index int, dataset string, err error) {
+		code, msg := ingest.Describe(err)
+		refused = append(refused, ingest.FailedRecord{
+			Batch: ingest.StreamBatch, Dataset: dataset, Shard: shard, Seq: k.SequenceNumber, Index: index,
+			Code: code, Message: msg, At: h.now().UnixMilli(),
+		})
+	}
+	msgs, err := ingest.ParseMessages(k.Data)
+	if err != nil {
+		refuse(0, "", err)
+	}
+	for _, m := range msgs {
+		if m.Err != nil {
+			refuse(m.Index, m.DatasetID, m.Err)
+			continue
+		}
+		spec, ok := specs[m.DatasetID]
+		if !ok {
+			spec, err = h.specs.Spec(ctx, m.DatasetID)
+			if err != nil {
+				if ingest.Transient(err) {
+					return 0, err
+				}
+				refuse(m.Index, m.DatasetID, err)
+				continue
+			}
+			specs[m.DatasetID] = spec
+		}
+		if m.SchemaID != "" && spec.SchemaID != "" && m.SchemaID != spec.SchemaID {
+			refuse(m.Index, m.DatasetID, schemaMismatch)
+			continue
+		}
+		src := fmt.Sprintf("kinesis:%s:%s", shard, k.SequenceNumber)
+		if len(msgs) > 1 {
+			src = fmt.Sprintf("%s#%04d", src, m.Index)
+		}
+		_, err := h.pipeline.Process(ctx, spec, ingest.Row{
+			Data: m.Entity, Received: k.ApproximateArrivalTimestamp.Time, Src: src, Batch: src, Op: m.Op,
+		})
+		if err != nil {
+			if ingest.Transient(err) {
+				return 0, err
+			}
+			refuse(m.Index, m.DatasetID, err)
+		}
+	}
+	if len(refused) > 0 {
+		if err := h.failed.PutFailed(ctx, refused); err != nil {
+			return 0, err
+		}
+	}
+	return len(refused), nil
+}
+
+var schemaMismatch = fault.E(fault.Invalid, "STREAM-SCHEMA-MISMATCH", "the message's schemaRef is not the dataset's schema")

@@ -1,0 +1,219 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/identity"
+	"github.com/mosaic-cdp/mosaic/shared/merge"
+)
+
+type recorder struct {
+	frags  []merge.Fragment
+	events []merge.Event
+	links  []identity.Link
+	err    error
+}
+
+func (r *recorder) PutFragment(_ context.Context, f merge.Fragment) error {
+	r.frags = append(r.frags, f)
+	return r.err
+}
+func (r *recorder) PutEvent(_ context.Context, e merge.Event) error {
+	r.events = append(r.events, e)
+	return r.err
+}
+func (r *recorder) PutLinks(_ context.Context, l []identity.Link) error {
+	r.links = append(r.links, l...)
+	return r.err
+}
+
+var (
+	profileSpec = &catalog.IngestSpec{
+		DatasetID: "crm", Class: catalog.ProfileClass, ProfileEnabled: true, IdentityEnabled: true,
+		Identities: []catalog.IdentityField{{Path: "/personalEmail/address", Namespace: "Email", Primary: true},
+			{Path: "/loyaltyId", Namespace: "LOYALTYID"}},
+	}
+	eventSpec = &catalog.IngestSpec{DatasetID: "web", Class: catalog.EventClass, ProfileEnabled: true, IdentityEnabled: true}
+)
+
+func TestProcessProfileRow(t *testing.T) {
+	rec := &recorder{}
+	p := &Pipeline{Fragments: rec, Links: rec, Events: rec}
+	row := Row{Data: []byte(`{"personalEmail":{"address":"Jane@Example.com"},"loyaltyId":"L-1","identityMap":{"ECID":[{"id":"` + strings.Repeat("7", 38) + `"}]}}`),
+		Received: time.UnixMilli(5000), Src: "s3:k#e:0000000001", Batch: "b1"}
+	out, err := p.Process(context.Background(), profileSpec, row)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Identities != 3 || out.Links != 2 {
+		t.Errorf("outcome %+v, want 3 identities and 2 links", out)
+	}
+	want := merge.Fragment{Identity: "Email#jane@example.com", Dataset: "crm", TS: 5000, Src: row.Src, Batch: "b1", Raw: row.Data}
+	if diff := cmp.Diff([]merge.Fragment{want}, rec.frags, cmpopts.IgnoreFields(merge.Fragment{}, "Record")); diff != "" {
+		t.Errorf("fragments (-want +got):\n%s", diff)
+	}
+	for _, l := range rec.links {
+		if l.A.Key() != "Email#jane@example.com" || l.Dataset != "crm" || l.Source != "b1" || l.At != 5000 {
+			t.Errorf("link %+v is not from the primary with the row's provenance", l)
+		}
+	}
+}
+
+func TestProcessOrderingTime(t *testing.T) {
+	rec := &recorder{}
+	p := &Pipeline{Fragments: rec, Links: rec, Events: rec}
+	row := Row{Data: []byte(`{"personalEmail":{"address":"a@example.com"},"extSourceSystemAudit":{"lastUpdatedDate":"2026-01-02T03:04:05.678Z"}}`),
+		Received: time.UnixMilli(1)}
+	if _, err := p.Process(context.Background(), profileSpec, row); err != nil {
+		t.Fatal(err)
+	}
+	if want := time.Date(2026, 1, 2, 3, 4, 5, 678e6, time.UTC).UnixMilli(); rec.frags[0].TS != want {
+		t.Errorf("TS %d, want lastUpdatedDate %d", rec.frags[0].TS, want)
+	}
+}
+
+func TestProcessEventRow(t *testing.T) {
+	rec := &recorder{}
+	p := &Pipeline{Fragments: rec, Links: rec, Events: rec}
+	row := Row{Data: []byte(`{"_id":"e1","timestamp":"2024-02-23T22:07:01Z","identityMap":{"Email":[{"id":"a@example.com","primary":true}]}}`), Src: "kinesis:s:1"}
+	if _, err := p.Process(context.Background(), eventSpec, row); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.events) != 1 || rec.events[0].ID != "e1" || rec.events[0].Identity != "Email#a@example.com" ||
+		rec.events[0].Timestamp != time.Date(2024, 2, 23, 22, 7, 1, 0, time.UTC).UnixMilli() {
+		t.Errorf("events %+v", rec.events)
+	}
+	if len(rec.frags) != 0 {
+		t.Errorf("an event row wrote a fragment")
+	}
+}
+
+func TestProcessRefusals(t *testing.T) {
+	primary := `"identityMap":{"Email":[{"id":"a@example.com","primary":true}]}`
+	violating := *profileSpec
+	violating.Validate = func(map[string]any) []catalog.Violation {
+		return []catalog.Violation{{Pointer: "/person/age", Code: "XDM-TYPE", Message: "must be an integer"}}
+	}
+	notEnabled := *profileSpec
+	notEnabled.ProfileEnabled, notEnabled.IdentityEnabled = false, false
+	otherClass := *profileSpec
+	otherClass.Class = "https://ns.adobe.com/xdm/context/product"
+	tests := []struct {
+		name     string
+		spec     *catalog.IngestSpec
+		data     string
+		op       string
+		wantCode string
+	}{
+		{"schema violation", &violating, `{"personalEmail":{"address":"a@example.com"}}`, "", "XDM-TYPE"},
+		{"no primary", profileSpec, `{"loyaltyId":"L"}`, "", identity.CodeNoPrimary},
+		{"truncated", profileSpec, `{"a":`, "", CodeRowJSON},
+		{"event without _id", eventSpec, `{"timestamp":"2024-01-01T00:00:00Z",` + primary + `}`, "", CodeEventID},
+		{"event with bad timestamp", eventSpec, `{"_id":"x","timestamp":"yesterday",` + primary + `}`, "", CodeEventTimestamp},
+		{"event too large", eventSpec, `{"_id":"x","pad":"` + strings.Repeat("a", MaxEventBytes) + `"}`, "", CodeEventTooLarge},
+		{"profile too large", profileSpec, `{"pad":"` + strings.Repeat("a", MaxProfileBytes) + `"}`, "", CodeProfileTooLarge},
+		{"dataset not enabled", &notEnabled, `{}`, "", CodeNotEnabled},
+		{"other class", &otherClass, `{}`, "", CodeClass},
+		{"delete not yet supported", profileSpec, `{}`, OpDelete, CodeOperation},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			p := &Pipeline{Fragments: rec, Links: rec, Events: rec}
+			_, err := p.Process(context.Background(), tt.spec, Row{Data: []byte(tt.data), Op: tt.op})
+			if codeOf(err) != tt.wantCode || Transient(err) {
+				t.Fatalf("got %v (code %q), want a non-transient %s", err, codeOf(err), tt.wantCode)
+			}
+			if len(rec.frags)+len(rec.events)+len(rec.links) != 0 {
+				t.Errorf("a refused row wrote something")
+			}
+			if strings.Contains(err.Error(), "a@example.com") {
+				t.Errorf("error %q leaks an identity value", err)
+			}
+		})
+	}
+}
+
+func TestProcessTransientWriteErrorIsReturned(t *testing.T) {
+	rec := &recorder{err: fault.E(fault.Throttled, "STORE-THROTTLED", "throttled")}
+	p := &Pipeline{Fragments: rec, Links: rec, Events: rec}
+	_, err := p.Process(context.Background(), profileSpec, Row{Data: []byte(`{"personalEmail":{"address":"a@example.com"}}`)})
+	if !Transient(err) {
+		t.Fatalf("got %v, want a transient error", err)
+	}
+}
+
+// benchRow is a realistic 1 KB profile row: 3 identities, ~30 fields.
+var benchRow = func() []byte {
+	row := map[string]any{
+		"personalEmail": map[string]any{"address": "jane.doe@example.com", "primary": true, "type": "personal", "status": "active"},
+		"loyaltyId":     "L-000123456",
+		"identityMap": map[string]any{
+			"ECID": []any{map[string]any{"id": strings.Repeat("4", 38), "authenticatedState": "ambiguous"}},
+		},
+		"person": map[string]any{
+			"name":      map[string]any{"firstName": "Jane", "lastName": "Doe", "middleName": "Q", "courtesyTitle": "Ms"},
+			"birthDate": "1985-04-12", "gender": "female",
+		},
+		"homeAddress": map[string]any{"street1": "1 Main Street", "city": "Springfield", "stateProvince": "IL", "postalCode": "62701", "country": "US"},
+		"mobilePhone": map[string]any{"number": "+1 555 010 0000", "status": "active"},
+		"loyalty":     map[string]any{"tier": "gold", "points": 12345, "joinDate": "2019-05-01", "program": "rewards"},
+		"preferences": map[string]any{"language": "en-US", "marketing": map[string]any{"email": true, "sms": false, "push": true}},
+		"extSourceSystemAudit": map[string]any{
+			"lastUpdatedDate": "2026-01-15T10:20:30.000Z", "createdDate": "2019-05-01T00:00:00.000Z", "lastUpdatedBy": "crm-sync",
+		},
+		"segments": []any{"vip", "newsletter", "mobile"},
+		"notes":    strings.Repeat("n", 180),
+	}
+	b, _ := json.Marshal(row)
+	return b
+}()
+
+type discard struct{}
+
+func (discard) PutFragment(context.Context, merge.Fragment) error { return nil }
+func (discard) PutEvent(context.Context, merge.Event) error       { return nil }
+func (discard) PutLinks(context.Context, []identity.Link) error   { return nil }
+
+// BenchmarkPipelineRow measures the CPU of one row through the pipeline
+// (QUALITY P1); BenchmarkPipelineRow/baseline is a plain decode of the same
+// bytes, the ceiling it is compared against.
+func BenchmarkPipelineRow(b *testing.B) {
+	b.Logf("row is %d bytes", len(benchRow))
+	b.Run("baseline", func(b *testing.B) {
+		b.SetBytes(int64(len(benchRow)))
+		for b.Loop() {
+			var m map[string]any
+			if err := json.Unmarshal(benchRow, &m); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("pipeline", func(b *testing.B) {
+		p := &Pipeline{Fragments: discard{}, Links: discard{}, Events: discard{}}
+		row := Row{Data: benchRow, Received: time.UnixMilli(1), Src: "s3:k#e:0000000001", Batch: "b"}
+		ctx := context.Background()
+		b.SetBytes(int64(len(benchRow)))
+		for b.Loop() {
+			if _, err := p.Process(ctx, profileSpec, row); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func ExampleDescribe() {
+	_, err := DecodeRow([]byte(`{"a":`), MaxProfileBytes)
+	fmt.Println(Describe(err))
+	// Output: ROW-JSON record is not valid JSON: truncated JSON
+}

@@ -1,0 +1,148 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+
+	"github.com/mosaic-cdp/mosaic/shared/fault"
+)
+
+// MaxMessageBytes bounds one streaming message (or one batch of them).
+const MaxMessageBytes = 1 << 20
+
+// Operations of a streaming message (AEP's header.operations.data).
+const (
+	OpCreate = "create"
+	OpMerge  = "merge"
+	OpDelete = "delete"
+)
+
+// Streaming message error codes.
+const (
+	CodeMessageTooLarge = "STREAM-MESSAGE-TOO-LARGE"
+	CodeMessageJSON     = "STREAM-MESSAGE-JSON"
+	CodeMessageDataset  = "STREAM-DATASET-MISSING"
+	CodeMessageBody     = "STREAM-BODY-MISSING"
+	CodeMessageSchema   = "STREAM-SCHEMA-MISMATCH"
+	CodeMessageOp       = "STREAM-OPERATION"
+)
+
+// Message is one AEP streaming message, parsed.
+type Message struct {
+	// Index is the message's position in a {"messages":[…]} batch, 0 otherwise.
+	Index     int
+	DatasetID string
+	SchemaID  string
+	Op        string
+	// Entity is the raw xdmEntity (or the body itself, for Data Prep style
+	// messages), decoded later by the pipeline.
+	Entity json.RawMessage
+	// Err is set when this message of a batch is malformed; siblings are
+	// unaffected.
+	Err error
+}
+
+type schemaRef struct {
+	ID string `json:"id"`
+}
+
+type wireMessage struct {
+	Header *struct {
+		SchemaRef  *schemaRef `json:"schemaRef"`
+		DatasetID  string     `json:"datasetId"`
+		Operations *struct {
+			Data string `json:"data"`
+		} `json:"operations"`
+	} `json:"header"`
+	Body     json.RawMessage   `json:"body"`
+	Messages []json.RawMessage `json:"messages"`
+}
+
+type wireBody struct {
+	XDMMeta *struct {
+		SchemaRef *schemaRef `json:"schemaRef"`
+	} `json:"xdmMeta"`
+	XDMEntity json.RawMessage `json:"xdmEntity"`
+}
+
+// ParseMessages parses one Kinesis record's data: a single streaming
+// message or a {"messages":[…]} batch. An error means the whole record is
+// unusable; a malformed message of a batch carries its own Err.
+func ParseMessages(data []byte) ([]Message, error) {
+	if len(data) > MaxMessageBytes {
+		return nil, fault.Errorf(fault.Invalid, CodeMessageTooLarge, "streaming message is %d bytes, over the 1 MB limit", len(data))
+	}
+	if !utf8.Valid(data) {
+		return nil, fault.E(fault.Invalid, CodeRowUTF8, "streaming message is not valid UTF-8")
+	}
+	if err := checkDepth(data); err != nil {
+		return nil, err
+	}
+	var w wireMessage
+	if err := json.Unmarshal(data, &w); err != nil {
+		return nil, fault.Wrap(err, fault.Invalid, CodeMessageJSON, "streaming message is not valid JSON: "+jsonProblem(err, len(data)))
+	}
+	if w.Messages != nil {
+		out := make([]Message, len(w.Messages))
+		for i, raw := range w.Messages {
+			var m wireMessage
+			if err := json.Unmarshal(raw, &m); err != nil {
+				out[i] = Message{Index: i, Err: fault.Wrap(err, fault.Invalid, CodeMessageJSON, "streaming message is not valid JSON: "+jsonProblem(err, len(raw)))}
+				continue
+			}
+			out[i] = parseOne(m)
+			out[i].Index = i
+		}
+		return out, nil
+	}
+	return []Message{parseOne(w)}, nil
+}
+
+func parseOne(w wireMessage) Message {
+	var m Message
+	if w.Header == nil || w.Header.DatasetID == "" {
+		m.Err = fault.E(fault.Invalid, CodeMessageDataset, "streaming message has no header.datasetId")
+		return m
+	}
+	m.DatasetID = w.Header.DatasetID
+	if w.Header.SchemaRef != nil {
+		m.SchemaID = w.Header.SchemaRef.ID
+	}
+	m.Op = OpCreate
+	if w.Header.Operations != nil && w.Header.Operations.Data != "" {
+		m.Op = w.Header.Operations.Data
+	}
+	switch m.Op {
+	case OpCreate, OpMerge, OpDelete:
+	default:
+		m.Err = fault.E(fault.Invalid, CodeMessageOp, "header.operations.data must be create, merge or delete")
+		return m
+	}
+	body := bytes.TrimSpace(w.Body)
+	if len(body) == 0 || body[0] != '{' {
+		m.Err = fault.E(fault.Invalid, CodeMessageBody, "streaming message has no body object")
+		return m
+	}
+	var b wireBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		m.Err = fault.Wrap(err, fault.Invalid, CodeMessageJSON, "streaming message body is not valid JSON: "+jsonProblem(err, len(body)))
+		return m
+	}
+	if b.XDMMeta != nil && b.XDMMeta.SchemaRef != nil && b.XDMMeta.SchemaRef.ID != "" {
+		if m.SchemaID != "" && m.SchemaID != b.XDMMeta.SchemaRef.ID {
+			m.Err = fault.E(fault.Invalid, CodeMessageSchema, "header.schemaRef and body.xdmMeta.schemaRef differ")
+			return m
+		}
+		m.SchemaID = b.XDMMeta.SchemaRef.ID
+	}
+	if len(bytes.TrimSpace(b.XDMEntity)) > 0 {
+		m.Entity = b.XDMEntity
+	} else if b.XDMMeta == nil {
+		// Data Prep style: the body is the record.
+		m.Entity = body
+	} else {
+		m.Err = fault.E(fault.Invalid, CodeMessageBody, "streaming message has no body.xdmEntity")
+	}
+	return m
+}

@@ -1,0 +1,125 @@
+package profile
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/identity"
+	"github.com/mosaic-cdp/mosaic/shared/merge"
+)
+
+// MaxEventsPerPage is the most events one page returns (PRODUCT §6).
+const MaxEventsPerPage = 1000
+
+// maxEventTime is the largest epoch ms of 13 digits, the width of the
+// event sort key.
+const maxEventTime = 9999999999999
+
+// EventQuery selects a profile's events.
+type EventQuery struct {
+	Namespace, Value string
+	From, To         int64 // epoch ms; From inclusive, To exclusive
+	Limit            int
+	Descending       bool
+	// Start is the cursor of a previous page's next, or empty.
+	Start  string
+	Fields []string
+}
+
+// EventChild is one event of the answer, AEP's shape.
+type EventChild struct {
+	RelatedEntityID string         `json:"relatedEntityId"`
+	EntityID        string         `json:"entityId"`
+	Timestamp       int64          `json:"timestamp"`
+	Entity          map[string]any `json:"entity"`
+	LastModifiedAt  string         `json:"lastModifiedAt"`
+}
+
+// EventPage is one page of a profile's timeline.
+type EventPage struct {
+	Children []EventChild
+	// Next is the cursor of the next page, empty on the last.
+	Next string
+}
+
+// Timeline returns a page of the events of the cluster of the asked
+// identity, ordered by timestamp: the union of every member's events.
+func (s *Service) Timeline(ctx context.Context, q EventQuery) (EventPage, error) {
+	id, err := identity.Normalize(q.Namespace, q.Value)
+	if err != nil {
+		return EventPage{}, err
+	}
+	if q.Limit <= 0 || q.Limit > MaxEventsPerPage {
+		q.Limit = MaxEventsPerPage
+	}
+	if q.To <= 0 || q.To > maxEventTime {
+		q.To = maxEventTime
+	}
+	var afterTS int64 = -1
+	afterID := ""
+	if q.Start != "" {
+		ts, eid, ok := strings.Cut(q.Start, ":")
+		n, err := strconv.ParseInt(ts, 10, 64)
+		if !ok || err != nil {
+			return EventPage{}, fault.E(fault.Invalid, "EVENTS-CURSOR", "start is not a cursor this API returned")
+		}
+		afterTS, afterID = n, eid
+		if q.Descending {
+			q.To = n + 1
+		} else {
+			q.From = n
+		}
+	}
+	c, err := s.Graph.Cluster(ctx, id, true, s.cap())
+	if err != nil {
+		return EventPage{}, err
+	}
+	if !c.Found {
+		return EventPage{}, fault.E(fault.NotFound, CodeNotFound, "no profile for this identity")
+	}
+	var all []merge.Event
+	for _, m := range c.Members {
+		// One extra event per member tells whether another page exists.
+		evs, err := s.Events.Events(ctx, m, q.From, q.To, q.Limit+1, q.Descending)
+		if err != nil {
+			return EventPage{}, err
+		}
+		all = append(all, evs...)
+	}
+	all = merge.Timeline(all, q.Descending)
+	if afterTS >= 0 {
+		kept := all[:0]
+		for _, e := range all {
+			past := e.Timestamp > afterTS || (e.Timestamp == afterTS && e.ID > afterID)
+			if q.Descending {
+				past = e.Timestamp < afterTS || (e.Timestamp == afterTS && e.ID < afterID)
+			}
+			if past {
+				kept = append(kept, e)
+			}
+		}
+		all = kept
+	}
+	var page EventPage
+	if len(all) > q.Limit {
+		all = all[:q.Limit]
+		last := all[len(all)-1]
+		page.Next = strconv.FormatInt(last.Timestamp, 10) + ":" + last.ID
+	}
+	rel := EntityID(id)
+	page.Children = make([]EventChild, len(all))
+	for i, e := range all {
+		ent := e.Record
+		if len(q.Fields) > 0 {
+			ent = Project(ent, q.Fields)
+		}
+		page.Children[i] = EventChild{
+			RelatedEntityID: rel, EntityID: e.ID, Timestamp: e.Timestamp, Entity: ent,
+			LastModifiedAt: time.UnixMilli(e.Timestamp).UTC().Format(time.RFC3339),
+		}
+	}
+	return page, nil
+}
