@@ -1,0 +1,80 @@
+// Command mosaic-local runs Mosaic's whole cloud on this machine without
+// Docker or an AWS account (ARCHITECTURE §7): one edge port for the AWS
+// CLI and SDKs, the functions behind the Lambda Runtime Interface
+// Emulator, and an outputs file in 'cdk deploy --outputs-file' format.
+// It runs until SIGINT or SIGTERM and then leaves no process behind.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/mosaic-cdp/mosaic/localstack/cloud"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "mosaic-local:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("mosaic-local", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg cloud.Config
+	fs.StringVar(&cfg.Edge, "edge", "127.0.0.1:4566", "edge listen address (port 0 picks a free port)")
+	fs.StringVar(&cfg.DataDir, "data", "", "persist DynamoDB, Kinesis, S3 and stream checkpoints here (empty: in memory)")
+	fs.StringVar(&cfg.OutputsFile, "outputs", "cdk-outputs.local.json", "stack outputs file to write")
+	fs.StringVar(&cfg.DistDir, "dist", filepath.Join("dist", "local"), "folder of <function>/bootstrap binaries (make build-local)")
+	fs.StringVar(&cfg.RIE, "rie", "", "aws-lambda-rie binary (default $MOSAIC_RIE or bin/aws-lambda-rie)")
+	fs.StringVar(&cfg.Env, "env", "local", "environment name used in stack and resource names")
+	fs.StringVar(&cfg.Sandbox, "sandbox", "prod", "sandbox name given to the functions")
+	fs.StringVar(&cfg.LogsDir, "logs", "", "function logs folder (default <data or a temp dir>/logs)")
+	fs.StringVar(&cfg.Region, "region", "us-east-1", "AWS region")
+	fs.StringVar(&cfg.AccessKey, "access-key", "test", "access key ID accepted by the API")
+	fs.StringVar(&cfg.SecretKey, "secret-key", "test", "secret access key accepted by the API")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if cfg.OutputsFile != "" {
+		abs, err := filepath.Abs(cfg.OutputsFile)
+		if err != nil {
+			return err
+		}
+		cfg.OutputsFile = abs
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c, err := cloud.Start(ctx, cfg)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting; Start cleaned up
+		}
+		return err
+	}
+	edge := c.EdgeURL()
+	fmt.Fprintf(stdout, `Mosaic local cloud is up.
+  edge:     %s  (s3, dynamodb, kinesis and the HTTP API, routed by SigV4 scope)
+  outputs:  %s
+  logs:     %s
+Use it with:
+  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s
+  aws --endpoint-url %s s3 ls
+Stop with Ctrl-C.
+MOSAIC-LOCAL READY %s
+`, edge, cfg.OutputsFile, c.LogsDir(), cfg.AccessKey, cfg.SecretKey, cfg.Region, edge, cfg.OutputsFile)
+	<-ctx.Done()
+	cfg.Logger.Info("stopping local cloud")
+	c.Stop()
+	return nil
+}

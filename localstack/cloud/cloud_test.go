@@ -1,0 +1,341 @@
+package cloud
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/mosaic-cdp/mosaic/localstack/emulator"
+	"github.com/mosaic-cdp/mosaic/shared/topology"
+)
+
+// repoRoot is found from this file, so tests run from any directory.
+func repoRoot(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// findRIE returns $MOSAIC_RIE or <repo>/bin/aws-lambda-rie.
+func findRIE(t *testing.T) (string, error) {
+	p := os.Getenv("MOSAIC_RIE")
+	if p == "" {
+		p = filepath.Join(repoRoot(t), "bin", "aws-lambda-rie")
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", errors.New("aws-lambda-rie not found (make tools): " + err.Error())
+	}
+	return p, nil
+}
+
+// buildEcho builds testdata/echofn as the bootstrap of every named function.
+func buildEcho(t *testing.T, names ...string) string {
+	t.Helper()
+	dist := t.TempDir()
+	bin := filepath.Join(dist, "echofn")
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", bin, "./testdata/echofn")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build echofn: %v\n%s", err, out)
+	}
+	for _, n := range names {
+		os.MkdirAll(filepath.Join(dist, n), 0o755)
+		if err := os.Link(bin, filepath.Join(dist, n, "bootstrap")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dist
+}
+
+func testFunctions() []topology.Function {
+	env := map[string]string{topology.EnvCatalogTable: topology.CatalogTable, topology.EnvLandingBucket: topology.LandingBucket}
+	return []topology.Function{
+		{Name: "api-fn", Timeout: 10 * time.Second, Env: env, Concurrency: 2, Routes: []topology.Route{
+			{Method: "GET", Path: "/items/{id}"}, {Method: "GET", Path: "/items/special"}, {Method: "POST", Path: "/items"},
+		}},
+		{Name: "s3-fn", Timeout: 10 * time.Second, Env: env, Concurrency: 1,
+			S3: &topology.S3Trigger{Bucket: topology.LandingBucket, Prefix: topology.IngestPrefix}},
+		{Name: "stream-fn", Timeout: 10 * time.Second, Env: env, Concurrency: 1,
+			Stream: &topology.StreamTrigger{Stream: topology.IngestStream, BatchSize: 10, MaxRetries: 1, Bisect: true}},
+	}
+}
+
+func startTestCloud(t *testing.T) *Cloud {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil {
+		emulator.SkipOrFail(t, err)
+	}
+	if _, err := emulator.ToolsDir(); err != nil {
+		emulator.SkipOrFail(t, err)
+	}
+	rie, err := findRIE(t)
+	if err != nil {
+		emulator.SkipOrFail(t, err)
+	}
+	fns := testFunctions()
+	names := make([]string, len(fns))
+	for i, f := range fns {
+		names[i] = f.Name
+	}
+	dist := buildEcho(t, names...)
+	data := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c, err := Start(ctx, Config{
+		Edge: "127.0.0.1:0", DataDir: data, OutputsFile: filepath.Join(data, "outputs.json"),
+		DistDir: dist, RIE: rie, Env: "test", Functions: fns, Logger: discardLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func awsCLI(t *testing.T, edge string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("aws", append([]string{"--endpoint-url", edge}, args...)...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "AWS_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_DEFAULT_REGION=us-east-1",
+		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("aws %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// eventually polls check until it returns nil or the deadline passes.
+func eventually(t *testing.T, d time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %s: %v", d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestCloudEndToEnd(t *testing.T) {
+	c := startTestCloud(t)
+	stopped := false
+	defer func() {
+		if !stopped {
+			c.Stop()
+		}
+	}()
+	edge := c.EdgeURL()
+	landing, stream := c.Name(topology.LandingBucket), c.Name(topology.IngestStream)
+	if landing != "mosaic-test-landing" || stream != "mosaic-test-ingest" || c.Name(topology.CatalogTable) != "mosaic-test-catalog" {
+		t.Fatalf("names %q %q", landing, stream)
+	}
+	awsCfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")}
+	s3c := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		o.BaseEndpoint, o.UsePathStyle = aws.String(edge), true
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	})
+	kin := kinesis.NewFromConfig(awsCfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(edge) })
+	ctx := context.Background()
+	getObject := func(key string) ([]byte, error) {
+		out, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(landing), Key: aws.String(key)})
+		if err != nil {
+			return nil, err
+		}
+		defer out.Body.Close()
+		return io.ReadAll(out.Body)
+	}
+
+	t.Run("outputs file", func(t *testing.T) {
+		raw, err := os.ReadFile(filepath.Join(filepath.Dir(c.LogsDir()), "outputs.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]map[string]string
+		json.Unmarshal(raw, &out)
+		if out["MosaicData-test"][topology.OutputLandingBucket] != landing || out["MosaicApp-test"][topology.OutputAPIURL] != edge {
+			t.Errorf("got %s", raw)
+		}
+	})
+
+	t.Run("api", func(t *testing.T) {
+		call := func(method, path string, sign bool) (int, []byte, http.Header) {
+			req, _ := http.NewRequest(method, edge+path, nil)
+			if sign {
+				sum := sha256.Sum256(nil)
+				v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, req, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", time.Now())
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, b, resp.Header
+		}
+		status, body, hdr := call("GET", "/items/a%2Fb?x=1", true)
+		if status != 200 || hdr.Get("X-Fn") != "echo" || hdr.Get("Set-Cookie") != "a=1" {
+			t.Fatalf("got %d %s %v", status, body, hdr)
+		}
+		var echo struct {
+			Event   events.APIGatewayV2HTTPRequest `json:"event"`
+			Sandbox string                         `json:"sandbox"`
+			Catalog string                         `json:"catalog"`
+		}
+		json.Unmarshal(body, &echo)
+		if echo.Event.RouteKey != "GET /items/{id}" || echo.Event.PathParameters["id"] != "a/b" || echo.Sandbox != "prod" || echo.Catalog != "mosaic-test-catalog" {
+			t.Errorf("got %+v", echo)
+		}
+		if status, _, _ := call("GET", "/items/special", true); status != 200 {
+			t.Errorf("literal route: got %d", status)
+		}
+		if status, body, _ := call("GET", "/items/x", false); status != 403 {
+			t.Errorf("unsigned: got %d %s", status, body)
+		}
+		if status, body, _ := call("GET", "/items/fail", true); status != 502 || !strings.Contains(string(body), "Internal Server Error") {
+			t.Errorf("function error: got %d %s", status, body)
+		}
+		if status, _, _ := call("DELETE", "/items/x", true); status != 404 {
+			t.Errorf("no route: got %d", status)
+		}
+		// A dead function process is restarted for the next invocation.
+		pool := c.pools["api-fn"]
+		for _, p := range pool.procs {
+			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.done
+		}
+		for i := 0; i < 3; i++ {
+			if status, body, _ := call("GET", "/items/again", true); status != 200 {
+				t.Errorf("after kill: got %d %s", status, body)
+			}
+		}
+	})
+
+	t.Run("s3 event via aws cli", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "f.json")
+		os.WriteFile(f, []byte(`{"a":1}`), 0o644)
+		awsCLI(t, edge, "s3", "cp", f, "s3://"+landing+"/ingest/ds1/my file.json")
+		awsCLI(t, edge, "s3", "cp", f, "s3://"+landing+"/other/ignored.json")
+		var ev events.S3Event
+		eventually(t, 10*time.Second, func() error {
+			raw, err := getObject("seen/ingest/ds1/my file.json")
+			if err != nil {
+				return err
+			}
+			return json.Unmarshal(raw, &ev)
+		})
+		r := ev.Records[0]
+		if r.EventName != "ObjectCreated:Put" || r.S3.Object.Key != "ingest/ds1/my+file.json" || r.S3.Object.Size != 7 || r.S3.Bucket.Name != landing {
+			t.Errorf("got %+v", r)
+		}
+		if _, err := getObject("seen/other/ignored.json"); err == nil {
+			t.Error("object outside the trigger prefix produced an event")
+		}
+	})
+
+	t.Run("s3 multipart completion", func(t *testing.T) {
+		key := "ingest/ds2/big.json"
+		up, err := s3c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(landing), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		part, err := s3c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(landing), Key: aws.String(key), UploadId: up.UploadId,
+			PartNumber: aws.Int32(1), Body: bytes.NewReader([]byte(`{"b":2}`))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s3c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(landing), Key: aws.String(key), UploadId: up.UploadId,
+			MultipartUpload: &s3types.CompletedMultipartUpload{Parts: []s3types.CompletedPart{{ETag: part.ETag, PartNumber: aws.Int32(1)}}}}); err != nil {
+			t.Fatal(err)
+		}
+		var ev events.S3Event
+		eventually(t, 10*time.Second, func() error {
+			raw, err := getObject("seen/" + key)
+			if err != nil {
+				return err
+			}
+			return json.Unmarshal(raw, &ev)
+		})
+		if r := ev.Records[0]; r.EventName != "ObjectCreated:CompleteMultipartUpload" || r.S3.Object.Size != 7 {
+			t.Errorf("got %+v", r)
+		}
+	})
+
+	t.Run("kinesis via aws cli", func(t *testing.T) {
+		awsCLI(t, edge, "kinesis", "put-record", "--stream-name", stream, "--partition-key", "p1", "--data", "hello")
+		eventually(t, 10*time.Second, func() error {
+			raw, err := getObject("kinesis/p1")
+			if err == nil && string(raw) != "hello" {
+				t.Fatalf("got %q", raw)
+			}
+			return err
+		})
+		// A record the function keeps failing ends in the on-failure file.
+		if _, err := kin.PutRecord(ctx, &kinesis.PutRecordInput{StreamName: aws.String(stream), PartitionKey: aws.String("p2"), Data: []byte("fail")}); err != nil {
+			t.Fatal(err)
+		}
+		failFile := filepath.Join(filepath.Dir(c.LogsDir()), "stream-failures.jsonl")
+		eventually(t, 10*time.Second, func() error {
+			raw, err := os.ReadFile(failFile)
+			if err != nil {
+				return err
+			}
+			if !strings.Contains(string(raw), `"reason":"partial batch failure"`) {
+				return errors.New("no failure record yet")
+			}
+			return nil
+		})
+	})
+
+	t.Run("dynamodb via aws cli", func(t *testing.T) {
+		if out := awsCLI(t, edge, "dynamodb", "list-tables"); !strings.Contains(out, "mosaic-test-profile") {
+			t.Errorf("got %s", out)
+		}
+	})
+
+	t.Run("stop leaves no process", func(t *testing.T) {
+		var pids []int
+		for _, p := range c.pools {
+			for _, rp := range p.procs {
+				pids = append(pids, rp.cmd.Process.Pid)
+			}
+		}
+		stopped = true
+		c.Stop()
+		for _, pid := range pids {
+			if err := syscall.Kill(pid, 0); err == nil {
+				t.Errorf("process %d still running", pid)
+			}
+		}
+		if _, err := http.Get(edge); err == nil {
+			t.Error("edge still answering")
+		}
+	})
+}

@@ -1,0 +1,131 @@
+package cloud
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/johannesboyne/gofakes3"
+)
+
+func TestS3EventKeyEncoding(t *testing.T) {
+	tests := map[string]string{
+		"ingest/ds1/file.json":       "ingest/ds1/file.json",
+		"ingest/ds 1/my file+v2.csv": "ingest/ds+1/my+file%2Bv2.csv",
+		"ingest/d/é=1&x.json":        "ingest/d/%C3%A9%3D1%26x.json",
+	}
+	for key, want := range tests {
+		if got := s3EventKey(key); got != want {
+			t.Errorf("s3EventKey(%q) = %q, want %q", key, got, want)
+		}
+	}
+}
+
+func TestS3EventShape(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	raw, _ := json.Marshal(s3Event("us-east-1", "b", "ingest/a b.json", "ObjectCreated:Put", "abc", 42, 7, now))
+	var generic map[string][]map[string]any
+	if err := json.Unmarshal(raw, &generic); err != nil {
+		t.Fatal(err)
+	}
+	rec := generic["Records"][0]
+	if rec["eventTime"] != "2026-01-02T03:04:05Z" || rec["eventName"] != "ObjectCreated:Put" || rec["eventVersion"] != "2.1" || rec["eventSource"] != "aws:s3" {
+		t.Errorf("got %v", rec)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var ev events.S3Event
+	if err := dec.Decode(&ev); err != nil {
+		t.Fatal(err)
+	}
+	o := ev.Records[0].S3
+	if o.Bucket.Arn != "arn:aws:s3:::b" || o.Object.Key != "ingest/a+b.json" || o.Object.Size != 42 || o.Object.ETag != "abc" || o.Object.Sequencer == "" {
+		t.Errorf("got %+v", o)
+	}
+}
+
+// TestS3HookEvents drives gofakes3 through the hook with real S3 requests
+// shapes and checks which events reach the queue.
+func TestS3HookEvents(t *testing.T) {
+	dir := t.TempDir()
+	backend, err := newS3Backend(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend.CreateBucket("land")
+	var got []events.S3Event
+	calls := make(chan struct{}, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	q := newAsyncQueue(ctx, "fn", 1, func(_ context.Context, p []byte) ([]byte, error) {
+		var ev events.S3Event
+		json.Unmarshal(p, &ev)
+		got = append(got, ev)
+		calls <- struct{}{}
+		return nil, nil
+	}, nil, discardLogger())
+	h := &s3Hook{s3: gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server(), backend: backend, region: "us-east-1", now: time.Now,
+		triggers: []s3Trigger{{bucket: "land", prefix: "ingest/", queue: q}}}
+	for _, path := range []string{"/land/ingest/ds/a%20b.json", "/land/other/x.json", "/nobucket/ingest/x"} {
+		w := httptest.NewRecorder()
+		req := httptest.NewRequest("PUT", path, bytes.NewReader([]byte("hello")))
+		req.Header.Set("Content-Length", "5")
+		h.ServeHTTP(w, req)
+	}
+	select {
+	case <-calls:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event delivered")
+	}
+	cancel()
+	q.stop()
+	if len(got) != 1 {
+		t.Fatalf("got %d events, want 1", len(got))
+	}
+	o := got[0].Records[0].S3.Object
+	if o.Key != "ingest/ds/a+b.json" || o.Size != 5 || o.ETag != "5d41402abc4b2a76b9719d911017c592" {
+		t.Errorf("got %+v", o)
+	}
+	// The disk backend keeps the object for the next start.
+	again, err := newS3Backend(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obj, err := again.HeadObject("land", "ingest/ds/a b.json"); err != nil || obj.Size != 5 {
+		t.Errorf("reloaded object: %v %v", obj, err)
+	}
+}
+
+func TestAsyncQueueRetriesThenRecordsFailure(t *testing.T) {
+	var attempts atomic.Int32
+	path := filepath.Join(t.TempDir(), "failures.jsonl")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	q := newAsyncQueue(ctx, "fn", 1, func(context.Context, []byte) ([]byte, error) {
+		attempts.Add(1)
+		return nil, &FunctionError{Type: "x"}
+	}, &failureLog{path: path}, discardLogger())
+	q.backoff = []time.Duration{time.Millisecond, time.Millisecond}
+	q.enqueue([]byte("{}"), "b", "k")
+	deadline := time.Now().Add(5 * time.Second)
+	for q.pending.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := attempts.Load(); n != 3 {
+		t.Errorf("got %d attempts, want 3 (1 + 2 retries)", n)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil || !bytes.Contains(raw, []byte(`"key":"k"`)) {
+		t.Errorf("failure record: %q %v", raw, err)
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

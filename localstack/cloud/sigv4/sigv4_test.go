@@ -1,0 +1,212 @@
+package sigv4
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+)
+
+// server answers 200 "ok" when the request verifies, else 403 and the message.
+func server(t *testing.T, v *Verifier) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if _, err := v.Verify(r, body); err != nil {
+			w.WriteHeader(http.StatusForbidden)
+			io.WriteString(w, err.Error())
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func verifier() *Verifier {
+	return &Verifier{Service: "execute-api", Region: "us-east-1", Secrets: map[string]string{"test": "test"}}
+}
+
+func hashHex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+func do(t *testing.T, req *http.Request) (int, string) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+type signOpts struct {
+	key, secret, service, region string
+	at                           time.Time
+	tamper                       func(*http.Request)
+	body                         string
+}
+
+func signed(t *testing.T, method, url string, o signOpts) *http.Request {
+	t.Helper()
+	if o.key == "" {
+		o.key, o.secret = "test", "test"
+	}
+	if o.service == "" {
+		o.service = "execute-api"
+	}
+	if o.region == "" {
+		o.region = "us-east-1"
+	}
+	if o.at.IsZero() {
+		o.at = time.Now()
+	}
+	req, err := http.NewRequest(method, url, strings.NewReader(o.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Custom", "a  b")
+	creds := aws.Credentials{AccessKeyID: o.key, SecretAccessKey: o.secret}
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hashHex([]byte(o.body)), o.service, o.region, o.at); err != nil {
+		t.Fatal(err)
+	}
+	if o.tamper != nil {
+		o.tamper(req)
+	}
+	return req
+}
+
+func TestVerifySDKSignatures(t *testing.T) {
+	srv := server(t, verifier())
+	tests := []struct {
+		name, method, path string
+		o                  signOpts
+		wantStatus         int
+		wantMsg            string
+	}{
+		{name: "get", method: "GET", path: "/data/core/ups/access/entities", wantStatus: 200},
+		{name: "query sorted and encoded", method: "GET", path: "/x?b=2&a=1&a=0&space=a%20b&slash=%2F&empty", wantStatus: 200},
+		{name: "encoded slash in segment", method: "GET", path: "/data/foundation/schemaregistry/tenant/schemas/https:%2F%2Fns.adobe.com%2Ft%2Fs", wantStatus: 200},
+		{name: "space and unicode in path", method: "GET", path: "/a%20b/%C3%A9t%C3%A9", wantStatus: 200},
+		{name: "post body", method: "POST", path: "/p", o: signOpts{body: `{"a":1}`}, wantStatus: 200},
+		{name: "tampered body", method: "POST", path: "/p", o: signOpts{body: `{"a":1}`, tamper: func(r *http.Request) {
+			r.Body = io.NopCloser(strings.NewReader(`{"a":2}`))
+		}}, wantStatus: 403, wantMsg: "does not match"},
+		{name: "tampered signed header", method: "GET", path: "/p", o: signOpts{tamper: func(r *http.Request) {
+			r.Header.Set("X-Amz-Date", time.Now().Add(time.Second).UTC().Format(timeFormat))
+		}}, wantStatus: 403, wantMsg: "signature we calculated"},
+		{name: "tampered path", method: "GET", path: "/p", o: signOpts{tamper: func(r *http.Request) { r.URL.Path = "/q" }},
+			wantStatus: 403, wantMsg: "signature we calculated"},
+		{name: "tampered query", method: "GET", path: "/p?a=1", o: signOpts{tamper: func(r *http.Request) { r.URL.RawQuery = "a=2" }},
+			wantStatus: 403, wantMsg: "signature we calculated"},
+		{name: "wrong secret", method: "GET", path: "/p", o: signOpts{key: "test", secret: "nope"}, wantStatus: 403, wantMsg: "signature we calculated"},
+		{name: "unknown key", method: "GET", path: "/p", o: signOpts{key: "AKIDUNKNOWN", secret: "test"}, wantStatus: 403, wantMsg: MsgInvalidToken},
+		{name: "wrong service", method: "GET", path: "/p", o: signOpts{service: "s3"}, wantStatus: 403, wantMsg: "correct service"},
+		{name: "wrong region", method: "GET", path: "/p", o: signOpts{region: "eu-west-1"}, wantStatus: 403, wantMsg: "valid region"},
+		{name: "clock skew within 15 min", method: "GET", path: "/p", o: signOpts{at: time.Now().Add(-14 * time.Minute)}, wantStatus: 200},
+		{name: "clock skew beyond 15 min", method: "GET", path: "/p", o: signOpts{at: time.Now().Add(-16 * time.Minute)}, wantStatus: 403, wantMsg: "Signature expired"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, msg := do(t, signed(t, tc.method, srv.URL+tc.path, tc.o))
+			if status != tc.wantStatus || !strings.Contains(msg, tc.wantMsg) {
+				t.Errorf("got %d %q, want %d containing %q", status, msg, tc.wantStatus, tc.wantMsg)
+			}
+		})
+	}
+}
+
+func TestVerifyUnsigned(t *testing.T) {
+	srv := server(t, verifier())
+	req, _ := http.NewRequest("GET", srv.URL+"/p", nil)
+	if status, msg := do(t, req); status != 403 || msg != MsgMissingToken {
+		t.Errorf("got %d %q, want 403 %q", status, msg, MsgMissingToken)
+	}
+	req, _ = http.NewRequest("GET", srv.URL+"/p", nil)
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/execute-api/aws4_request")
+	if status, _ := do(t, req); status != 403 {
+		t.Errorf("incomplete header: got %d, want 403", status)
+	}
+}
+
+func TestVerifyPresigned(t *testing.T) {
+	srv := server(t, verifier())
+	for _, tc := range []struct {
+		name   string
+		at     time.Time
+		expire string
+		want   int
+	}{
+		{"valid", time.Now(), "300", 200},
+		{"expired", time.Now().Add(-10 * time.Minute), "60", 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", srv.URL+"/a%2Fb/c?x=1&X-Amz-Expires="+tc.expire, nil)
+			url, _, err := v4.NewSigner().PresignHTTP(context.Background(), aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"},
+				req, "UNSIGNED-PAYLOAD", "execute-api", "us-east-1", tc.at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			get, _ := http.NewRequest("GET", url, nil)
+			if status, msg := do(t, get); status != tc.want {
+				t.Errorf("got %d %q, want %d", status, msg, tc.want)
+			}
+		})
+	}
+}
+
+func TestVerifyCurl(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl not on PATH")
+	}
+	srv := server(t, verifier())
+	for _, tc := range []struct {
+		name, user, path, body string
+		want                   string
+	}{
+		{"get", "test:test", "/data/core/ups/access/entities?schema.name=_xdm.context.profile&entityId=a%40b.com", "", "ok"},
+		{"encoded slash", "test:test", "/tenant/schemas/https:%2F%2Fns%2Fx", "", "ok"},
+		{"post", "test:test", "/p", `{"a":1}`, "ok"},
+		{"wrong secret", "test:bad", "/p", "", "signature we calculated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"-s", "--aws-sigv4", "aws:amz:us-east-1:execute-api", "--user", tc.user}
+			if tc.body != "" {
+				args = append(args, "-H", "Content-Type: application/json", "--data-binary", tc.body)
+			}
+			out, err := exec.Command("curl", append(args, srv.URL+tc.path)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("curl: %v %s", err, out)
+			}
+			if !bytes.Contains(out, []byte(tc.want)) {
+				t.Errorf("got %q, want %q", out, tc.want)
+			}
+		})
+	}
+}
+
+func TestScopeOf(t *testing.T) {
+	req := signed(t, "GET", "http://localhost/x", signOpts{service: "kinesis"})
+	s, ok := ScopeOf(req)
+	if !ok || s.Service != "kinesis" || s.Region != "us-east-1" || s.AccessKey != "test" {
+		t.Errorf("got %+v %v, want kinesis scope", s, ok)
+	}
+	plain, _ := http.NewRequest("GET", "http://localhost/x", nil)
+	if _, ok := ScopeOf(plain); ok {
+		t.Error("unsigned request has a scope")
+	}
+}
