@@ -21,6 +21,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export MOSAIC_TOOLS_DIR := $(CURDIR)/$(NODE_DIR)/node_modules
 export MOSAIC_RIE := $(RIE)
 
+GOFMT_LIST   := find . -name '*.go' -not -path '*/node_modules/*' -print0 | xargs -0 gofmt -l
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags="-s -w"
 
 .PHONY: help
@@ -73,7 +74,7 @@ dev: tools build-local ## run Mosaic on the local cloud (DATA=dir keeps data acr
 .PHONY: test
 test: tools build-local ## run every test: unit, store, infra and end-to-end
 	@echo "== format and vet"
-	@unformatted=$$(gofmt -l functions shared infra localstack cmd 2>/dev/null | grep -v node_modules || true); \
+	@unformatted=$$($(GOFMT_LIST)); \
 		if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./localstack/e2e/...
@@ -85,7 +86,8 @@ test: tools build-local ## run every test: unit, store, infra and end-to-end
 
 .PHONY: lint
 lint: tools ## gofmt, go vet, and cfn-lint on the synthesized templates
-	@test -z "$$(gofmt -l functions shared infra localstack cmd | grep -v node_modules)" || { gofmt -l functions shared infra localstack cmd | grep -v node_modules; exit 1; }
+	@unformatted=$$($(GOFMT_LIST)); \
+		if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(MAKE) synth
 	cfn-lint cdk.out/*.template.json

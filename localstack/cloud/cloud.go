@@ -143,15 +143,18 @@ func Start(ctx context.Context, cfg Config) (c *Cloud, err error) {
 	log := cfg.Logger
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c = &Cloud{cfg: cfg, cancel: cancel, names: map[string]string{}, pools: map[string]*lambdaPool{}}
+	// Every error return below sets c to nil, so keep hold of what was started.
+	started := c
 	defer func() {
 		if err != nil {
-			c.Stop()
+			started.Stop()
 			c = nil
 		}
 	}()
 	if cfg.RIE, err = filepath.Abs(cfg.RIE); err != nil {
 		return nil, err
 	}
+	c.cfg.RIE = cfg.RIE
 	if _, err := os.Stat(cfg.RIE); err != nil {
 		return nil, fmt.Errorf("aws-lambda-rie: %w (run 'make tools' or pass -rie)", err)
 	}

@@ -123,7 +123,7 @@ func TestSlice(t *testing.T) {
 	// A JSON Lines file: Jane, 23 other people and one row of the wrong type.
 	// One bad row in 25 is 4%, under AEP's default partialIngestionPercent of 5.
 	var lines []string
-	lines = append(lines, `{"_id":"crm-1","personalEmail":{"address":"  Jane@Example.com "},"person":{"name":{"firstName":"Jane","lastName":"Quintanilla"}},"mobilePhone":{"number":"+1 555 0100"}}`)
+	lines = append(lines, `{"_id":"crm-1","personalEmail":{"address":"Jane@Example.com"},"person":{"name":{"firstName":"Jane","lastName":"Quintanilla"}},"mobilePhone":{"number":"+1 555 0100"}}`)
 	for i := 2; i <= 24; i++ {
 		lines = append(lines, fmt.Sprintf(`{"_id":"crm-%d","personalEmail":{"address":"user%02d@example.com"},"person":{"name":{"firstName":"User%d"}}}`, i, i, i))
 	}
