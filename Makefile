@@ -67,7 +67,7 @@ $(BIN)/mosaic-local: $(GO_SOURCES)
 
 .PHONY: dev
 dev: tools build-local ## run Mosaic on the local cloud (DATA=dir keeps data across restarts)
-	$(BIN)/mosaic-local -edge $(EDGE) -dist dist/local -rie $(RIE) -outputs cdk-outputs.local.json $(if $(DATA),-data $(DATA))
+	$(BIN)/mosaic-local -edge $(EDGE) -dist dist/local -rie $(RIE) -outputs cdk-outputs-local.json $(if $(DATA),-data $(DATA))
 
 # ---------------------------------------------------------------- test
 
@@ -104,7 +104,7 @@ synth: tools build ## synthesize the CloudFormation templates (ENV=dev|staging|p
 
 .PHONY: deploy
 deploy: tools build ## deploy to AWS with your credentials (ENV=dev|staging|prod)
-	$(NODE_BIN)/cdk deploy --all -c env=$(ENV) --require-approval never --outputs-file cdk-outputs.$(ENV).json
+	$(NODE_BIN)/cdk deploy --all -c env=$(ENV) --require-approval never --outputs-file cdk-outputs-$(ENV).json
 
 .PHONY: localstack-up
 localstack-up: ## start LocalStack with Docker (needs LOCALSTACK_AUTH_TOKEN)
@@ -112,9 +112,9 @@ localstack-up: ## start LocalStack with Docker (needs LOCALSTACK_AUTH_TOKEN)
 
 .PHONY: localstack-deploy
 localstack-deploy: tools build ## deploy the stacks into a running LocalStack
-	AWS_ENDPOINT_URL=http://localhost:4566 AWS_ENDPOINT_URL_S3=http://localhost:4566 \
+	AWS_ENDPOINT_URL=http://localhost:4566 AWS_ENDPOINT_URL_S3=http://localhost:4566 AWS_S3_FORCE_PATH_STYLE=1 \
 	AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \
-		sh -c '$(NODE_BIN)/cdklocal bootstrap -c env=$(ENV) && $(NODE_BIN)/cdklocal deploy --all -c env=$(ENV) --require-approval never --outputs-file cdk-outputs.localstack.json'
+		sh -c '$(NODE_BIN)/cdklocal bootstrap -c env=$(ENV) && $(NODE_BIN)/cdklocal deploy --all -c env=$(ENV) --require-approval never --outputs-file cdk-outputs-localstack.json'
 
 .PHONY: clean
 clean: ## remove build output, synthesized templates and local data

@@ -32,7 +32,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var cfg cloud.Config
 	fs.StringVar(&cfg.Edge, "edge", "127.0.0.1:4566", "edge listen address (port 0 picks a free port)")
 	fs.StringVar(&cfg.DataDir, "data", "", "persist DynamoDB, Kinesis, S3 and stream checkpoints here (empty: in memory)")
-	fs.StringVar(&cfg.OutputsFile, "outputs", "cdk-outputs.local.json", "stack outputs file to write")
+	fs.StringVar(&cfg.OutputsFile, "outputs", "cdk-outputs-local.json", "stack outputs file to write")
 	fs.StringVar(&cfg.DistDir, "dist", filepath.Join("dist", "local"), "folder of <function>/bootstrap binaries (make build-local)")
 	fs.StringVar(&cfg.RIE, "rie", "", "aws-lambda-rie binary (default $MOSAIC_RIE or bin/aws-lambda-rie)")
 	fs.StringVar(&cfg.Env, "env", "local", "environment name used in stack and resource names")
