@@ -15,19 +15,141 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
 
 // memRegistry is an in-memory registry with the store's semantics.
 type memRegistry struct {
-	mu      sync.Mutex
-	schemas map[string]xdm.Schema // by $id
-	descs   []xdm.Descriptor
+	mu       sync.Mutex
+	schemas  map[string]xdm.Schema     // by $id
+	groups   map[string]xdm.FieldGroup // by $id
+	descs    []xdm.Descriptor
+	ns       []identity.Namespace
+	datasets []catalog.Dataset
 }
 
-func newMemRegistry() *memRegistry { return &memRegistry{schemas: map[string]xdm.Schema{}} }
+func newMemRegistry() *memRegistry {
+	return &memRegistry{schemas: map[string]xdm.Schema{}, groups: map[string]xdm.FieldGroup{}}
+}
+
+func fullID(id string) string {
+	if strings.HasPrefix(id, "_") {
+		return xdm.IDFromAltID(id)
+	}
+	return id
+}
+
+func (m *memRegistry) DeleteSchema(ctx context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.schemas[fullID(id)]; !ok {
+		return fault.E(fault.NotFound, "SCHEMA-NOT-FOUND", "schema does not exist")
+	}
+	delete(m.schemas, fullID(id))
+	return nil
+}
+
+func (m *memRegistry) CreateFieldGroup(ctx context.Context, g xdm.FieldGroup) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.groups[g.ID] = g
+	return nil
+}
+
+func (m *memRegistry) GetFieldGroup(ctx context.Context, id string) (xdm.FieldGroup, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	g, ok := m.groups[fullID(id)]
+	if !ok {
+		return xdm.FieldGroup{}, fault.E(fault.NotFound, "FIELDGROUP-NOT-FOUND", "field group does not exist")
+	}
+	return g, nil
+}
+
+func (m *memRegistry) ListFieldGroups(ctx context.Context) ([]xdm.FieldGroup, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []xdm.FieldGroup
+	for _, g := range m.groups {
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].AltID < out[j].AltID })
+	return out, nil
+}
+
+func (m *memRegistry) UpdateFieldGroup(ctx context.Context, g xdm.FieldGroup, prev string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.groups[g.ID].Version != prev {
+		return fault.E(fault.Conflict, "FIELDGROUP-VERSION-CONFLICT", "changed")
+	}
+	m.groups[g.ID] = g
+	return nil
+}
+
+func (m *memRegistry) DeleteFieldGroup(ctx context.Context, id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.groups, fullID(id))
+	return nil
+}
+
+func (m *memRegistry) PutDescriptor(ctx context.Context, prev, d xdm.Descriptor) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.descs {
+		if m.descs[i].ID == d.ID {
+			m.descs[i] = d
+		}
+	}
+	return nil
+}
+
+func (m *memRegistry) DeleteDescriptor(ctx context.Context, d xdm.Descriptor) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.descs {
+		if m.descs[i].ID == d.ID {
+			m.descs = append(m.descs[:i], m.descs[i+1:]...)
+			return nil
+		}
+	}
+	return fault.E(fault.NotFound, "DESCRIPTOR-NOT-FOUND", "no descriptor")
+}
+
+func (m *memRegistry) CreateNamespace(ctx context.Context, ns identity.Namespace) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.ns = append(m.ns, ns)
+	return nil
+}
+
+func (m *memRegistry) GetNamespace(ctx context.Context, code string) (identity.Namespace, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, ns := range m.ns {
+		if strings.EqualFold(ns.Code, code) {
+			return ns, nil
+		}
+	}
+	return identity.Namespace{}, fault.E(fault.NotFound, "NAMESPACE-NOT-FOUND", "no namespace")
+}
+
+func (m *memRegistry) ListNamespaces(ctx context.Context) ([]identity.Namespace, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]identity.Namespace(nil), m.ns...), nil
+}
+
+func (m *memRegistry) ListDatasets(ctx context.Context) ([]catalog.Dataset, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]catalog.Dataset(nil), m.datasets...), nil
+}
 
 func (m *memRegistry) CreateSchema(ctx context.Context, s xdm.Schema) error {
 	m.mu.Lock()
@@ -323,4 +445,205 @@ func wantField(key string, want any) func(t *testing.T, body map[string]any) {
 			t.Errorf("got %s %v, want %v (%v)", key, body[key], want, body)
 		}
 	}
+}
+
+const loyaltyGroup = `{"title":"Loyalty Details","type":"object","meta:intendedToExtend":["https://ns.adobe.com/xdm/context/profile"],
+ "definitions":{"loyalty":{"properties":{"_mosaic":{"type":"object","properties":{
+  "tier":{"type":"string","enum":["gold","silver"]},"points":{"type":"integer"},"crmId":{"type":"string"}}}}}},
+ "allOf":[{"$ref":"#/definitions/loyalty"}]}`
+
+// TestTenantRegistry walks field groups, schemas using them, descriptors,
+// enablement, evolution, unions, paging and namespaces.
+func TestTenantRegistry(t *testing.T) {
+	h, reg := newTestHandler()
+	do := func(t *testing.T, route, id string, headers map[string]string, body string) (int, map[string]any) {
+		t.Helper()
+		params := map[string]string{}
+		if id != "" {
+			params["id"], params["code"] = id, id
+		}
+		return call(t, h, event(route, params, headers, body))
+	}
+	status, fg := do(t, "POST "+base+"/tenant/fieldgroups", "", nil, loyaltyGroup)
+	if status != 201 {
+		t.Fatalf("create field group: %d %v", status, fg)
+	}
+	fgID, fgAlt := fg["$id"].(string), fg["meta:altId"].(string)
+	status, s := do(t, "POST "+base+"/tenant/schemas", "", nil, `{"title":"Loyalty","type":"object","allOf":[{"$ref":"`+xdm.ProfileClass+`"},{"$ref":"`+fgID+`"},{"$ref":"`+xdm.PersonalDetailsFieldGroup+`"}]}`)
+	if status != 201 {
+		t.Fatalf("create schema: %d %v", status, s)
+	}
+	sID, sAlt := s["$id"].(string), s["meta:altId"].(string)
+	desc := func(prop, ns string, primary bool) string {
+		b, _ := json.Marshal(map[string]any{"@type": "xdm:descriptorIdentity", "xdm:sourceSchema": sID, "xdm:sourceVersion": 1,
+			"xdm:sourceProperty": prop, "xdm:namespace": ns, "xdm:property": "xdm:code", "xdm:isPrimary": primary})
+		return string(b)
+	}
+	fgPath := "/definitions/loyalty/properties/_mosaic/properties"
+	var primaryID, secondaryID string
+	steps := []struct {
+		name    string
+		route   string
+		id      string
+		headers map[string]string
+		body    string
+		status  int
+		check   func(t *testing.T, body map[string]any)
+	}{
+		{name: "field group outside _mosaic", route: "POST " + base + "/tenant/fieldgroups", body: strings.Replace(loyaltyGroup, `"_mosaic"`, `"loyalty"`, 1), status: 400, check: wantCode("XDM-TENANT-FIELD")},
+		{name: "field group without intendedToExtend", route: "POST " + base + "/tenant/fieldgroups", body: strings.Replace(loyaltyGroup, `"meta:intendedToExtend":["https://ns.adobe.com/xdm/context/profile"],`, "", 1), status: 400, check: wantCode("XDM-INTENDED")},
+		{name: "same path, other type", route: "POST " + base + "/tenant/fieldgroups", body: strings.Replace(loyaltyGroup, `"points":{"type":"integer"}`, `"points":{"type":"string"}`, 1), status: 400,
+			check: wantField("message", "field /_mosaic/points is already defined in the tenant as integer and cannot be redefined as string")},
+		{name: "get field group full", route: "GET " + base + "/tenant/fieldgroups/{id}", id: url.QueryEscape(fgID), headers: map[string]string{"accept": "application/vnd.adobe.xed-full+json; version=1"}, status: 200,
+			check: func(t *testing.T, b map[string]any) {
+				if dig(b, "properties", "_mosaic", "properties", "points", "type") != "integer" {
+					t.Errorf("got %v, want resolved _mosaic.points", b)
+				}
+			}},
+		{name: "unknown custom namespace", route: "POST " + base + "/tenant/descriptors", body: desc("/_mosaic/crmId", "MyCRM", true), status: 400, check: wantCode("XDM-DESCRIPTOR-NAMESPACE")},
+		{name: "create custom namespace", route: "POST /data/core/idnamespace/identities", body: `{"code":"MyCRM","name":"My CRM","idType":"CROSS_DEVICE","description":"CRM ids"}`, status: 201,
+			check: func(t *testing.T, b map[string]any) {
+				got := []any{b["code"], b["name"], b["idType"], b["custom"], b["status"], b["description"], b["id"] != nil}
+				if d := cmp.Diff([]any{"MyCRM", "My CRM", "CROSS_DEVICE", true, "ACTIVE", "CRM ids", true}, got); d != "" {
+					t.Errorf("(-want +got):\n%s", d)
+				}
+			}},
+		{name: "duplicate namespace any case", route: "POST /data/core/idnamespace/identities", body: `{"code":"mycrm","name":"x","idType":"CROSS_DEVICE"}`, status: 409},
+		{name: "duplicate standard namespace", route: "POST /data/core/idnamespace/identities", body: `{"code":"EMAIL","name":"x","idType":"EMAIL"}`, status: 409},
+		{name: "bad namespace type", route: "POST /data/core/idnamespace/identities", body: `{"code":"Other","name":"x","idType":"PERSON"}`, status: 400, check: wantCode("NAMESPACE-TYPE")},
+		{name: "get custom namespace", route: "GET /data/core/idnamespace/identities/{code}", id: "MYCRM", status: 200, check: wantField("custom", true)},
+		{name: "primary on custom namespace", route: "POST " + base + "/tenant/descriptors", body: desc("/_mosaic/crmId", "mycrm", true), status: 201,
+			check: func(t *testing.T, b map[string]any) {
+				primaryID, _ = b["@id"].(string)
+				wantField("xdm:namespace", "MyCRM")(t, b)
+			}},
+		{name: "secondary email", route: "POST " + base + "/tenant/descriptors", body: desc("/personalEmail/address", "Email", false), status: 201,
+			check: func(t *testing.T, b map[string]any) { secondaryID, _ = b["@id"].(string) }},
+		{name: "enable", route: "PATCH " + base + "/tenant/schemas/{id}", id: sAlt, body: `[{"op":"add","path":"/meta:immutableTags","value":["union"]}]`, status: 200, check: wantField("version", "1.1")},
+		{name: "breaking field group change", route: "PATCH " + base + "/tenant/fieldgroups/{id}", id: fgAlt, body: `[{"op":"remove","path":"` + fgPath + `/points"}]`, status: 400,
+			check: wantField("message", "breaking change: field /_mosaic/points removed; a schema enabled for Profile or holding data accepts only additive changes")},
+		{name: "narrowing enum", route: "PATCH " + base + "/tenant/fieldgroups/{id}", id: fgAlt, body: `[{"op":"replace","path":"` + fgPath + `/tier/enum","value":["gold"]}]`, status: 400, check: wantCode("XDM-BREAKING")},
+		{name: "additive field group change", route: "PATCH " + base + "/tenant/fieldgroups/{id}", id: fgAlt, body: `[{"op":"add","path":"` + fgPath + `/level","value":{"type":"integer"}}]`, status: 200, check: wantField("version", "1.1")},
+		{name: "put field group", route: "PUT " + base + "/tenant/fieldgroups/{id}", id: fgAlt, body: strings.Replace(loyaltyGroup, `"crmId":{"type":"string"}`, `"crmId":{"type":"string"},"level":{"type":"integer"},"since":{"type":"string","format":"date"}`, 1), status: 200, check: wantField("version", "1.2")},
+		{name: "put schema removing a group", route: "PUT " + base + "/tenant/schemas/{id}", id: sAlt,
+			body: `{"title":"Loyalty","type":"object","meta:immutableTags":["union"],"allOf":[{"$ref":"` + xdm.ProfileClass + `"},{"$ref":"` + fgID + `"}]}`, status: 400, check: wantCode("XDM-BREAKING")},
+		{name: "put schema adding a group", route: "PUT " + base + "/tenant/schemas/{id}", id: sAlt,
+			body: `{"title":"Loyalty 2","type":"object","meta:immutableTags":["union"],"allOf":[{"$ref":"` + xdm.ProfileClass + `"},{"$ref":"` + fgID + `"},{"$ref":"` + xdm.PersonalDetailsFieldGroup + `"},{"$ref":"` + xdm.PersonDetailsFieldGroup + `"}]}`, status: 200, check: wantField("version", "1.2")},
+		{name: "field group in use", route: "DELETE " + base + "/tenant/fieldgroups/{id}", id: fgAlt, status: 409},
+		{name: "enabled schema cannot be deleted", route: "DELETE " + base + "/tenant/schemas/{id}", id: sAlt, status: 400, check: wantCode("XDM-UNION-DELETE")},
+		{name: "primary of enabled schema stays", route: "DELETE " + base + "/tenant/descriptors/{id}", status: 400, check: wantCode("XDM-UNION-PRIMARY")},
+		{name: "unions", route: "GET " + base + "/tenant/unions", status: 200, check: func(t *testing.T, b map[string]any) {
+			want := []any{map[string]any{"$id": xdm.ProfileClass + "__union", "meta:altId": "_xdm.context.profile__union", "version": "1.1", "title": "Union Schema for XDM Individual Profile"}}
+			if d := cmp.Diff(want, b["results"]); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+		}, headers: map[string]string{"accept": "application/vnd.adobe.xed-id+json"}},
+		{name: "union of the profile class", route: "GET " + base + "/tenant/schemas/{id}", id: "_xdm.context.profile__union", headers: map[string]string{"accept": "application/vnd.adobe.xed-full+json"}, status: 200,
+			check: func(t *testing.T, b map[string]any) {
+				if d := cmp.Diff([]any{sID}, b["meta:extends"]); d != "" || dig(b, "properties", "_mosaic", "properties", "since", "format") != "date" {
+					t.Errorf("got %v (-want +got extends):\n%s", b, d)
+				}
+			}},
+		{name: "no event union", route: "GET " + base + "/tenant/unions/{id}", id: "_xdm.context.experienceevent__union", status: 404},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			id := st.id
+			if st.route == "DELETE "+base+"/tenant/descriptors/{id}" {
+				id = primaryID
+			}
+			status, body := do(t, st.route, id, st.headers, st.body)
+			if status != st.status {
+				t.Fatalf("got status %d (%v), want %d", status, body, st.status)
+			}
+			if st.check != nil {
+				st.check(t, body)
+			}
+		})
+	}
+	t.Run("descriptor put and delete", func(t *testing.T) {
+		status, body := do(t, "PUT "+base+"/tenant/descriptors/{id}", secondaryID, nil, desc("/mobilePhone/number", "Phone", false))
+		if status != 201 || body["xdm:sourceProperty"] != "/mobilePhone/number" || body["@id"] != secondaryID {
+			t.Fatalf("put: %d %v", status, body)
+		}
+		if status, body := do(t, "PUT "+base+"/tenant/descriptors/{id}", secondaryID, nil, desc("/mobilePhone/number", "Phone", true)); status != 409 {
+			t.Errorf("second primary by put: %d %v, want 409", status, body)
+		}
+		if status, _ := do(t, "DELETE "+base+"/tenant/descriptors/{id}", secondaryID, nil, ""); status != 204 {
+			t.Errorf("delete: %d, want 204", status)
+		}
+		if status, _ := do(t, "GET "+base+"/tenant/descriptors/{id}", secondaryID, nil, ""); status != 404 {
+			t.Errorf("get deleted: %d, want 404", status)
+		}
+	})
+	t.Run("schema with a Profile dataset is locked", func(t *testing.T) {
+		_, s2 := do(t, "POST "+base+"/tenant/schemas", "", nil, `{"title":"Plain","type":"object","allOf":[{"$ref":"`+xdm.ProfileClass+`"},{"$ref":"`+xdm.PersonDetailsFieldGroup+`"}]}`)
+		alt := s2["meta:altId"].(string)
+		reg.datasets = append(reg.datasets, catalog.Dataset{ID: "ds", SchemaRef: catalog.SchemaRef{ID: s2["$id"].(string)}, Tags: map[string][]string{"unifiedProfile": {"enabled:true"}}})
+		status, body := do(t, "PATCH "+base+"/tenant/schemas/{id}", alt, nil, `[{"op":"remove","path":"/allOf/1"},{"op":"remove","path":"/meta:extends/2"}]`)
+		if status != 400 || body["message"] != "breaking change: field /person removed; a schema enabled for Profile or holding data accepts only additive changes" {
+			t.Errorf("got %d %v, want 400 naming /person", status, body)
+		}
+		if status, _ := do(t, "DELETE "+base+"/tenant/schemas/{id}", alt, nil, ""); status != 409 {
+			t.Errorf("delete schema in use: %d, want 409", status)
+		}
+		reg.datasets = nil
+		if status, _ := do(t, "DELETE "+base+"/tenant/schemas/{id}", alt, nil, ""); status != 204 {
+			t.Errorf("delete: %d, want 204", status)
+		}
+		if status, _ := do(t, "GET "+base+"/tenant/schemas/{id}", alt, nil, ""); status != 404 {
+			t.Errorf("get deleted: %d, want 404", status)
+		}
+	})
+}
+
+func TestListingPages(t *testing.T) {
+	h, _ := newTestHandler()
+	for _, title := range []string{"b", "a", "c", "a"} {
+		if status, body := call(t, h, event("POST "+base+"/tenant/schemas", nil, nil, `{"title":"`+title+`","type":"object","allOf":[{"$ref":"`+xdm.ProfileClass+`"}]}`)); status != 201 {
+			t.Fatalf("create: %d %v", status, body)
+		}
+	}
+	var titles []any
+	query := "limit=3"
+	for pages := 0; query != ""; pages++ {
+		if pages > 3 {
+			t.Fatal("paging does not end")
+		}
+		ev := event("GET "+base+"/tenant/schemas", nil, map[string]string{"accept": "application/vnd.adobe.xed-id+json"}, "")
+		ev.RawQueryString = query
+		status, body := call(t, h, ev)
+		if status != 200 {
+			t.Fatalf("list: %d %v", status, body)
+		}
+		for _, r := range body["results"].([]any) {
+			titles = append(titles, r.(map[string]any)["title"])
+		}
+		query = ""
+		if href, ok := dig(body, "_links", "next", "href").(string); ok {
+			_, query, _ = strings.Cut(href, "?")
+			if dig(body, "_page", "next") == nil {
+				t.Errorf("_links.next without _page.next")
+			}
+		}
+	}
+	if d := cmp.Diff([]any{"a", "a", "b", "c"}, titles); d != "" {
+		t.Errorf("titles over pages (-want +got):\n%s", d)
+	}
+	ev := event("GET "+base+"/tenant/schemas", nil, nil, "")
+	ev.RawQueryString = "limit=0"
+	if status, _ := call(t, h, ev); status != 400 {
+		t.Errorf("limit=0: got %d, want 400", status)
+	}
+}
+
+func dig(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
 }

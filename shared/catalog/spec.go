@@ -23,6 +23,19 @@ type SpecSource interface {
 	ListDescriptors(ctx context.Context, schemaID string) ([]xdm.Descriptor, error)
 }
 
+// FieldGroupSource is what the SpecLoader needs to resolve schemas that use
+// tenant field groups; store.Catalog implements it. A SpecSource without it
+// resolves built-in field groups only.
+type FieldGroupSource interface {
+	GetFieldGroup(ctx context.Context, id string) (xdm.FieldGroup, error)
+}
+
+// NamespaceSource lists the tenant's custom identity namespaces;
+// store.Catalog implements it.
+type NamespaceSource interface {
+	ListNamespaces(ctx context.Context) ([]identity.Namespace, error)
+}
+
 // DefaultFreshness is how long a loaded spec is used before the dataset,
 // schema and descriptors are read again, so that registry changes reach
 // running ingest functions within seconds.
@@ -39,6 +52,12 @@ type SpecLoader struct {
 
 	mu      sync.Mutex
 	entries map[string]*specEntry
+	ns      *nsEntry
+}
+
+type nsEntry struct {
+	list    []identity.Namespace
+	checked time.Time
 }
 
 type specEntry struct {
@@ -66,21 +85,21 @@ func (l *SpecLoader) Spec(ctx context.Context, datasetID string) (*IngestSpec, e
 	}
 	l.mu.Unlock()
 
-	ds, s, descs, err := l.read(ctx, datasetID)
+	ds, s, descs, groups, err := l.read(ctx, datasetID)
 	if err != nil {
 		if e != nil && fault.KindOf(err).Transient() {
 			return e.spec, nil
 		}
 		return nil, err
 	}
-	key := specKey(ds, s, descs)
+	key := specKey(ds, s, descs, groups)
 	if e != nil && e.key == key {
 		l.mu.Lock()
 		e.checked = now
 		l.mu.Unlock()
 		return e.spec, nil
 	}
-	spec, err := BuildSpec(ds, s, descs)
+	spec, err := BuildSpec(ds, s, descs, groups...)
 	if err != nil {
 		return nil, err
 	}
@@ -90,27 +109,44 @@ func (l *SpecLoader) Spec(ctx context.Context, datasetID string) (*IngestSpec, e
 	return spec, nil
 }
 
-func (l *SpecLoader) read(ctx context.Context, datasetID string) (Dataset, xdm.Schema, []xdm.Descriptor, error) {
+func (l *SpecLoader) read(ctx context.Context, datasetID string) (Dataset, xdm.Schema, []xdm.Descriptor, []xdm.FieldGroup, error) {
 	ds, err := l.src.GetDataset(ctx, datasetID)
 	if err != nil {
-		return Dataset{}, xdm.Schema{}, nil, err
+		return Dataset{}, xdm.Schema{}, nil, nil, err
 	}
 	s, err := l.src.GetSchema(ctx, ds.SchemaRef.ID)
 	if err != nil {
 		var fe *fault.Error
 		if errors.As(err, &fe) && fe.Kind == fault.NotFound {
-			return Dataset{}, xdm.Schema{}, nil, fault.Wrap(err, fault.NotFound, "SCHEMA-NOT-FOUND", "the schema of dataset "+datasetID+" does not exist")
+			return Dataset{}, xdm.Schema{}, nil, nil, fault.Wrap(err, fault.NotFound, "SCHEMA-NOT-FOUND", "the schema of dataset "+datasetID+" does not exist")
 		}
-		return Dataset{}, xdm.Schema{}, nil, err
+		return Dataset{}, xdm.Schema{}, nil, nil, err
 	}
 	descs, err := l.src.ListDescriptors(ctx, s.ID)
 	if err != nil {
-		return Dataset{}, xdm.Schema{}, nil, err
+		return Dataset{}, xdm.Schema{}, nil, nil, err
 	}
-	return ds, s, descs, nil
+	var groups []xdm.FieldGroup
+	if fgs, ok := l.src.(FieldGroupSource); ok {
+		for _, id := range s.FieldGroups() {
+			if _, builtin := xdm.Lookup(id); builtin {
+				continue
+			}
+			g, err := fgs.GetFieldGroup(ctx, id)
+			if err != nil {
+				return Dataset{}, xdm.Schema{}, nil, nil, err
+			}
+			groups = append(groups, g)
+		}
+	}
+	return ds, s, descs, groups, nil
 }
 
-func specKey(ds Dataset, s xdm.Schema, descs []xdm.Descriptor) string {
+// specKey changes whenever anything the spec is built from changes: the
+// dataset, the schema version and tags, the descriptors, and the versions
+// of the tenant field groups the schema uses (a field group edit changes
+// the resolved schema without bumping the schema's own version).
+func specKey(ds Dataset, s xdm.Schema, descs []xdm.Descriptor, groups []xdm.FieldGroup) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s|%d|%v|%s|%s|%v", ds.SchemaRef.ID, ds.Updated, ParseTags(ds.Tags), s.ID, s.Version, s.ImmutableTags)
 	ids := make([]string, 0, len(descs))
@@ -119,13 +155,47 @@ func specKey(ds Dataset, s xdm.Schema, descs []xdm.Descriptor) string {
 	}
 	sort.Strings(ids)
 	b.WriteString(strings.Join(ids, ","))
+	for _, g := range groups {
+		fmt.Fprintf(&b, "|%s@%s", g.ID, g.Version)
+	}
 	return b.String()
 }
 
-// BuildSpec resolves and compiles a dataset's schema into its ingest spec.
-// The primary identity field, when a descriptor names one, is required.
-func BuildSpec(ds Dataset, s xdm.Schema, descs []xdm.Descriptor) (*IngestSpec, error) {
-	res, err := xdm.Resolve(s)
+// Namespaces lists the tenant's custom identity namespaces, cached for the
+// loader's freshness window (nil when the source keeps none). Use it with
+// identity.Lookup(code, custom) to know every namespace of the tenant.
+func (l *SpecLoader) Namespaces(ctx context.Context) ([]identity.Namespace, error) {
+	src, ok := l.src.(NamespaceSource)
+	if !ok {
+		return nil, nil
+	}
+	now := l.Now()
+	l.mu.Lock()
+	e := l.ns
+	l.mu.Unlock()
+	if e != nil && now.Sub(e.checked) < l.Freshness {
+		return e.list, nil
+	}
+	list, err := src.ListNamespaces(ctx)
+	if err != nil {
+		if e != nil && fault.KindOf(err).Transient() {
+			return e.list, nil
+		}
+		return nil, err
+	}
+	l.mu.Lock()
+	l.ns = &nsEntry{list: list, checked: now}
+	l.mu.Unlock()
+	return list, nil
+}
+
+// BuildSpec resolves and compiles a dataset's schema into its ingest spec;
+// groups are the tenant field groups the schema uses. The primary identity
+// field, when a descriptor names one, is required. The spec's Validate
+// coerces the row in place before checking it (see xdm.Validator.Validate):
+// the row the pipeline stores is the coerced one.
+func BuildSpec(ds Dataset, s xdm.Schema, descs []xdm.Descriptor, groups ...xdm.FieldGroup) (*IngestSpec, error) {
+	res, err := xdm.Resolve(s, groups...)
 	if err != nil {
 		return nil, err
 	}

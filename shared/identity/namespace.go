@@ -2,7 +2,15 @@
 // knows the identity namespaces: AEP's standard ones and the tenant's own.
 package identity
 
-import "strings"
+import (
+	"hash/fnv"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic/shared/fault"
+)
 
 // Identity types, AEP's names.
 const (
@@ -12,7 +20,13 @@ const (
 	TypeEmail       = "EMAIL"
 	TypePhone       = "PHONE"
 	TypeNonPeople   = "NON_PEOPLE"
+	// TypePartner is AEP's Partner ID type; like non-people identities it
+	// builds no graph.
+	TypePartner = "PARTNER"
 )
+
+// Types are the identity types a namespace may have.
+var Types = []string{TypeCookie, TypeDevice, TypeCrossDevice, TypeEmail, TypePhone, TypeNonPeople, TypePartner}
 
 // Namespace is an identity namespace.
 type Namespace struct {
@@ -25,6 +39,9 @@ type Namespace struct {
 	Status      string `json:"status"`
 	// Unique namespaces hold at most one value per cluster (PRODUCT §5).
 	Unique bool `json:"unique,omitempty"`
+	// CreateTime and UpdateTime are epoch ms (custom namespaces).
+	CreateTime int64 `json:"createTime,omitempty"`
+	UpdateTime int64 `json:"updateTime,omitempty"`
 }
 
 // Standard are AEP's standard namespaces with their ids and types.
@@ -61,4 +78,71 @@ func LookupStandard(code string) (Namespace, bool) {
 		}
 	}
 	return Namespace{}, false
+}
+
+// Lookup finds a namespace by code, case-insensitively: a standard one, or
+// one of the tenant's custom namespaces.
+func Lookup(code string, custom []Namespace) (Namespace, bool) {
+	if ns, ok := LookupStandard(code); ok {
+		return ns, true
+	}
+	for _, ns := range custom {
+		if strings.EqualFold(ns.Code, code) {
+			return ns, true
+		}
+	}
+	return Namespace{}, false
+}
+
+// LookupID finds a standard or custom namespace by its numeric id.
+func LookupID(id int, custom []Namespace) (Namespace, bool) {
+	for _, ns := range Standard {
+		if ns.ID == id {
+			return ns, true
+		}
+	}
+	for _, ns := range custom {
+		if ns.ID == id {
+			return ns, true
+		}
+	}
+	return Namespace{}, false
+}
+
+// NamespaceInput is the body of POST /data/core/idnamespace/identities.
+type NamespaceInput struct {
+	Code        string `json:"code"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	IDType      string `json:"idType"`
+}
+
+var codePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$`)
+
+// NewCustom checks a custom namespace create request and builds the
+// namespace. Its id is derived from the lower-cased code, so a code has
+// one id everywhere; duplicates of a standard code are a conflict (409).
+// The caller refuses duplicates of other custom codes (case-insensitive).
+func NewCustom(in NamespaceInput, now time.Time) (Namespace, error) {
+	if !codePattern.MatchString(in.Code) {
+		return Namespace{}, fault.E(fault.Invalid, "NAMESPACE-CODE", "code is required: 1 to 64 letters, digits, '_', '-' or '.', starting with a letter or digit")
+	}
+	if strings.TrimSpace(in.Name) == "" {
+		return Namespace{}, fault.E(fault.Invalid, "NAMESPACE-NAME", "name is required")
+	}
+	t := strings.ToUpper(strings.TrimSpace(in.IDType))
+	if !slices.Contains(Types, t) {
+		return Namespace{}, fault.Errorf(fault.Invalid, "NAMESPACE-TYPE", "idType must be one of %s", strings.Join(Types, ", "))
+	}
+	if _, ok := LookupStandard(in.Code); ok {
+		return Namespace{}, fault.Errorf(fault.Conflict, "NAMESPACE-EXISTS", "identity namespace %q exists (standard namespace)", in.Code)
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(strings.ToLower(in.Code)))
+	ms := now.UnixMilli()
+	desc := in.Description
+	return Namespace{
+		ID: 100000000 + int(h.Sum32()%900000000), Code: in.Code, Name: in.Name, Description: desc,
+		IDType: t, Custom: true, Status: "ACTIVE", CreateTime: ms, UpdateTime: ms,
+	}, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
@@ -22,6 +23,8 @@ import (
 // listings the API needs are partitions of their own:
 //
 //	schema             pk SCHEMA                 sk <meta:altId>      ($id ↔ altId is derived, no pointer item)
+//	field group        pk FIELDGROUP             sk <meta:altId>
+//	namespace          pk NAMESPACE              sk <lower-cased code> (custom identity namespaces)
 //	descriptor         pk DESCRIPTOR             sk <@id>             attribute schema = source schema $id
 //	primary guard      pk DESCRIPTOR#PRIMARY     sk <schema altId>    one per schema: at most one primary identity
 //	dataset            pk DATASET                sk <id>
@@ -41,6 +44,8 @@ func NewCatalog(db DynamoDB, table string) *Catalog { return &Catalog{db: db, ta
 
 const (
 	catPKSchema       = "SCHEMA"
+	catPKFieldGroup   = "FIELDGROUP"
+	catPKNamespace    = "NAMESPACE"
 	catPKDescriptor   = "DESCRIPTOR"
 	catPKPrimary      = "DESCRIPTOR#PRIMARY"
 	catPKDataset      = "DATASET"
@@ -506,4 +511,227 @@ func (c *Catalog) catBatchGet(ctx context.Context, pk string, sks []string, what
 		}
 	}
 	return got, nil
+}
+
+// catDelete deletes an item; it reports false when there was none.
+func (c *Catalog) catDelete(ctx context.Context, pk, sk, what string) (bool, error) {
+	_, err := c.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+		TableName:           aws.String(c.table),
+		Key:                 catKey(pk, sk),
+		ConditionExpression: aws.String("attribute_exists(pk)"),
+	})
+	if IsConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, translate(err, what)
+	}
+	return true, nil
+}
+
+// DeleteSchema deletes a schema (NotFound "SCHEMA-NOT-FOUND") and its
+// primary-identity guard. Its descriptors are the caller's to delete.
+func (c *Catalog) DeleteSchema(ctx context.Context, id string) error {
+	alt := schemaAltID(id)
+	ok, err := c.catDelete(ctx, catPKSchema, alt, "delete schema")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return schemaNotFound(id)
+	}
+	if _, err := c.catDelete(ctx, catPKPrimary, alt, "delete schema"); err != nil {
+		return err
+	}
+	return nil
+}
+
+func fieldGroupNotFound(id string) error {
+	return fault.Errorf(fault.NotFound, "FIELDGROUP-NOT-FOUND", "field group %q does not exist", id)
+}
+
+// CreateFieldGroup stores a new tenant field group.
+func (c *Catalog) CreateFieldGroup(ctx context.Context, g xdm.FieldGroup) error {
+	item, err := catItem(catPKFieldGroup, g.AltID, g, map[string]string{"ver": g.Version})
+	if err != nil {
+		return err
+	}
+	ok, err := c.catCreate(ctx, item, "create field group")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fault.E(fault.Conflict, "FIELDGROUP-EXISTS", "a field group with this $id exists")
+	}
+	return nil
+}
+
+// GetFieldGroup reads a tenant field group by altId or $id (NotFound
+// "FIELDGROUP-NOT-FOUND").
+func (c *Catalog) GetFieldGroup(ctx context.Context, id string) (xdm.FieldGroup, error) {
+	alt := schemaAltID(id)
+	if alt == "" {
+		return xdm.FieldGroup{}, fieldGroupNotFound(id)
+	}
+	item, err := c.catGet(ctx, catPKFieldGroup, alt, "read field group")
+	if err != nil {
+		return xdm.FieldGroup{}, err
+	}
+	if item == nil {
+		return xdm.FieldGroup{}, fieldGroupNotFound(id)
+	}
+	var g xdm.FieldGroup
+	return g, catDecode(item, &g)
+}
+
+// ListFieldGroups lists the tenant's field groups, ordered by altId.
+func (c *Catalog) ListFieldGroups(ctx context.Context) ([]xdm.FieldGroup, error) {
+	items, err := c.catQuery(ctx, catPKFieldGroup, false, 0, "list field groups")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]xdm.FieldGroup, 0, len(items))
+	for _, it := range items {
+		var g xdm.FieldGroup
+		if err := catDecode(it, &g); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// UpdateFieldGroup replaces a field group still at prevVersion (Conflict
+// "FIELDGROUP-VERSION-CONFLICT" otherwise).
+func (c *Catalog) UpdateFieldGroup(ctx context.Context, g xdm.FieldGroup, prevVersion string) error {
+	item, err := catItem(catPKFieldGroup, g.AltID, g, map[string]string{"ver": g.Version})
+	if err != nil {
+		return err
+	}
+	_, err = c.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(c.table),
+		Item:                      item,
+		ConditionExpression:       aws.String("ver = :prev"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":prev": &types.AttributeValueMemberS{Value: prevVersion}},
+	})
+	if IsConditionFailed(err) {
+		if _, gerr := c.GetFieldGroup(ctx, g.AltID); gerr != nil {
+			return gerr
+		}
+		return fault.E(fault.Conflict, "FIELDGROUP-VERSION-CONFLICT", "the field group changed since it was read (version "+prevVersion+"); read it again and retry")
+	}
+	return translate(err, "update field group")
+}
+
+// DeleteFieldGroup deletes a tenant field group (NotFound
+// "FIELDGROUP-NOT-FOUND"). The caller checks no schema uses it.
+func (c *Catalog) DeleteFieldGroup(ctx context.Context, id string) error {
+	ok, err := c.catDelete(ctx, catPKFieldGroup, schemaAltID(id), "delete field group")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fieldGroupNotFound(id)
+	}
+	return nil
+}
+
+// PutDescriptor replaces prev by d (same @id), moving the schema's primary
+// guard when the primary flag changes; a second primary is a Conflict
+// ("XDM-PRIMARY-EXISTS").
+func (c *Catalog) PutDescriptor(ctx context.Context, prev, d xdm.Descriptor) error {
+	prevGuard, guard := schemaAltID(prev.SourceSchema), schemaAltID(d.SourceSchema)
+	if d.IsPrimary && (!prev.IsPrimary || prevGuard != guard) {
+		g := catKey(catPKPrimary, guard)
+		g["descriptor"] = &types.AttributeValueMemberS{Value: d.ID}
+		ok, err := c.catCreate(ctx, g, "update descriptor")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fault.E(fault.Conflict, "XDM-PRIMARY-EXISTS", "the schema already has a primary identity")
+		}
+	}
+	item, err := catItem(catPKDescriptor, d.ID, d, map[string]string{"schema": d.SourceSchema})
+	if err != nil {
+		return err
+	}
+	if _, err := c.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(c.table), Item: item}); err != nil {
+		return translate(err, "update descriptor")
+	}
+	if prev.IsPrimary && (!d.IsPrimary || prevGuard != guard) {
+		if _, err := c.catDelete(ctx, catPKPrimary, prevGuard, "update descriptor"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteDescriptor deletes a descriptor (NotFound "DESCRIPTOR-NOT-FOUND")
+// and, for a primary identity, its schema's guard.
+func (c *Catalog) DeleteDescriptor(ctx context.Context, d xdm.Descriptor) error {
+	ok, err := c.catDelete(ctx, catPKDescriptor, d.ID, "delete descriptor")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fault.Errorf(fault.NotFound, "DESCRIPTOR-NOT-FOUND", "descriptor %q does not exist", d.ID)
+	}
+	if d.IsPrimary {
+		if _, err := c.catDelete(ctx, catPKPrimary, schemaAltID(d.SourceSchema), "delete descriptor"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateNamespace stores a custom identity namespace; a code that exists
+// in any case is a Conflict ("NAMESPACE-EXISTS").
+func (c *Catalog) CreateNamespace(ctx context.Context, ns identity.Namespace) error {
+	item, err := catItem(catPKNamespace, strings.ToLower(ns.Code), ns, nil)
+	if err != nil {
+		return err
+	}
+	ok, err := c.catCreate(ctx, item, "create namespace")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fault.Errorf(fault.Conflict, "NAMESPACE-EXISTS", "identity namespace %q exists", ns.Code)
+	}
+	return nil
+}
+
+// GetNamespace reads a custom namespace by code, case-insensitively
+// (NotFound "NAMESPACE-NOT-FOUND").
+func (c *Catalog) GetNamespace(ctx context.Context, code string) (identity.Namespace, error) {
+	if code == "" {
+		return identity.Namespace{}, fault.E(fault.NotFound, "NAMESPACE-NOT-FOUND", "identity namespace code is empty")
+	}
+	item, err := c.catGet(ctx, catPKNamespace, strings.ToLower(code), "read namespace")
+	if err != nil {
+		return identity.Namespace{}, err
+	}
+	if item == nil {
+		return identity.Namespace{}, fault.Errorf(fault.NotFound, "NAMESPACE-NOT-FOUND", "identity namespace %q does not exist", code)
+	}
+	var ns identity.Namespace
+	return ns, catDecode(item, &ns)
+}
+
+// ListNamespaces lists the custom namespaces, ordered by lower-cased code.
+func (c *Catalog) ListNamespaces(ctx context.Context) ([]identity.Namespace, error) {
+	items, err := c.catQuery(ctx, catPKNamespace, false, 0, "list namespaces")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]identity.Namespace, 0, len(items))
+	for _, it := range items {
+		var ns identity.Namespace
+		if err := catDecode(it, &ns); err != nil {
+			return nil, err
+		}
+		out = append(out, ns)
+	}
+	return out, nil
 }

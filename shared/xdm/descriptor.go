@@ -33,8 +33,51 @@ type Descriptor struct {
 //
 // Namespaces are matched case-insensitively against the standard
 // namespaces; xdm:property "xdm:id" takes a numeric namespace id instead of
-// a code. A second primary identity on one schema is a conflict (409).
-func NewDescriptor(d Descriptor, s Schema, res *Resolved, existing []Descriptor, now time.Time) (Descriptor, error) {
+// a code; custom are the tenant's custom namespaces. A second primary
+// identity on one schema is a conflict (409).
+func NewDescriptor(d Descriptor, s Schema, res *Resolved, existing []Descriptor, now time.Time, custom ...identity.Namespace) (Descriptor, error) {
+	d, err := checkDescriptor(d, s, res, existing, custom)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	d.ID = newHash() + newHash()[:8]
+	d.ContainerID = ContainerTenant
+	d.ImsOrg = ImsOrg
+	d.Version = "1"
+	d.Created = now.UnixMilli()
+	return d, nil
+}
+
+// ReplaceDescriptor is PUT: d replaces prev under the same checks, keeping
+// its @id and creation time.
+func ReplaceDescriptor(prev, d Descriptor, s Schema, res *Resolved, existing []Descriptor, custom ...identity.Namespace) (Descriptor, error) {
+	if d.ID != "" && d.ID != prev.ID {
+		return Descriptor{}, fault.E(fault.Invalid, "XDM-READONLY", "@id is read-only")
+	}
+	others := make([]Descriptor, 0, len(existing))
+	for _, e := range existing {
+		if e.ID != prev.ID {
+			others = append(others, e)
+		}
+	}
+	d, err := checkDescriptor(d, s, res, others, custom)
+	if err != nil {
+		return Descriptor{}, err
+	}
+	d.ID, d.ContainerID, d.ImsOrg, d.Created = prev.ID, ContainerTenant, ImsOrg, prev.Created
+	d.Version = bumpMajorInt(prev.Version)
+	return d, nil
+}
+
+func bumpMajorInt(v string) string {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		n = 1
+	}
+	return strconv.Itoa(n + 1)
+}
+
+func checkDescriptor(d Descriptor, s Schema, res *Resolved, existing []Descriptor, custom []identity.Namespace) (Descriptor, error) {
 	if d.Type != DescriptorIdentity {
 		return Descriptor{}, fault.Errorf(fault.Invalid, "XDM-DESCRIPTOR-TYPE", "@type must be %q", DescriptorIdentity)
 	}
@@ -60,7 +103,7 @@ func NewDescriptor(d Descriptor, s Schema, res *Resolved, existing []Descriptor,
 	if d.Property == "" {
 		d.Property = "xdm:code"
 	}
-	ns, err := lookupNamespace(d.Namespace, d.Property)
+	ns, err := lookupNamespace(d.Namespace, d.Property, custom)
 	if err != nil {
 		return Descriptor{}, err
 	}
@@ -77,26 +120,19 @@ func NewDescriptor(d Descriptor, s Schema, res *Resolved, existing []Descriptor,
 			return Descriptor{}, fault.E(fault.Conflict, "XDM-PRIMARY-EXISTS", "the schema already has a primary identity")
 		}
 	}
-	d.ID = newHash() + newHash()[:8]
-	d.ContainerID = ContainerTenant
-	d.ImsOrg = ImsOrg
-	d.Version = "1"
-	d.Created = now.UnixMilli()
 	return d, nil
 }
 
-func lookupNamespace(v, property string) (identity.Namespace, error) {
+func lookupNamespace(v, property string, custom []identity.Namespace) (identity.Namespace, error) {
 	switch property {
 	case "xdm:code":
-		if ns, ok := identity.LookupStandard(v); ok {
+		if ns, ok := identity.Lookup(v, custom); ok {
 			return ns, nil
 		}
 	case "xdm:id":
 		if id, err := strconv.Atoi(v); err == nil {
-			for _, ns := range identity.Standard {
-				if ns.ID == id {
-					return ns, nil
-				}
+			if ns, ok := identity.LookupID(id, custom); ok {
+				return ns, nil
 			}
 		}
 	default:

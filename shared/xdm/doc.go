@@ -30,6 +30,7 @@ const (
 	ResourceClasses     = "classes"
 	ResourceFieldGroups = "mixins"
 	ResourceSchemas     = "schemas"
+	ResourceUnions      = "unions"
 )
 
 // Class and behaviour ids.
@@ -45,8 +46,16 @@ const (
 	PersonalDetailsFieldGroup = "https://ns.adobe.com/xdm/context/profile-personal-details"
 	PersonDetailsFieldGroup   = "https://ns.adobe.com/xdm/context/profile-person-details"
 	IdentityMapFieldGroup     = "https://ns.adobe.com/xdm/context/identitymap"
-	SourceAuditFieldGroup     = "https://ns.adobe.com/xdm/mixins/external-source-system-audit-details"
+	SourceAuditFieldGroup     = "https://ns.adobe.com/xdm/common/external-source-system-audit-details"
+	WebFieldGroup             = "https://ns.adobe.com/xdm/context/experienceevent-web"
+	CommerceFieldGroup        = "https://ns.adobe.com/xdm/context/experienceevent-commerce"
 )
+
+// aliases are older $ids of built-in resources that stored schemas may still
+// name; they resolve to the current resource.
+var aliases = map[string]string{
+	"https://ns.adobe.com/xdm/mixins/external-source-system-audit-details": SourceAuditFieldGroup,
+}
 
 // UnionTag in meta:immutableTags enables a schema for Profile.
 const UnionTag = "union"

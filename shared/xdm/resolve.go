@@ -16,15 +16,38 @@ type Resolved struct {
 }
 
 // Resolve merges the schema's class and field groups into one JSON Schema.
-// Two parts that define the same field with different types conflict (400).
-func Resolve(s Schema) (*Resolved, error) {
-	props := map[string]any{}
-	var required []string
+// tenant are the tenant field groups the schema may name (others are
+// ignored). Two parts that define the same field with different types
+// conflict (400).
+func Resolve(s Schema, tenant ...FieldGroup) (*Resolved, error) {
+	parts := make([]Resource, 0, len(s.AllOf))
 	for _, ref := range s.AllOf {
-		r, ok := Lookup(ref.Ref)
+		r, ok := find(ref.Ref, tenant)
 		if !ok {
 			return nil, fault.Errorf(fault.Invalid, "XDM-UNKNOWN-REF", "allOf refers to %q, which is not a known class or field group", ref.Ref)
 		}
+		parts = append(parts, r)
+	}
+	return resolveResources(s.Class, parts)
+}
+
+// find looks a $id or altId up among the built-ins, then the tenant groups.
+func find(id string, tenant []FieldGroup) (Resource, bool) {
+	if r, ok := Lookup(id); ok {
+		return r, true
+	}
+	for _, g := range tenant {
+		if g.ID == id || g.AltID == id {
+			return g.Resource(), true
+		}
+	}
+	return Resource{}, false
+}
+
+func resolveResources(class string, parts []Resource) (*Resolved, error) {
+	props := map[string]any{}
+	var required []string
+	for _, r := range parts {
 		for _, part := range r.AllOf {
 			name, ok := strings.CutPrefix(part.Ref, "#/definitions/")
 			if !ok {
@@ -50,7 +73,13 @@ func Resolve(s Schema) (*Resolved, error) {
 	if len(required) > 0 {
 		js["required"] = toAnys(required)
 	}
-	return &Resolved{Class: s.Class, JSON: js}, nil
+	return &Resolved{Class: class, JSON: js}, nil
+}
+
+// ResolveFieldGroup resolves a field group on its own (xed-full of a field
+// group).
+func ResolveFieldGroup(g Resource) (*Resolved, error) {
+	return resolveResources("", []Resource{g})
 }
 
 // inline replaces references to shared data types with their definitions.

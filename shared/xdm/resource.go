@@ -46,6 +46,7 @@ func init() {
 		"profile.json", "experienceevent.json",
 		"profile-personal-details.json", "profile-person-details.json",
 		"identitymap.json", "external-source-system-audit-details.json",
+		"experienceevent-web.json", "experienceevent-commerce.json",
 	}
 	for _, n := range names {
 		var r Resource
@@ -93,6 +94,11 @@ func sorted(rs []Resource) []Resource {
 
 // Lookup finds a built-in class or field group by $id or meta:altId.
 func Lookup(id string) (Resource, bool) {
+	if a, ok := aliases[id]; ok {
+		id = a
+	} else if a, ok := aliases[IDFromAltID(id)]; ok {
+		id = a
+	}
 	if r, ok := byID[id]; ok {
 		return *r, true
 	}

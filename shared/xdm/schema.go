@@ -87,7 +87,9 @@ type SchemaInput struct {
 // composition: exactly one class, known field groups that are meant for
 // that class, and fields that do not conflict. The caller still checks
 // Profile enablement (CheckProfile) when the input asks for the union tag.
-func NewSchema(in SchemaInput, sandbox string, now time.Time) (Schema, error) {
+//
+// tenant are the tenant field groups the schema may name.
+func NewSchema(in SchemaInput, sandbox string, now time.Time, tenant ...FieldGroup) (Schema, error) {
 	if strings.TrimSpace(in.Title) == "" {
 		return Schema{}, fault.E(fault.Invalid, "XDM-TITLE", "title is required")
 	}
@@ -118,10 +120,10 @@ func NewSchema(in SchemaInput, sandbox string, now time.Time) (Schema, error) {
 			CreatedClientID: "mosaic", LastModifiedClient: "mosaic",
 		},
 	}
-	if err := s.normalize(); err != nil {
+	if err := s.normalize(tenant); err != nil {
 		return Schema{}, err
 	}
-	if in.Class != "" && in.Class != s.Class {
+	if in.Class != "" && canonicalRef(in.Class) != s.Class {
 		return Schema{}, fault.E(fault.Invalid, "XDM-CLASS", "meta:class does not match the class in allOf")
 	}
 	if err := checkTags(s.ImmutableTags); err != nil {
@@ -134,7 +136,7 @@ func NewSchema(in SchemaInput, sandbox string, now time.Time) (Schema, error) {
 // normalize derives meta:class and meta:extends from the allOf (together
 // with field groups named only in meta:extends, as AEP's two-op PATCH adds
 // them to both) and checks the composition.
-func (s *Schema) normalize() error {
+func (s *Schema) normalize(tenant []FieldGroup) error {
 	var refs []string
 	seen := map[string]bool{}
 	add := func(id string) {
@@ -157,8 +159,9 @@ func (s *Schema) normalize() error {
 	}
 	class := ""
 	var groups []string
+	byGroup := map[string]Resource{}
 	for _, id := range refs {
-		r, ok := Lookup(id)
+		r, ok := find(id, tenant)
 		if !ok {
 			return fault.Errorf(fault.Invalid, "XDM-UNKNOWN-REF", "allOf refers to %q, which is not a known class or field group", id)
 		}
@@ -170,14 +173,15 @@ func (s *Schema) normalize() error {
 			class = r.ID
 		default:
 			groups = append(groups, r.ID)
+			byGroup[r.ID] = r
 		}
 	}
 	if class == "" {
 		return fault.E(fault.Invalid, "XDM-CLASS", "a schema needs exactly one class in allOf")
 	}
 	for _, g := range groups {
-		r, _ := Lookup(g)
-		if len(r.IntendedToExtend) > 0 && !slices.Contains(r.IntendedToExtend, class) {
+		r := byGroup[g]
+		if len(r.IntendedToExtend) > 0 && !slices.Contains(r.IntendedToExtend, class) && !slices.Contains(r.IntendedToExtend, behaviorOf(class)) {
 			return fault.Errorf(fault.Invalid, "XDM-FIELDGROUP-CLASS", "field group %q is not compatible with class %q", g, class)
 		}
 	}
@@ -193,7 +197,7 @@ func (s *Schema) normalize() error {
 	}
 	// Resolving proves the field groups do not redefine a field with
 	// another type.
-	_, err := Resolve(*s)
+	_, err := Resolve(*s, tenant...)
 	return err
 }
 
@@ -201,8 +205,11 @@ func (s *Schema) normalize() error {
 func canonicalRef(ref string) string {
 	if strings.HasPrefix(ref, "_") {
 		if id := IDFromAltID(ref); id != "" {
-			return id
+			ref = id
 		}
+	}
+	if a, ok := aliases[ref]; ok {
+		return a
 	}
 	return ref
 }
@@ -219,32 +226,13 @@ func checkTags(tags []string) error {
 // Patch applies a JSON Patch (RFC 6902) to the schema and returns the new
 // schema with its minor version bumped. Only title, description, allOf,
 // meta:extends and meta:immutableTags may change; the union tag cannot be
-// removed, and a Profile-enabled schema accepts only additive changes (no
-// field group removed).
-func (s Schema) Patch(ops []PatchOp, now time.Time) (Schema, error) {
-	doc, err := toDoc(s)
-	if err != nil {
-		return Schema{}, err
-	}
-	patched, err := ApplyPatch(doc, ops)
-	if err != nil {
-		return Schema{}, err
-	}
-	b, err := json.Marshal(patched)
-	if err != nil {
-		return Schema{}, fault.Wrap(err, fault.Internal, "XDM-PATCH", "patch result could not be encoded")
-	}
+// removed, the class cannot change, and a Profile-enabled schema accepts
+// only additive changes (CheckEvolution). tenant are the tenant field
+// groups the schema may name.
+func (s Schema) Patch(ops []PatchOp, now time.Time, tenant ...FieldGroup) (Schema, error) {
 	var n Schema
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&n); err != nil {
-		return Schema{}, fault.Wrap(err, fault.Invalid, "XDM-PATCH", "patch result is not a valid schema (unknown field or wrong type)")
-	}
-	ro := func(a, b any, name string) error {
-		if !jsonEqual(a, b) {
-			return fault.Errorf(fault.Invalid, "XDM-READONLY", "%s is read-only", name)
-		}
-		return nil
+	if err := patchInto(s, ops, &n); err != nil {
+		return Schema{}, err
 	}
 	for _, c := range []struct {
 		a, b any
@@ -257,10 +245,35 @@ func (s Schema) Patch(ops []PatchOp, now time.Time) (Schema, error) {
 		{s.RegistryMetadata, n.RegistryMetadata, "meta:registryMetadata"},
 		{s.Abstract, n.Abstract, "meta:abstract"}, {s.Extensible, n.Extensible, "meta:extensible"},
 	} {
-		if err := ro(c.a, c.b, c.name); err != nil {
-			return Schema{}, err
+		if !jsonEqual(c.a, c.b) {
+			return Schema{}, fault.Errorf(fault.Invalid, "XDM-READONLY", "%s is read-only", c.name)
 		}
 	}
+	// A class change shows up in meta:class or in the allOf.
+	if n.Class != s.Class {
+		return Schema{}, fault.E(fault.Invalid, "XDM-CLASS", "the class of a schema cannot change")
+	}
+	return s.next(n, now, tenant)
+}
+
+// Replace is PUT: title, description, composition and tags replaced by
+// in, under the same rules as Patch.
+func (s Schema) Replace(in SchemaInput, now time.Time, tenant ...FieldGroup) (Schema, error) {
+	if in.Type != "object" {
+		return Schema{}, fault.E(fault.Invalid, "XDM-TYPE-OBJECT", `type must be "object"`)
+	}
+	n := s
+	n.Title, n.Description, n.AllOf, n.Extends, n.ImmutableTags = in.Title, in.Description, in.AllOf, in.Extends, in.ImmutableTags
+	if len(n.Extends) == 0 {
+		n.Extends = nil
+	}
+	if in.Class != "" && canonicalRef(in.Class) != s.Class {
+		return Schema{}, fault.E(fault.Invalid, "XDM-CLASS", "the class of a schema cannot change")
+	}
+	return s.next(n, now, tenant)
+}
+
+func (s Schema) next(n Schema, now time.Time, tenant []FieldGroup) (Schema, error) {
 	if strings.TrimSpace(n.Title) == "" {
 		return Schema{}, fault.E(fault.Invalid, "XDM-TITLE", "title is required")
 	}
@@ -270,21 +283,15 @@ func (s Schema) Patch(ops []PatchOp, now time.Time) (Schema, error) {
 	if s.ProfileEnabled() && !n.ProfileEnabled() {
 		return Schema{}, fault.E(fault.Invalid, "XDM-UNION-IRREVERSIBLE", "a schema enabled for Profile cannot be disabled: meta:immutableTags cannot be removed")
 	}
-	// A class change shows up in meta:class or in the allOf.
-	if n.Class != s.Class {
-		return Schema{}, fault.E(fault.Invalid, "XDM-CLASS", "the class of a schema cannot change")
-	}
-	if err := n.normalize(); err != nil {
+	if err := n.normalize(tenant); err != nil {
 		return Schema{}, err
 	}
 	if n.Class != s.Class {
 		return Schema{}, fault.E(fault.Invalid, "XDM-CLASS", "the class of a schema cannot change")
 	}
 	if s.ProfileEnabled() {
-		for _, g := range s.FieldGroups() {
-			if !slices.Contains(n.FieldGroups(), g) {
-				return Schema{}, fault.Errorf(fault.Invalid, "XDM-BREAKING", "field group %q cannot be removed from a schema enabled for Profile", g)
-			}
+		if err := s.CheckEvolution(n, tenant, tenant); err != nil {
+			return Schema{}, err
 		}
 	}
 	n.ImmutableTags = dedupe(n.ImmutableTags)
@@ -293,6 +300,20 @@ func (s Schema) Patch(ops []PatchOp, now time.Time) (Schema, error) {
 	n.RegistryMetadata.LastModifiedClient = "mosaic"
 	n.RegistryMetadata.ETag = n.etag()
 	return n, nil
+}
+
+// CheckEvolution resolves the schema before (with the tenant groups
+// before) and after (with the groups after) and refuses breaking changes.
+func (s Schema) CheckEvolution(after Schema, groupsBefore, groupsAfter []FieldGroup) error {
+	rb, err := Resolve(s, groupsBefore...)
+	if err != nil {
+		return err
+	}
+	ra, err := Resolve(after, groupsAfter...)
+	if err != nil {
+		return err
+	}
+	return CheckEvolution(rb, ra)
 }
 
 func dedupe(ss []string) []string {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -34,12 +35,26 @@ const (
 	CodeLength   = "XDM-LENGTH"
 	CodeRange    = "XDM-RANGE"
 	CodeInvalid  = "XDM-INVALID"
+	// CodeUnknownField: the row has a field its schema does not define.
+	CodeUnknownField = "XDM-UNKNOWN-FIELD"
+	// CodeTimestampFuture: an experience event's timestamp is later than
+	// now plus MaxClockSkew.
+	CodeTimestampFuture = "XDM-TIMESTAMP-FUTURE"
 )
+
+// MaxClockSkew is how far in the future an event timestamp may be: AEP
+// wants it in the past, and producers' clocks drift.
+const MaxClockSkew = 5 * time.Minute
 
 // Validator validates rows against one compiled schema. It is safe for
 // concurrent use.
 type Validator struct {
 	schema *jsonschema.Schema
+	root   map[string]any
+	event  bool
+	// Now is the clock of the event timestamp check; nil means time.Now.
+	// Set it before first use.
+	Now func() time.Time
 }
 
 // Compile compiles a resolved schema. The fields at required (descriptor
@@ -65,31 +80,52 @@ func Compile(res *Resolved, required ...string) (*Validator, error) {
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Invalid, "XDM-COMPILE", "schema does not compile")
 	}
-	return &Validator{schema: sch}, nil
+	return &Validator{schema: sch, root: js, event: res.Class == EventClass}, nil
 }
 
-// Validate checks one decoded row (as encoding/json decodes into
-// map[string]any) and returns at most MaxViolations violations, ordered by
-// pointer. Messages never hold row values.
+// Validate coerces one decoded row in place (see Coerce: nulls and empty
+// strings dropped, strings read as numbers, booleans and dates where the
+// schema wants them) and checks it: types, formats, enums, constraints,
+// required fields, fields the schema does not define, and for experience
+// events a timestamp not in the future. It returns at most MaxViolations
+// violations, ordered by pointer, or nil. Messages never hold row values.
+// Validating a row a second time gives the same answer.
 func (v *Validator) Validate(row map[string]any) []Violation {
-	err := v.schema.Validate(row)
-	if err == nil {
-		return nil
-	}
-	var ve *jsonschema.ValidationError
-	if !errors.As(err, &ve) {
-		return []Violation{{Code: CodeInvalid, Message: "row could not be validated"}}
-	}
 	var out []Violation
-	collect(ve, &out)
+	coerceObject(row, v.root, "", &out)
+	if err := v.schema.Validate(row); err != nil {
+		var ve *jsonschema.ValidationError
+		if !errors.As(err, &ve) {
+			return []Violation{{Code: CodeInvalid, Message: "row could not be validated"}}
+		}
+		n := len(out)
+		collect(ve, &out)
+		if len(out) == n {
+			out = append(out, Violation{Pointer: pointer(ve.InstanceLocation), Code: CodeInvalid, Message: "does not match the schema"})
+		}
+	}
+	if v.event {
+		if ts, ok := row["timestamp"].(string); ok {
+			now := time.Now
+			if v.Now != nil {
+				now = v.Now
+			}
+			if t, err := time.Parse(time.RFC3339Nano, ts); err == nil && t.After(now().Add(MaxClockSkew)) {
+				out = append(out, Violation{Pointer: "/timestamp", Code: CodeTimestampFuture, Message: "must not be in the future"})
+			}
+		}
+	}
 	if len(out) == 0 {
-		out = []Violation{{Pointer: pointer(ve.InstanceLocation), Code: CodeInvalid, Message: "does not match the schema"}}
+		return nil
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Pointer != out[j].Pointer {
 			return out[i].Pointer < out[j].Pointer
 		}
-		return out[i].Code < out[j].Code
+		if out[i].Code != out[j].Code {
+			return out[i].Code < out[j].Code
+		}
+		return out[i].Message < out[j].Message
 	})
 	out = dedupeViolations(out)
 	if len(out) > MaxViolations {

@@ -38,7 +38,7 @@ func TestAltID(t *testing.T) {
 	for _, tc := range []struct{ id, alt string }{
 		{ProfileClass, "_xdm.context.profile"},
 		{"https://ns.adobe.com/mosaic/schemas/abc", "_mosaic.schemas.abc"},
-		{SourceAuditFieldGroup, "_xdm.mixins.external-source-system-audit-details"},
+		{SourceAuditFieldGroup, "_xdm.common.external-source-system-audit-details"},
 	} {
 		if got := AltID(tc.id); got != tc.alt {
 			t.Errorf("AltID(%q) = %q, want %q", tc.id, got, tc.alt)
@@ -111,7 +111,8 @@ func TestValidate(t *testing.T) {
 		row  string
 		want []Violation
 	}{
-		{"valid profile", v, `{"personalEmail":{"address":"jane@example.com"},"person":{"name":{"firstName":"Jane"},"birthDate":"1990-04-01","gender":"female"},"identityMap":{"ECID":[{"id":"1","primary":true}]},"extSourceSystemAudit":{"lastUpdatedDate":"2025-01-01T00:00:00Z"},"unknownField":1}`, nil},
+		{"valid profile", v, `{"personalEmail":{"address":"jane@example.com"},"person":{"name":{"firstName":"Jane"},"birthDate":"1990-04-01","gender":"female"},"identityMap":{"ECID":[{"id":"1","primary":true}]},"extSourceSystemAudit":{"lastUpdatedDate":"2025-01-01T00:00:00Z"}}`, nil},
+		{"unknown field", v, `{"personalEmail":{"address":"a@b.co"},"unknownField":1,"person":{"nickname":"x"}}`, []Violation{{Pointer: "/person/nickname", Code: CodeUnknownField, Message: "field is not defined by the schema"}, {Pointer: "/unknownField", Code: CodeUnknownField, Message: "field is not defined by the schema"}}},
 		{"primary identity required", v, `{"person":{"name":{"firstName":"Jane"}}}`, []Violation{{Pointer: "/personalEmail", Code: CodeRequired, Message: "required field is missing"}}},
 		{"wrong type", v, `{"personalEmail":{"address":"a@b.co"},"person":{"name":{"firstName":5}}}`, []Violation{{Pointer: "/person/name/firstName", Code: CodeType, Message: "must be string, got number"}}},
 		{"bad date-time", v, `{"personalEmail":{"address":"a@b.co"},"extSourceSystemAudit":{"lastUpdatedDate":"yesterday"}}`, []Violation{{Pointer: "/extSourceSystemAudit/lastUpdatedDate", Code: CodeFormat, Message: "must be a valid date-time"}}},
@@ -119,7 +120,9 @@ func TestValidate(t *testing.T) {
 		{"identityMap item without id", v, `{"personalEmail":{"address":"a@b.co"},"identityMap":{"Email":[{"primary":true}]}}`, []Violation{{Pointer: "/identityMap/Email/0/id", Code: CodeRequired, Message: "required field is missing"}}},
 		{"event needs _id and timestamp", ev, `{}`, []Violation{{Pointer: "/_id", Code: CodeRequired, Message: "required field is missing"}, {Pointer: "/timestamp", Code: CodeRequired, Message: "required field is missing"}}},
 		{"valid event", ev, `{"_id":"e1","timestamp":"2025-01-01T10:00:00Z","identityMap":{"ECID":[{"id":"x"}]}}`, nil},
-		{"null is not a value", ev, `{"_id":"e1","timestamp":null}`, []Violation{{Pointer: "/timestamp", Code: CodeType, Message: "must be string, got null"}}},
+		{"null is absent", ev, `{"_id":"e1","timestamp":null}`, []Violation{{Pointer: "/timestamp", Code: CodeRequired, Message: "required field is missing"}}},
+		{"empty string is absent", ev, `{"_id":"","timestamp":"2025-01-01T10:00:00Z"}`, []Violation{{Pointer: "/_id", Code: CodeRequired, Message: "required field is missing"}}},
+		{"null primary identity is missing", v, `{"personalEmail":{"address":null}}`, []Violation{{Pointer: "/personalEmail/address", Code: CodeRequired, Message: "required field is missing"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var row map[string]any

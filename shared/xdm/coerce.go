@@ -1,0 +1,133 @@
+package xdm
+
+import (
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// AEP reads loosely typed input (CSV cells, JSON written by hand) the way a
+// data engineer would expect, so the validator first brings a row to its
+// schema's types. The rules, applied in place before validation:
+//
+//   - a null value or an empty string is absent: the field is dropped, so a
+//     required field that is null or "" is reported as XDM-REQUIRED;
+//   - a string in an integer, number or boolean field becomes that type when
+//     it spells one ("42", "-1.5e3", "true"/"FALSE"); anything else stays
+//     and is reported as XDM-TYPE;
+//   - a number in a date-time field is epoch milliseconds and becomes an
+//     RFC 3339 UTC date-time; in a date field it becomes the UTC date;
+//   - nothing ever becomes an array or an object: a scalar where the schema
+//     wants a list stays a type error;
+//   - fields the schema does not define are reported as XDM-UNKNOWN-FIELD
+//     (map fields such as identityMap accept any key).
+//
+// Coercion is idempotent: coercing a coerced row changes nothing.
+
+// numberPattern is a JSON number, optionally with leading/trailing spaces
+// trimmed by the caller; it keeps out NaN, Inf, hex and underscores, which
+// strconv would accept.
+var numberPattern = regexp.MustCompile(`^-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$`)
+
+// Coerce applies the coercions above to row in place, without validating.
+func (v *Validator) Coerce(row map[string]any) {
+	var sink []Violation
+	coerceObject(row, v.root, "", &sink)
+}
+
+func coerceObject(obj, sch map[string]any, at string, out *[]Violation) {
+	props, _ := sch["properties"].(map[string]any)
+	addl, _ := sch["additionalProperties"].(map[string]any)
+	for k, val := range obj {
+		if val == nil || val == "" {
+			delete(obj, k)
+			continue
+		}
+		fs, _ := props[k].(map[string]any)
+		if fs == nil {
+			fs = addl
+		}
+		if fs == nil {
+			*out = append(*out, Violation{Pointer: at + "/" + escapeToken(k), Code: CodeUnknownField, Message: "field is not defined by the schema"})
+			continue
+		}
+		obj[k] = coerceValue(val, fs, at+"/"+escapeToken(k), out)
+	}
+}
+
+func coerceValue(val any, fs map[string]any, at string, out *[]Violation) any {
+	switch fs["type"] {
+	case "object":
+		if m, ok := val.(map[string]any); ok {
+			coerceObject(m, fs, at, out)
+		}
+	case "array":
+		items, _ := fs["items"].(map[string]any)
+		if a, ok := val.([]any); ok && items != nil {
+			for i, x := range a {
+				if x != nil {
+					a[i] = coerceValue(x, items, at+"/"+strconv.Itoa(i), out)
+				}
+			}
+		}
+	case "integer":
+		if s, ok := val.(string); ok {
+			if f, ok := parseNumber(s); ok && f == math.Trunc(f) {
+				return f
+			}
+		}
+	case "number":
+		if s, ok := val.(string); ok {
+			if f, ok := parseNumber(s); ok {
+				return f
+			}
+		}
+	case "boolean":
+		if s, ok := val.(string); ok {
+			switch strings.ToLower(strings.TrimSpace(s)) {
+			case "true":
+				return true
+			case "false":
+				return false
+			}
+		}
+	case "string":
+		if f, ok := val.(float64); ok {
+			switch fs["format"] {
+			case "date-time":
+				if t, ok := epochMillis(f); ok {
+					return t.Format(time.RFC3339Nano)
+				}
+			case "date":
+				if t, ok := epochMillis(f); ok {
+					return t.Format(time.DateOnly)
+				}
+			}
+		}
+	}
+	return val
+}
+
+func parseNumber(s string) (float64, bool) {
+	s = strings.TrimSpace(s)
+	if !numberPattern.MatchString(s) {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, false
+	}
+	return f, true
+}
+
+// epochMillis reads a whole number of epoch milliseconds within years
+// 1..9999, the range RFC 3339 can write.
+func epochMillis(f float64) (time.Time, bool) {
+	const lo, hi = -62135596800000, 253402300799999
+	if f != math.Trunc(f) || f < lo || f > hi {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(int64(f)).UTC(), true
+}
