@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/mosaic-cdp/mosaic/localstack/cloud"
+	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
 func main() {
@@ -64,15 +65,21 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	edge := c.EdgeURL()
 	fmt.Fprintf(stdout, `Mosaic local cloud is up.
-  edge:     %s  (s3, dynamodb, kinesis and the HTTP API, routed by SigV4 scope)
-  outputs:  %s
-  logs:     %s
+  edge:     %[1]s  (S3, DynamoDB, Kinesis and the HTTPS API, routed by SigV4 service)
+  API:      %[1]s/data/...  (every call signed with SigV4 for execute-api)
+  bucket:   %[2]s  (drop files at s3://%[2]s/ingest/<datasetId>/<name>)
+  stream:   %[3]s
+  outputs:  %[4]s
+  logs:     %[5]s
 Use it with:
-  export AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s AWS_DEFAULT_REGION=%s
-  aws --endpoint-url %s s3 ls
+  export AWS_ACCESS_KEY_ID=%[6]s AWS_SECRET_ACCESS_KEY=%[7]s AWS_DEFAULT_REGION=%[8]s
+  aws --endpoint-url %[1]s s3 ls s3://%[2]s
+  curl --aws-sigv4 "aws:amz:%[8]s:execute-api" --user %[6]s:%[7]s %[1]s/data/foundation/schemaregistry/global/classes
+  The README's "Five minutes with Mosaic" walks through schema, dataset, file, record and profile.
 Stop with Ctrl-C.
-MOSAIC-LOCAL READY %s
-`, edge, cfg.OutputsFile, c.LogsDir(), cfg.AccessKey, cfg.SecretKey, cfg.Region, edge, cfg.OutputsFile)
+MOSAIC-LOCAL READY %[4]s
+`, edge, c.Name(topology.LandingBucket), c.Name(topology.IngestStream), cfg.OutputsFile, c.LogsDir(),
+		cfg.AccessKey, cfg.SecretKey, cfg.Region)
 	<-ctx.Done()
 	cfg.Logger.Info("stopping local cloud")
 	c.Stop()
