@@ -67,6 +67,9 @@ type Process struct {
 	cmd      *exec.Cmd
 	done     chan struct{}
 	waitErr  error
+	// killOnStop skips the polite SIGTERM: kinesis-mock ignores it, and
+	// without persistence there is nothing for it to save.
+	killOnStop bool
 }
 
 // Options configure an emulator.
@@ -146,6 +149,7 @@ func StartKinesis(ctx context.Context, o Options) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.killOnStop = o.DataDir == ""
 	if err := p.waitReady(ctx, "/healthcheck", func(s int) bool { return s == http.StatusOK }); err != nil {
 		p.Stop()
 		return nil, err
@@ -207,6 +211,11 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // Stop ends the process group: SIGTERM, then SIGKILL after five seconds.
 func (p *Process) Stop() {
 	pgid := p.cmd.Process.Pid
+	if p.killOnStop {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		<-p.done
+		return
+	}
 	_ = syscall.Kill(-pgid, syscall.SIGTERM)
 	select {
 	case <-p.done:

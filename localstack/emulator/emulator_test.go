@@ -10,16 +10,23 @@ import (
 func TestDynamoDBAndKinesisStartAndStop(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
-		name  string
-		start func(context.Context, Options) (*Process, error)
-		body  string
+		name    string
+		start   func(context.Context, Options) (*Process, error)
+		body    string
+		persist bool
 	}{
-		{"dynamodb", StartDynamoDB, `{}`},
-		{"kinesis", StartKinesis, `{}`},
+		{"dynamodb persisted", StartDynamoDB, `{}`, true},
+		{"dynamodb in memory", StartDynamoDB, `{}`, false},
+		{"kinesis persisted", StartKinesis, `{}`, true},
+		{"kinesis in memory", StartKinesis, `{}`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := tt.start(ctx, Options{DataDir: t.TempDir()})
+			var o Options
+			if tt.persist {
+				o.DataDir = t.TempDir()
+			}
+			p, err := tt.start(ctx, o)
 			if err != nil {
 				SkipOrFail(t, err)
 			}
