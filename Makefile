@@ -93,8 +93,8 @@ lint: tools ## gofmt, go vet, and cfn-lint on the synthesized templates
 	cfn-lint cdk.out/*.template.json
 
 .PHONY: bench
-bench: tools build-local ## measure the speed bars of QUALITY.md (writes bench/)
-	$(GO) test -run '^$$' -bench . -benchmem ./shared/... | tee bench/go-bench.txt
+bench: ## measure the speed bars of QUALITY.md (writes bench/results.json and bench/REPORT.md)
+	$(GO) run ./cmd/mosaic-bench -benchtime 1s -count 5
 
 # ---------------------------------------------------------------- deploy
 

@@ -81,11 +81,12 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 	}
 	cat := store.NewCatalog(c.DynamoDB, env[topology.EnvCatalogTable])
 	prof := store.NewProfiles(c.DynamoDB, env[topology.EnvProfileTable])
+	specs := catalog.NewSpecLoader(cat)
 	return &handler{
 		objects:  c.S3,
 		batches:  cat,
-		specs:    catalog.NewSpecLoader(cat),
-		pipeline: &ingest.Pipeline{Fragments: prof, Links: prof, Events: prof},
+		specs:    specs,
+		pipeline: &ingest.Pipeline{Fragments: prof, Links: prof, Events: prof, Namespaces: specs},
 		failed:   store.NewFailedRecords(c.DynamoDB, env[topology.EnvCatalogTable]),
 		now:      time.Now,
 	}, nil

@@ -25,6 +25,9 @@ type Identity struct {
 	ID                 ID
 	Primary            bool
 	AuthenticatedState string
+	// Type is the identity type of the namespace (TypeEmail, TypeCookie …);
+	// it decides whether the identity links (Linkable).
+	Type string
 }
 
 // Warning is a problem that did not refuse the record: an identity
@@ -45,34 +48,18 @@ type Extracted struct {
 func (e Extracted) Primary() ID { return e.Identities[0].ID }
 
 // Extract reads the identities of a record from its descriptor fields and
-// its identityMap, normalised and de-duplicated, the primary first. The
-// primary is the descriptor field marked primary, else the identityMap entry
-// with primary:true; a record with neither, or whose primary is refused, is
-// refused with a stable code. Other refused identities are dropped with a
-// warning, as are those past MaxPerRecord.
-func Extract(record map[string]any, fields []Field) (Extracted, error) {
-	var (
-		out        Extracted
-		seen       = map[ID]int{}
-		primaryErr error
-	)
-	add := func(id ID, primary bool, state string) {
-		if i, ok := seen[id]; ok {
-			if primary {
-				out.Identities[i].Primary = true
-			}
-			return
-		}
-		seen[id] = len(out.Identities)
-		out.Identities = append(out.Identities, Identity{ID: id, Primary: primary, AuthenticatedState: state})
-	}
-	refuse := func(err error, primary bool) {
-		if primary && primaryErr == nil {
-			primaryErr = err
-		}
-		fe := fault.As(err)
-		out.Warnings = append(out.Warnings, Warning{Code: fe.Code, Message: fe.Message})
-	}
+// its identityMap, normalised and de-duplicated, the primary first.
+// Namespaces are matched case-insensitively among the standard ones and
+// custom, the tenant's own.
+//
+// The primary is the descriptor field marked primary, else the identityMap
+// entry with primary:true; a record with neither, whose primary value is
+// refused, or that names an unknown namespace is refused with a stable
+// code (CodeNoPrimary, the value's code, CodeUnknownNamespace). Other
+// refused values are dropped with a warning, as are identities past
+// MaxPerRecord.
+func Extract(record map[string]any, fields []Field, custom []Namespace) (Extracted, error) {
+	x := extractor{out: Extracted{Identities: make([]Identity, 0, 4)}}
 
 	descriptorPrimary := false
 	for _, f := range fields {
@@ -83,58 +70,95 @@ func Extract(record map[string]any, fields []Field) (Extracted, error) {
 		if f.Primary {
 			descriptorPrimary = true
 		}
+		ns, ok := Lookup(f.Namespace, custom)
+		if !ok {
+			return Extracted{}, unknownNamespace(f.Namespace)
+		}
 		s, ok := scalarString(v)
 		if !ok {
-			refuse(fault.Errorf(fault.Invalid, CodeValueType, "identity field %s is not a string", f.Path), f.Primary)
+			x.refuse(fault.Errorf(fault.Invalid, CodeValueType, "identity field %s is not a string", f.Path), f.Primary)
 			continue
 		}
-		id, err := Normalize(f.Namespace, s)
-		if err != nil {
-			refuse(err, f.Primary)
-			continue
-		}
-		add(id, f.Primary, "")
+		x.add(ns, s, f.Primary, "")
 	}
 
-	if im, ok := record["identityMap"].(map[string]any); ok {
+	if raw, ok := record["identityMap"]; ok && raw != nil {
+		im, ok := raw.(map[string]any)
+		if !ok {
+			return Extracted{}, fault.E(fault.Invalid, CodeValueType, "identityMap must be an object of namespace codes")
+		}
 		codes := make([]string, 0, len(im))
 		for c := range im {
 			codes = append(codes, c)
 		}
 		sort.Strings(codes)
 		for _, code := range codes {
+			ns, ok := Lookup(strings.TrimSpace(code), custom)
+			if !ok {
+				return Extracted{}, unknownNamespace(code)
+			}
 			entries, ok := im[code].([]any)
 			if !ok {
-				refuse(fault.E(fault.Invalid, CodeValueType, "identityMap entries must be an array"), false)
+				x.refuse(fault.Errorf(fault.Invalid, CodeValueType, "identityMap %s entries must be an array", ns.Code), false)
 				continue
 			}
 			for _, e := range entries {
 				m, ok := e.(map[string]any)
 				if !ok {
-					refuse(fault.E(fault.Invalid, CodeValueType, "identityMap entry must be an object"), false)
+					x.refuse(fault.Errorf(fault.Invalid, CodeValueType, "identityMap %s entry must be an object", ns.Code), false)
 					continue
 				}
 				// A descriptor primary outranks identityMap's flag.
 				primary := m["primary"] == true && !descriptorPrimary
 				s, ok := m["id"].(string)
 				if !ok {
-					refuse(fault.E(fault.Invalid, CodeValueType, "identityMap entry id must be a string"), primary)
+					x.refuse(fault.Errorf(fault.Invalid, CodeValueType, "identityMap %s entry id must be a string", ns.Code), primary)
 					continue
 				}
 				state, _ := m["authenticatedState"].(string)
-				id, err := Normalize(code, s)
-				if err != nil {
-					refuse(err, primary)
-					continue
-				}
-				add(id, primary, state)
+				x.add(ns, s, primary, state)
 			}
 		}
 	}
+	return x.finish()
+}
 
-	if primaryErr != nil {
-		return Extracted{}, primaryErr
+type extractor struct {
+	out        Extracted
+	primaryErr error
+}
+
+func (x *extractor) add(ns Namespace, value string, primary bool, state string) {
+	id, err := NormalizeValue(ns, value)
+	if err != nil {
+		x.refuse(err, primary)
+		return
 	}
+	// Records hold a handful of identities: a scan beats a map.
+	for i := range x.out.Identities {
+		if x.out.Identities[i].ID == id {
+			if primary {
+				x.out.Identities[i].Primary = true
+			}
+			return
+		}
+	}
+	x.out.Identities = append(x.out.Identities, Identity{ID: id, Primary: primary, AuthenticatedState: state, Type: ns.IDType})
+}
+
+func (x *extractor) refuse(err error, primary bool) {
+	if primary && x.primaryErr == nil {
+		x.primaryErr = err
+	}
+	fe := fault.As(err)
+	x.out.Warnings = append(x.out.Warnings, Warning{Code: fe.Code, Message: fe.Message})
+}
+
+func (x *extractor) finish() (Extracted, error) {
+	if x.primaryErr != nil {
+		return Extracted{}, x.primaryErr
+	}
+	out := x.out
 	p := -1
 	for i, id := range out.Identities {
 		if id.Primary {
@@ -148,7 +172,7 @@ func Extract(record map[string]any, fields []Field) (Extracted, error) {
 		}
 	}
 	if p < 0 {
-		return Extracted{}, fault.E(fault.Invalid, CodeNoPrimary, "record has no primary identity (descriptor or identityMap primary:true)")
+		return Extracted{}, fault.E(fault.Invalid, CodeNoPrimary, "record has no primary identity: mark a descriptor field xdm:isPrimary or an identityMap entry primary:true")
 	}
 	if p > 0 {
 		prim := out.Identities[p]
@@ -178,12 +202,16 @@ func Pointer(doc any, ptr string) (any, bool) {
 	if ptr == "" {
 		return doc, true
 	}
-	if !strings.HasPrefix(ptr, "/") {
+	if ptr[0] != '/' {
 		return nil, false
 	}
 	cur := doc
-	for _, tok := range strings.Split(ptr[1:], "/") {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+	rest := ptr[1:]
+	for {
+		tok, next, more := strings.Cut(rest, "/")
+		if strings.IndexByte(tok, '~') >= 0 {
+			tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		}
 		switch c := cur.(type) {
 		case map[string]any:
 			v, ok := c[tok]
@@ -200,8 +228,11 @@ func Pointer(doc any, ptr string) (any, bool) {
 		default:
 			return nil, false
 		}
+		if !more {
+			return cur, true
+		}
+		rest = next
 	}
-	return cur, true
 }
 
 // IsRefused reports whether err is an identity refusal (an invalid input,

@@ -10,3 +10,32 @@ type Link struct {
 	// At is the ordering time of the record that made the link, epoch ms.
 	At int64
 }
+
+// Linkable reports whether identities of an identity type join the graph:
+// non-people and partner identities never link (PRODUCT §5; AEP builds no
+// graph for them).
+func Linkable(idType string) bool {
+	return idType != TypeNonPeople && idType != TypePartner
+}
+
+// Links are the links a record makes: its primary joined to every other
+// identity, a star that keeps the cluster connected with the fewest writes.
+// Identities that are not Linkable make none, nor does a record whose
+// primary is not linkable.
+func Links(ids Extracted, dataset, source string, at int64) []Link {
+	if len(ids.Identities) < 2 || !Linkable(ids.Identities[0].Type) {
+		return nil
+	}
+	p := ids.Identities[0].ID
+	var links []Link
+	for _, o := range ids.Identities[1:] {
+		if !Linkable(o.Type) {
+			continue
+		}
+		if links == nil {
+			links = make([]Link, 0, len(ids.Identities)-1)
+		}
+		links = append(links, Link{A: p, B: o.ID, Dataset: dataset, Source: source, At: at})
+	}
+	return links
+}

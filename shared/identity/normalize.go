@@ -13,7 +13,7 @@ const MaxValueLength = 1024
 
 // Stable codes of refused identities.
 const (
-	CodeUnknownNamespace = "IDENTITY-NAMESPACE-UNKNOWN"
+	CodeUnknownNamespace = "IDENTITY-UNKNOWN-NAMESPACE"
 	CodeEmptyValue       = "IDENTITY-VALUE-EMPTY"
 	CodeBlockedValue     = "IDENTITY-VALUE-BLOCKED"
 	CodeValueTooLong     = "IDENTITY-VALUE-TOO-LONG"
@@ -50,16 +50,53 @@ func ParseKey(key string) (ID, error) {
 	return ID{Namespace: ns, Value: v}, nil
 }
 
-// blocked are values that AEP refuses as identities (compared lower-cased).
-var blocked = map[string]bool{"null": true, "anonymous": true, "invalid": true, "undefined": true}
+// blocked are values that AEP refuses as identities (compared
+// case-insensitively).
+var blocked = [...]string{"null", "anonymous", "invalid", "undefined"}
 
-// Normalize turns a namespace code (any case) and a raw value into an ID,
-// or refuses it with a stable code. Messages never echo the value.
-func Normalize(namespace, value string) (ID, error) {
-	ns, ok := LookupStandard(strings.TrimSpace(namespace))
-	if !ok {
-		return ID{}, fault.E(fault.Invalid, CodeUnknownNamespace, "identity namespace is not known")
+func isBlocked(v string) bool {
+	if len(v) > len("undefined") {
+		return false
 	}
+	for _, b := range blocked {
+		if strings.EqualFold(v, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// Normalize turns a standard namespace code (any case) and a raw value into
+// an ID, or refuses it with a stable code. Messages never echo the value.
+func Normalize(namespace, value string) (ID, error) {
+	return NormalizeIn(namespace, value, nil)
+}
+
+// NormalizeIn is Normalize among the standard namespaces and the tenant's
+// custom ones.
+func NormalizeIn(namespace, value string, custom []Namespace) (ID, error) {
+	ns, ok := Lookup(strings.TrimSpace(namespace), custom)
+	if !ok {
+		return ID{}, unknownNamespace(namespace)
+	}
+	return NormalizeValue(ns, value)
+}
+
+// unknownNamespace names the code (a namespace code is not personal data),
+// cut short so that a hostile key cannot flood the error.
+func unknownNamespace(code string) error {
+	if len(code) > 64 {
+		code = code[:64] + "…"
+	}
+	return fault.Errorf(fault.Invalid, CodeUnknownNamespace, "identity namespace %q is neither a standard nor a custom namespace of this organization", code)
+}
+
+// NormalizeValue normalises a value of a known namespace (PRODUCT §5):
+// values that are empty, whitespace, a placeholder (null, anonymous,
+// invalid, undefined) or over MaxValueLength characters are refused; emails
+// are trimmed and lower-cased, phones lose spaces and punctuation, an ECID
+// must be exactly 38 digits.
+func NormalizeValue(ns Namespace, value string) (ID, error) {
 	if !utf8.ValidString(value) {
 		return ID{}, fault.Errorf(fault.Invalid, CodeValueEncoding, "%s identity value is not valid UTF-8", ns.Code)
 	}
@@ -67,14 +104,14 @@ func Normalize(namespace, value string) (ID, error) {
 	switch {
 	case v == "":
 		return ID{}, fault.Errorf(fault.Invalid, CodeEmptyValue, "%s identity value is empty", ns.Code)
-	case len(v) > MaxValueLength:
+	case len(v) > MaxValueLength && utf8.RuneCountInString(v) > MaxValueLength:
 		return ID{}, fault.Errorf(fault.Invalid, CodeValueTooLong, "%s identity value is over %d characters", ns.Code, MaxValueLength)
-	case blocked[strings.ToLower(v)]:
-		return ID{}, fault.Errorf(fault.Invalid, CodeBlockedValue, "%s identity value is a placeholder (null, anonymous, invalid)", ns.Code)
+	case isBlocked(v):
+		return ID{}, fault.Errorf(fault.Invalid, CodeBlockedValue, "%s identity value is a placeholder (null, anonymous, invalid, undefined)", ns.Code)
 	}
 	switch ns.Code {
 	case "Email", "Email_LC_SHA256", "Phone_SHA256":
-		v = strings.ToLower(v)
+		v = lower(v)
 	case "Phone", "Phone_E.164":
 		v = normalizePhone(v)
 		if v == "" || v == "+" {
@@ -86,6 +123,17 @@ func Normalize(namespace, value string) (ID, error) {
 		}
 	}
 	return ID{Namespace: ns.Code, Value: v}, nil
+}
+
+// lower is strings.ToLower without its allocation when v is already lower
+// case, the common case for emails.
+func lower(v string) string {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c >= utf8.RuneSelf || ('A' <= c && c <= 'Z') {
+			return strings.ToLower(v)
+		}
+	}
+	return v
 }
 
 // normalizePhone drops spaces and punctuation, keeping a leading '+'.

@@ -48,6 +48,12 @@ func DecodeRow(data []byte, limit int) (map[string]any, error) {
 	if !utf8.Valid(data) {
 		return nil, fault.E(fault.Invalid, CodeRowUTF8, "record is not valid UTF-8")
 	}
+	if rec, ok := decodeObject(data); ok {
+		return rec, nil
+	}
+	// The fast decoder gave up: the row is malformed, too deep, or holds
+	// something it leaves to encoding/json. The slow path decides and
+	// names the problem.
 	if err := checkDepth(data); err != nil {
 		return nil, err
 	}

@@ -41,6 +41,12 @@ type EventWriter interface {
 	PutEvent(ctx context.Context, e merge.Event) error
 }
 
+// Namespaces lists the tenant's custom identity namespaces;
+// catalog.SpecLoader implements it, with a cache.
+type Namespaces interface {
+	Namespaces(ctx context.Context) ([]identity.Namespace, error)
+}
+
 // Row is one record to ingest and where it came from.
 type Row struct {
 	Data []byte
@@ -70,6 +76,9 @@ type Pipeline struct {
 	Fragments FragmentWriter
 	Links     LinkWriter
 	Events    EventWriter
+	// Namespaces, when set, adds the tenant's custom namespaces to the
+	// standard ones that identities may use.
+	Namespaces Namespaces
 }
 
 // Process ingests one row of the dataset described by spec. An invalid
@@ -110,7 +119,13 @@ func (p *Pipeline) Process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 			return out, violationError(vs)
 		}
 	}
-	ids, err := identity.Extract(rec, fieldsOf(spec))
+	var custom []identity.Namespace
+	if p.Namespaces != nil {
+		if custom, err = p.Namespaces.Namespaces(ctx); err != nil {
+			return out, err
+		}
+	}
+	ids, err := identity.Extract(rec, fieldsOf(spec), custom)
 	if err != nil {
 		return out, err
 	}
@@ -143,7 +158,7 @@ func (p *Pipeline) Process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 		}
 	}
 	if spec.IdentityEnabled && len(ids.Identities) > 1 {
-		links := linksOf(ids, spec.DatasetID, row.Batch, ts)
+		links := identity.Links(ids, spec.DatasetID, row.Batch, ts)
 		out.Links = len(links)
 		if len(links) > 0 {
 			if err := p.Links.PutLinks(ctx, links); err != nil {
@@ -163,29 +178,6 @@ func fieldsOf(spec *catalog.IngestSpec) []identity.Field {
 		fs[i] = identity.Field{Path: f.Path, Namespace: f.Namespace, Primary: f.Primary}
 	}
 	return fs
-}
-
-// linksOf links the primary to every other identity: a star keeps the
-// cluster connected with the fewest writes. Identities of a non-people
-// namespace do not link (PRODUCT §5).
-func linksOf(ids identity.Extracted, dataset, source string, at int64) []identity.Link {
-	p := ids.Identities[0].ID
-	if nonPeople(p) {
-		return nil
-	}
-	links := make([]identity.Link, 0, len(ids.Identities)-1)
-	for _, o := range ids.Identities[1:] {
-		if nonPeople(o.ID) {
-			continue
-		}
-		links = append(links, identity.Link{A: p, B: o.ID, Dataset: dataset, Source: source, At: at})
-	}
-	return links
-}
-
-func nonPeople(id identity.ID) bool {
-	ns, ok := identity.LookupStandard(id.Namespace)
-	return ok && ns.IDType == identity.TypeNonPeople
 }
 
 func eventOf(rec map[string]any) (merge.Event, error) {

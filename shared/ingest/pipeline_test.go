@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -153,63 +152,96 @@ func TestProcessTransientWriteErrorIsReturned(t *testing.T) {
 	}
 }
 
-// benchRow is a realistic 1 KB profile row: 3 identities, ~30 fields.
-var benchRow = func() []byte {
-	row := map[string]any{
-		"personalEmail": map[string]any{"address": "jane.doe@example.com", "primary": true, "type": "personal", "status": "active"},
-		"loyaltyId":     "L-000123456",
-		"identityMap": map[string]any{
-			"ECID": []any{map[string]any{"id": strings.Repeat("4", 38), "authenticatedState": "ambiguous"}},
-		},
-		"person": map[string]any{
-			"name":      map[string]any{"firstName": "Jane", "lastName": "Doe", "middleName": "Q", "courtesyTitle": "Ms"},
-			"birthDate": "1985-04-12", "gender": "female",
-		},
-		"homeAddress": map[string]any{"street1": "1 Main Street", "city": "Springfield", "stateProvince": "IL", "postalCode": "62701", "country": "US"},
-		"mobilePhone": map[string]any{"number": "+1 555 010 0000", "status": "active"},
-		"loyalty":     map[string]any{"tier": "gold", "points": 12345, "joinDate": "2019-05-01", "program": "rewards"},
-		"preferences": map[string]any{"language": "en-US", "marketing": map[string]any{"email": true, "sms": false, "push": true}},
-		"extSourceSystemAudit": map[string]any{
-			"lastUpdatedDate": "2026-01-15T10:20:30.000Z", "createdDate": "2019-05-01T00:00:00.000Z", "lastUpdatedBy": "crm-sync",
-		},
-		"segments": []any{"vip", "newsletter", "mobile"},
-		"notes":    strings.Repeat("n", 180),
+type fakeNamespaces struct {
+	list  []identity.Namespace
+	err   error
+	calls int
+}
+
+func (f *fakeNamespaces) Namespaces(context.Context) ([]identity.Namespace, error) {
+	f.calls++
+	return f.list, f.err
+}
+
+func TestProcessIdentityNamespaces(t *testing.T) {
+	custom := []identity.Namespace{
+		{ID: 100000001, Code: "LoyaltyPlus", IDType: identity.TypeCrossDevice, Custom: true},
+		{ID: 100000002, Code: "StoreID", IDType: identity.TypeNonPeople, Custom: true},
+		{ID: 100000003, Code: "PartnerX", IDType: identity.TypePartner, Custom: true},
 	}
-	b, _ := json.Marshal(row)
-	return b
-}()
-
-type discard struct{}
-
-func (discard) PutFragment(context.Context, merge.Fragment) error { return nil }
-func (discard) PutEvent(context.Context, merge.Event) error       { return nil }
-func (discard) PutLinks(context.Context, []identity.Link) error   { return nil }
-
-// BenchmarkPipelineRow measures the CPU of one row through the pipeline
-// (QUALITY P1); BenchmarkPipelineRow/baseline is a plain decode of the same
-// bytes, the ceiling it is compared against.
-func BenchmarkPipelineRow(b *testing.B) {
-	b.Logf("row is %d bytes", len(benchRow))
-	b.Run("baseline", func(b *testing.B) {
-		b.SetBytes(int64(len(benchRow)))
-		for b.Loop() {
-			var m map[string]any
-			if err := json.Unmarshal(benchRow, &m); err != nil {
-				b.Fatal(err)
+	email := `"personalEmail":{"address":"a@example.com"}`
+	tests := []struct {
+		name          string
+		namespaces    *fakeNamespaces
+		data          string
+		wantCode      string
+		wantTransient bool
+		wantLinks     []string
+	}{
+		{"custom namespace accepted and linked", &fakeNamespaces{list: custom},
+			`{` + email + `,"identityMap":{"loyaltyplus":[{"id":"LP-1"}]}}`, "", false, []string{"LoyaltyPlus#LP-1"}},
+		{"custom namespace unknown without the lister", nil,
+			`{` + email + `,"identityMap":{"LoyaltyPlus":[{"id":"LP-1"}]}}`, identity.CodeUnknownNamespace, false, nil},
+		{"unknown namespace refuses the row", &fakeNamespaces{list: custom},
+			`{` + email + `,"identityMap":{"Nope":[{"id":"x"}]}}`, identity.CodeUnknownNamespace, false, nil},
+		{"non-people and partner identities do not link", &fakeNamespaces{list: custom},
+			`{` + email + `,"identityMap":{"StoreID":[{"id":"S1"}],"PartnerX":[{"id":"P1"}],"CRMID":[{"id":"C1"}]}}`, "", false, []string{"CRMID#C1"}},
+		{"lister failure is retried, not a row error", &fakeNamespaces{err: fault.E(fault.Unavailable, "STORE-UNAVAILABLE", "down")},
+			`{` + email + `}`, "STORE-UNAVAILABLE", true, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			p := &Pipeline{Fragments: rec, Links: rec, Events: rec}
+			if tt.namespaces != nil {
+				p.Namespaces = tt.namespaces
 			}
-		}
-	})
-	b.Run("pipeline", func(b *testing.B) {
-		p := &Pipeline{Fragments: discard{}, Links: discard{}, Events: discard{}}
-		row := Row{Data: benchRow, Received: time.UnixMilli(1), Src: "s3:k#e:0000000001", Batch: "b"}
-		ctx := context.Background()
-		b.SetBytes(int64(len(benchRow)))
-		for b.Loop() {
-			if _, err := p.Process(ctx, profileSpec, row); err != nil {
-				b.Fatal(err)
+			_, err := p.Process(context.Background(), profileSpec, Row{Data: []byte(tt.data)})
+			if codeOf(err) != tt.wantCode || (err != nil && Transient(err) != tt.wantTransient) {
+				t.Fatalf("got %v (code %q), want code %q transient %t", err, codeOf(err), tt.wantCode, tt.wantTransient)
 			}
-		}
-	})
+			if tt.wantCode != "" {
+				if len(rec.frags)+len(rec.links) != 0 {
+					t.Errorf("a refused row wrote something")
+				}
+				return
+			}
+			var got []string
+			for _, l := range rec.links {
+				if l.A.Key() != "Email#a@example.com" {
+					t.Errorf("link %v is not from the primary", l)
+				}
+				got = append(got, l.B.Key())
+			}
+			if diff := cmp.Diff(tt.wantLinks, got); diff != "" {
+				t.Errorf("linked identities (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestProcessWarnsAboutDroppedIdentities(t *testing.T) {
+	var entries []string
+	for i := range 21 {
+		entries = append(entries, fmt.Sprintf(`{"id":"C-%d"}`, i))
+	}
+	data := `{"personalEmail":{"address":"a@example.com"},"identityMap":{"CRMID":[` + strings.Join(entries, ",") + `],"ECID":[{"id":"123"}]}}`
+	rec := &recorder{}
+	p := &Pipeline{Fragments: rec, Links: rec, Events: rec}
+	out, err := p.Process(context.Background(), profileSpec, Row{Data: []byte(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []string
+	for _, w := range out.Warnings {
+		codes = append(codes, w.Code)
+	}
+	if diff := cmp.Diff([]string{identity.CodeValueFormat, identity.CodeTooMany}, codes); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	if out.Identities != identity.MaxPerRecord || len(rec.links) != identity.MaxPerRecord-1 {
+		t.Errorf("got %d identities and %d links, want %d and %d", out.Identities, len(rec.links), identity.MaxPerRecord, identity.MaxPerRecord-1)
+	}
 }
 
 func ExampleDescribe() {
