@@ -161,65 +161,81 @@ func schemaAltID(id string) string {
 	return xdm.AltID(id)
 }
 
-func schemaNotFound(id string) error {
-	return fault.Errorf(fault.NotFound, "SCHEMA-NOT-FOUND", "schema %q does not exist", id)
+// catResource describes a versioned registry resource (schema, field
+// group): where it is kept, how errors name it, and its id and version.
+type catResource[T any] struct {
+	pk      string
+	code    string // error code prefix: SCHEMA, FIELDGROUP
+	noun    string // "schema", "field group"
+	altID   func(T) string
+	version func(T) string
 }
 
-// CreateSchema stores a new schema; an existing $id is a conflict.
-func (c *Catalog) CreateSchema(ctx context.Context, s xdm.Schema) error {
-	item, err := catItem(catPKSchema, s.AltID, s, map[string]string{"ver": s.Version})
+var (
+	catSchemas = catResource[xdm.Schema]{pk: catPKSchema, code: "SCHEMA", noun: "schema",
+		altID: func(s xdm.Schema) string { return s.AltID }, version: func(s xdm.Schema) string { return s.Version }}
+	catFieldGroups = catResource[xdm.FieldGroup]{pk: catPKFieldGroup, code: "FIELDGROUP", noun: "field group",
+		altID: func(g xdm.FieldGroup) string { return g.AltID }, version: func(g xdm.FieldGroup) string { return g.Version }}
+)
+
+func (r catResource[T]) notFound(id string) error {
+	return fault.Errorf(fault.NotFound, r.code+"-NOT-FOUND", "%s %q does not exist", r.noun, id)
+}
+
+// create stores a new resource; an existing $id is a Conflict ("<CODE>-EXISTS").
+func (r catResource[T]) create(ctx context.Context, c *Catalog, v T) error {
+	item, err := catItem(r.pk, r.altID(v), v, map[string]string{"ver": r.version(v)})
 	if err != nil {
 		return err
 	}
-	ok, err := c.catCreate(ctx, item, "create schema")
+	ok, err := c.catCreate(ctx, item, "create "+r.noun)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fault.E(fault.Conflict, "SCHEMA-EXISTS", "a schema with this $id exists")
+		return fault.E(fault.Conflict, r.code+"-EXISTS", "a "+r.noun+" with this $id exists")
 	}
 	return nil
 }
 
-// GetSchema reads a schema by altId or $id (NotFound "SCHEMA-NOT-FOUND").
-func (c *Catalog) GetSchema(ctx context.Context, id string) (xdm.Schema, error) {
+// get reads a resource by altId or $id (NotFound "<CODE>-NOT-FOUND").
+func (r catResource[T]) get(ctx context.Context, c *Catalog, id string) (T, error) {
+	var v T
 	alt := schemaAltID(id)
 	if alt == "" {
-		return xdm.Schema{}, schemaNotFound(id)
+		return v, r.notFound(id)
 	}
-	item, err := c.catGet(ctx, catPKSchema, alt, "read schema")
+	item, err := c.catGet(ctx, r.pk, alt, "read "+r.noun)
 	if err != nil {
-		return xdm.Schema{}, err
+		return v, err
 	}
 	if item == nil {
-		return xdm.Schema{}, schemaNotFound(id)
+		return v, r.notFound(id)
 	}
-	var s xdm.Schema
-	return s, catDecode(item, &s)
+	return v, catDecode(item, &v)
 }
 
-// ListSchemas lists the tenant's schemas, ordered by altId.
-func (c *Catalog) ListSchemas(ctx context.Context) ([]xdm.Schema, error) {
-	items, err := c.catQuery(ctx, catPKSchema, false, 0, "list schemas")
+// list reads every resource of the kind, ordered by altId.
+func (r catResource[T]) list(ctx context.Context, c *Catalog) ([]T, error) {
+	items, err := c.catQuery(ctx, r.pk, false, 0, "list "+r.noun+"s")
 	if err != nil {
 		return nil, err
 	}
-	out := make([]xdm.Schema, 0, len(items))
+	out := make([]T, 0, len(items))
 	for _, it := range items {
-		var s xdm.Schema
-		if err := catDecode(it, &s); err != nil {
+		var v T
+		if err := catDecode(it, &v); err != nil {
 			return nil, err
 		}
-		out = append(out, s)
+		out = append(out, v)
 	}
 	return out, nil
 }
 
-// UpdateSchema replaces a schema, provided it is still at prevVersion: a
-// concurrent change is a Conflict ("SCHEMA-VERSION-CONFLICT"), a missing
-// schema NotFound.
-func (c *Catalog) UpdateSchema(ctx context.Context, s xdm.Schema, prevVersion string) error {
-	item, err := catItem(catPKSchema, s.AltID, s, map[string]string{"ver": s.Version})
+// update replaces a resource still at prevVersion: a concurrent change is
+// a Conflict ("<CODE>-VERSION-CONFLICT"), a missing resource NotFound.
+func (r catResource[T]) update(ctx context.Context, c *Catalog, v T, prevVersion string) error {
+	item, err := catItem(r.pk, r.altID(v), v, map[string]string{"ver": r.version(v)})
 	if err != nil {
 		return err
 	}
@@ -230,12 +246,84 @@ func (c *Catalog) UpdateSchema(ctx context.Context, s xdm.Schema, prevVersion st
 		ExpressionAttributeValues: map[string]types.AttributeValue{":prev": &types.AttributeValueMemberS{Value: prevVersion}},
 	})
 	if IsConditionFailed(err) {
-		if _, gerr := c.GetSchema(ctx, s.AltID); gerr != nil {
+		if _, gerr := r.get(ctx, c, r.altID(v)); gerr != nil {
 			return gerr
 		}
-		return fault.E(fault.Conflict, "SCHEMA-VERSION-CONFLICT", "the schema changed since it was read (version "+prevVersion+"); read it again and retry")
+		return fault.E(fault.Conflict, r.code+"-VERSION-CONFLICT", "the "+r.noun+" changed since it was read (version "+prevVersion+"); read it again and retry")
 	}
-	return translate(err, "update schema")
+	return translate(err, "update "+r.noun)
+}
+
+// remove deletes a resource (NotFound "<CODE>-NOT-FOUND").
+func (r catResource[T]) remove(ctx context.Context, c *Catalog, id string) error {
+	ok, err := c.catDelete(ctx, r.pk, schemaAltID(id), "delete "+r.noun)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return r.notFound(id)
+	}
+	return nil
+}
+
+// CreateSchema stores a new schema; an existing $id is a conflict.
+func (c *Catalog) CreateSchema(ctx context.Context, s xdm.Schema) error {
+	return catSchemas.create(ctx, c, s)
+}
+
+// GetSchema reads a schema by altId or $id (NotFound "SCHEMA-NOT-FOUND").
+func (c *Catalog) GetSchema(ctx context.Context, id string) (xdm.Schema, error) {
+	return catSchemas.get(ctx, c, id)
+}
+
+// ListSchemas lists the tenant's schemas, ordered by altId.
+func (c *Catalog) ListSchemas(ctx context.Context) ([]xdm.Schema, error) {
+	return catSchemas.list(ctx, c)
+}
+
+// UpdateSchema replaces a schema, provided it is still at prevVersion: a
+// concurrent change is a Conflict ("SCHEMA-VERSION-CONFLICT"), a missing
+// schema NotFound.
+func (c *Catalog) UpdateSchema(ctx context.Context, s xdm.Schema, prevVersion string) error {
+	return catSchemas.update(ctx, c, s, prevVersion)
+}
+
+// DeleteSchema deletes a schema (NotFound "SCHEMA-NOT-FOUND") and its
+// primary-identity guard. Its descriptors are the caller's to delete.
+func (c *Catalog) DeleteSchema(ctx context.Context, id string) error {
+	if err := catSchemas.remove(ctx, c, id); err != nil {
+		return err
+	}
+	_, err := c.catDelete(ctx, catPKPrimary, schemaAltID(id), "delete schema")
+	return err
+}
+
+// CreateFieldGroup stores a new tenant field group.
+func (c *Catalog) CreateFieldGroup(ctx context.Context, g xdm.FieldGroup) error {
+	return catFieldGroups.create(ctx, c, g)
+}
+
+// GetFieldGroup reads a tenant field group by altId or $id (NotFound
+// "FIELDGROUP-NOT-FOUND").
+func (c *Catalog) GetFieldGroup(ctx context.Context, id string) (xdm.FieldGroup, error) {
+	return catFieldGroups.get(ctx, c, id)
+}
+
+// ListFieldGroups lists the tenant's field groups, ordered by altId.
+func (c *Catalog) ListFieldGroups(ctx context.Context) ([]xdm.FieldGroup, error) {
+	return catFieldGroups.list(ctx, c)
+}
+
+// UpdateFieldGroup replaces a field group still at prevVersion (Conflict
+// "FIELDGROUP-VERSION-CONFLICT" otherwise).
+func (c *Catalog) UpdateFieldGroup(ctx context.Context, g xdm.FieldGroup, prevVersion string) error {
+	return catFieldGroups.update(ctx, c, g, prevVersion)
+}
+
+// DeleteFieldGroup deletes a tenant field group (NotFound
+// "FIELDGROUP-NOT-FOUND"). The caller checks no schema uses it.
+func (c *Catalog) DeleteFieldGroup(ctx context.Context, id string) error {
+	return catFieldGroups.remove(ctx, c, id)
 }
 
 // CreateDescriptor stores a new descriptor. A second primary identity for
@@ -527,113 +615,6 @@ func (c *Catalog) catDelete(ctx context.Context, pk, sk, what string) (bool, err
 		return false, translate(err, what)
 	}
 	return true, nil
-}
-
-// DeleteSchema deletes a schema (NotFound "SCHEMA-NOT-FOUND") and its
-// primary-identity guard. Its descriptors are the caller's to delete.
-func (c *Catalog) DeleteSchema(ctx context.Context, id string) error {
-	alt := schemaAltID(id)
-	ok, err := c.catDelete(ctx, catPKSchema, alt, "delete schema")
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return schemaNotFound(id)
-	}
-	if _, err := c.catDelete(ctx, catPKPrimary, alt, "delete schema"); err != nil {
-		return err
-	}
-	return nil
-}
-
-func fieldGroupNotFound(id string) error {
-	return fault.Errorf(fault.NotFound, "FIELDGROUP-NOT-FOUND", "field group %q does not exist", id)
-}
-
-// CreateFieldGroup stores a new tenant field group.
-func (c *Catalog) CreateFieldGroup(ctx context.Context, g xdm.FieldGroup) error {
-	item, err := catItem(catPKFieldGroup, g.AltID, g, map[string]string{"ver": g.Version})
-	if err != nil {
-		return err
-	}
-	ok, err := c.catCreate(ctx, item, "create field group")
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fault.E(fault.Conflict, "FIELDGROUP-EXISTS", "a field group with this $id exists")
-	}
-	return nil
-}
-
-// GetFieldGroup reads a tenant field group by altId or $id (NotFound
-// "FIELDGROUP-NOT-FOUND").
-func (c *Catalog) GetFieldGroup(ctx context.Context, id string) (xdm.FieldGroup, error) {
-	alt := schemaAltID(id)
-	if alt == "" {
-		return xdm.FieldGroup{}, fieldGroupNotFound(id)
-	}
-	item, err := c.catGet(ctx, catPKFieldGroup, alt, "read field group")
-	if err != nil {
-		return xdm.FieldGroup{}, err
-	}
-	if item == nil {
-		return xdm.FieldGroup{}, fieldGroupNotFound(id)
-	}
-	var g xdm.FieldGroup
-	return g, catDecode(item, &g)
-}
-
-// ListFieldGroups lists the tenant's field groups, ordered by altId.
-func (c *Catalog) ListFieldGroups(ctx context.Context) ([]xdm.FieldGroup, error) {
-	items, err := c.catQuery(ctx, catPKFieldGroup, false, 0, "list field groups")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]xdm.FieldGroup, 0, len(items))
-	for _, it := range items {
-		var g xdm.FieldGroup
-		if err := catDecode(it, &g); err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
-	return out, nil
-}
-
-// UpdateFieldGroup replaces a field group still at prevVersion (Conflict
-// "FIELDGROUP-VERSION-CONFLICT" otherwise).
-func (c *Catalog) UpdateFieldGroup(ctx context.Context, g xdm.FieldGroup, prevVersion string) error {
-	item, err := catItem(catPKFieldGroup, g.AltID, g, map[string]string{"ver": g.Version})
-	if err != nil {
-		return err
-	}
-	_, err = c.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 aws.String(c.table),
-		Item:                      item,
-		ConditionExpression:       aws.String("ver = :prev"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":prev": &types.AttributeValueMemberS{Value: prevVersion}},
-	})
-	if IsConditionFailed(err) {
-		if _, gerr := c.GetFieldGroup(ctx, g.AltID); gerr != nil {
-			return gerr
-		}
-		return fault.E(fault.Conflict, "FIELDGROUP-VERSION-CONFLICT", "the field group changed since it was read (version "+prevVersion+"); read it again and retry")
-	}
-	return translate(err, "update field group")
-}
-
-// DeleteFieldGroup deletes a tenant field group (NotFound
-// "FIELDGROUP-NOT-FOUND"). The caller checks no schema uses it.
-func (c *Catalog) DeleteFieldGroup(ctx context.Context, id string) error {
-	ok, err := c.catDelete(ctx, catPKFieldGroup, schemaAltID(id), "delete field group")
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fieldGroupNotFound(id)
-	}
-	return nil
 }
 
 // PutDescriptor replaces prev by d (same @id), moving the schema's primary
