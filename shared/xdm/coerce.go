@@ -34,10 +34,24 @@ var numberPattern = regexp.MustCompile(`^-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$
 // Coerce applies the coercions above to row in place, without validating.
 func (v *Validator) Coerce(row map[string]any) {
 	var sink []Violation
-	coerceObject(row, v.root, "", &sink)
+	coerceObject(row, v.root, nil, &sink)
 }
 
-func coerceObject(obj, sch map[string]any, at string, out *[]Violation) {
+// location is where the coercion pass is in a row, kept as a chain of
+// tokens so that a JSON pointer is only built when a violation is reported.
+type location struct {
+	up    *location
+	token string // an object key, or an array index already written out
+}
+
+func (l *location) pointer() string {
+	if l == nil {
+		return ""
+	}
+	return l.up.pointer() + "/" + escapeToken(l.token)
+}
+
+func coerceObject(obj, sch map[string]any, at *location, out *[]Violation) {
 	props, _ := sch["properties"].(map[string]any)
 	addl, _ := sch["additionalProperties"].(map[string]any)
 	for k, val := range obj {
@@ -50,14 +64,14 @@ func coerceObject(obj, sch map[string]any, at string, out *[]Violation) {
 			fs = addl
 		}
 		if fs == nil {
-			*out = append(*out, Violation{Pointer: at + "/" + escapeToken(k), Code: CodeUnknownField, Message: "field is not defined by the schema"})
+			*out = append(*out, Violation{Pointer: (&location{at, k}).pointer(), Code: CodeUnknownField, Message: "field is not defined by the schema"})
 			continue
 		}
-		obj[k] = coerceValue(val, fs, at+"/"+escapeToken(k), out)
+		obj[k] = coerceValue(val, fs, &location{at, k}, out)
 	}
 }
 
-func coerceValue(val any, fs map[string]any, at string, out *[]Violation) any {
+func coerceValue(val any, fs map[string]any, at *location, out *[]Violation) any {
 	switch fs["type"] {
 	case "object":
 		if m, ok := val.(map[string]any); ok {
@@ -68,7 +82,7 @@ func coerceValue(val any, fs map[string]any, at string, out *[]Violation) any {
 		if a, ok := val.([]any); ok && items != nil {
 			for i, x := range a {
 				if x != nil {
-					a[i] = coerceValue(x, items, at+"/"+strconv.Itoa(i), out)
+					a[i] = coerceValue(x, items, &location{at, strconv.Itoa(i)}, out)
 				}
 			}
 		}

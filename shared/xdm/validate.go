@@ -51,6 +51,7 @@ const MaxClockSkew = 5 * time.Minute
 type Validator struct {
 	schema *jsonschema.Schema
 	root   map[string]any
+	fast   *node // the typed tree of the fast walk (fastpath.go)
 	event  bool
 	// Now is the clock of the event timestamp check; nil means time.Now.
 	// Set it before first use.
@@ -80,7 +81,7 @@ func Compile(res *Resolved, required ...string) (*Validator, error) {
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Invalid, "XDM-COMPILE", "schema does not compile")
 	}
-	return &Validator{schema: sch, root: js, event: res.Class == EventClass}, nil
+	return &Validator{schema: sch, root: js, fast: compileNode(js, sch), event: res.Class == EventClass}, nil
 }
 
 // Validate coerces one decoded row in place (see Coerce: nulls and empty
@@ -91,8 +92,23 @@ func Compile(res *Resolved, required ...string) (*Validator, error) {
 // violations, ordered by pointer, or nil. Messages never hold row values.
 // Validating a row a second time gives the same answer.
 func (v *Validator) Validate(row map[string]any) []Violation {
+	if !v.fast.object(row) {
+		// A violation or something the walk does not model: the
+		// reference path decides and names the violations.
+		return v.validateLibrary(row)
+	}
+	if vi, ok := v.futureTimestamp(row); ok {
+		return []Violation{vi}
+	}
+	return nil
+}
+
+// validateLibrary is Validate by the reference path: the coercion pass,
+// then the library over the whole row. Validate must always answer as it
+// does; the differential tests hold it to that.
+func (v *Validator) validateLibrary(row map[string]any) []Violation {
 	var out []Violation
-	coerceObject(row, v.root, "", &out)
+	coerceObject(row, v.root, nil, &out)
 	if err := v.schema.Validate(row); err != nil {
 		var ve *jsonschema.ValidationError
 		if !errors.As(err, &ve) {
@@ -104,16 +120,8 @@ func (v *Validator) Validate(row map[string]any) []Violation {
 			out = append(out, Violation{Pointer: pointer(ve.InstanceLocation), Code: CodeInvalid, Message: "does not match the schema"})
 		}
 	}
-	if v.event {
-		if ts, ok := row["timestamp"].(string); ok {
-			now := time.Now
-			if v.Now != nil {
-				now = v.Now
-			}
-			if t, err := time.Parse(time.RFC3339Nano, ts); err == nil && t.After(now().Add(MaxClockSkew)) {
-				out = append(out, Violation{Pointer: "/timestamp", Code: CodeTimestampFuture, Message: "must not be in the future"})
-			}
-		}
+	if vi, ok := v.futureTimestamp(row); ok {
+		out = append(out, vi)
 	}
 	if len(out) == 0 {
 		return nil
@@ -132,6 +140,26 @@ func (v *Validator) Validate(row map[string]any) []Violation {
 		out = out[:MaxViolations]
 	}
 	return out
+}
+
+// futureTimestamp reports an experience event whose timestamp is later
+// than now plus MaxClockSkew.
+func (v *Validator) futureTimestamp(row map[string]any) (Violation, bool) {
+	if !v.event {
+		return Violation{}, false
+	}
+	ts, ok := row["timestamp"].(string)
+	if !ok {
+		return Violation{}, false
+	}
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
+	}
+	if t, err := time.Parse(time.RFC3339Nano, ts); err == nil && t.After(now().Add(MaxClockSkew)) {
+		return Violation{Pointer: "/timestamp", Code: CodeTimestampFuture, Message: "must not be in the future"}, true
+	}
+	return Violation{}, false
 }
 
 func dedupeViolations(vs []Violation) []Violation {
