@@ -77,31 +77,50 @@ func (s *Service) Timeline(ctx context.Context, q EventQuery) (EventPage, error)
 	if err != nil {
 		return EventPage{}, err
 	}
+	// An identity seen only in events has no node and no fragment, so the
+	// graph does not know it; its own events are still its timeline.
+	members := c.Members
 	if !c.Found {
-		return EventPage{}, fault.E(fault.NotFound, CodeNotFound, "no profile for this identity")
+		members = []identity.ID{id}
 	}
+	// Each member gives one event more than a page, which tells whether
+	// another page exists. Events the cursor has already served (its own
+	// timestamp) are dropped afterwards, so when a member gave a full
+	// window and too few events remain, read again with a wider one.
+	fetch := q.Limit + 1
 	var all []merge.Event
-	for _, m := range c.Members {
-		// One extra event per member tells whether another page exists.
-		evs, err := s.Events.Events(ctx, m, q.From, q.To, q.Limit+1, q.Descending)
-		if err != nil {
-			return EventPage{}, err
+	for {
+		all = all[:0]
+		full := false
+		for _, m := range members {
+			evs, err := s.Events.Events(ctx, m, q.From, q.To, fetch, q.Descending)
+			if err != nil {
+				return EventPage{}, err
+			}
+			full = full || len(evs) == fetch
+			all = append(all, evs...)
 		}
-		all = append(all, evs...)
+		all = merge.Timeline(all, q.Descending)
+		if afterTS >= 0 {
+			kept := all[:0]
+			for _, e := range all {
+				past := e.Timestamp > afterTS || (e.Timestamp == afterTS && e.ID > afterID)
+				if q.Descending {
+					past = e.Timestamp < afterTS || (e.Timestamp == afterTS && e.ID < afterID)
+				}
+				if past {
+					kept = append(kept, e)
+				}
+			}
+			all = kept
+		}
+		if len(all) > q.Limit || !full || fetch >= 4*MaxEventsPerPage {
+			break
+		}
+		fetch *= 2
 	}
-	all = merge.Timeline(all, q.Descending)
-	if afterTS >= 0 {
-		kept := all[:0]
-		for _, e := range all {
-			past := e.Timestamp > afterTS || (e.Timestamp == afterTS && e.ID > afterID)
-			if q.Descending {
-				past = e.Timestamp < afterTS || (e.Timestamp == afterTS && e.ID < afterID)
-			}
-			if past {
-				kept = append(kept, e)
-			}
-		}
-		all = kept
+	if !c.Found && len(all) == 0 && afterTS < 0 {
+		return EventPage{}, fault.E(fault.NotFound, CodeNotFound, "no profile for this identity")
 	}
 	var page EventPage
 	if len(all) > q.Limit {
