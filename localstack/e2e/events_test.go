@@ -16,21 +16,11 @@ import (
 // them back through AEP's events query: newest first, in pages that follow
 // _links.next.href, and within a time window (start inclusive, end exclusive).
 func TestEventsTimeline(t *testing.T) {
-	var schema map[string]any
-	must(t, http.StatusCreated, "POST", registry+"/tenant/schemas", map[string]any{
-		"type":  "object",
-		"title": fmt.Sprintf("Web events %d", time.Now().UnixNano()),
-		"allOf": []any{
-			map[string]any{"$ref": "https://ns.adobe.com/xdm/context/experienceevent"},
-			map[string]any{"$ref": "https://ns.adobe.com/xdm/context/experienceevent-web"},
-			map[string]any{"$ref": "https://ns.adobe.com/xdm/context/identitymap"},
-		},
-	}).decode(t, &schema)
-	schemaID, _ := schema["$id"].(string)
-	altID, _ := schema["meta:altId"].(string)
-	must(t, http.StatusOK, "PATCH", registry+"/tenant/schemas/"+url.PathEscape(altID), []any{
-		map[string]any{"op": "add", "path": "/meta:immutableTags", "value": []any{"union"}},
-	})
+	schemaID, altID := createSchema(t, fmt.Sprintf("Web events %d", time.Now().UnixNano()),
+		"https://ns.adobe.com/xdm/context/experienceevent",
+		"https://ns.adobe.com/xdm/context/experienceevent-web",
+		"https://ns.adobe.com/xdm/context/identitymap")
+	enableForProfile(t, altID)
 	ds := createDataset(t, "Web events", schemaID)
 
 	who := fmt.Sprintf("visitor%d@example.com", time.Now().UnixNano())

@@ -5,7 +5,6 @@ package e2e
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,22 +17,12 @@ import (
 // schema takes its primary identity from identityMap. Each bad row gets its
 // own stable code in the batch's error summary; every good row lands.
 func TestRowErrors(t *testing.T) {
-	var schema map[string]any
-	must(t, http.StatusCreated, "POST", registry+"/tenant/schemas", map[string]any{
-		"type":  "object",
-		"title": fmt.Sprintf("Loyalty members %d", time.Now().UnixNano()),
-		"allOf": []any{
-			map[string]any{"$ref": "https://ns.adobe.com/xdm/context/profile"},
-			map[string]any{"$ref": "https://ns.adobe.com/xdm/context/profile-person-details"},
-			map[string]any{"$ref": "https://ns.adobe.com/xdm/context/identitymap"},
-		},
-	}).decode(t, &schema)
-	schemaID, _ := schema["$id"].(string)
-	altID, _ := schema["meta:altId"].(string)
+	schemaID, altID := createSchema(t, fmt.Sprintf("Loyalty members %d", time.Now().UnixNano()),
+		"https://ns.adobe.com/xdm/context/profile",
+		"https://ns.adobe.com/xdm/context/profile-person-details",
+		"https://ns.adobe.com/xdm/context/identitymap")
 	// No descriptor: identityMap's primary:true entry is the primary identity.
-	must(t, http.StatusOK, "PATCH", registry+"/tenant/schemas/"+url.PathEscape(altID), []any{
-		map[string]any{"op": "add", "path": "/meta:immutableTags", "value": []any{"union"}},
-	})
+	enableForProfile(t, altID)
 	ds := createDataset(t, "Loyalty members", schemaID)
 
 	row := func(id, identityMap, extra string) string {

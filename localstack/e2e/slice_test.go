@@ -19,28 +19,49 @@ const (
 	catalogP = "/data/foundation/catalog"
 )
 
+// createSchema creates a tenant schema of one class and field groups with
+// AEP's body and returns its $id and meta:altId.
+func createSchema(t *testing.T, title string, refs ...string) (id, altID string) {
+	t.Helper()
+	allOf := make([]any, len(refs))
+	for i, r := range refs {
+		allOf[i] = map[string]any{"$ref": r}
+	}
+	var schema map[string]any
+	must(t, http.StatusCreated, "POST", registry+"/tenant/schemas", map[string]any{
+		"type": "object", "title": title, "description": "created by an end-to-end test", "allOf": allOf,
+	}).decode(t, &schema)
+	id, _ = schema["$id"].(string)
+	altID, _ = schema["meta:altId"].(string)
+	if id == "" || altID == "" || schema["version"] != "1.0" {
+		t.Fatalf("created schema lacks AEP's fields ($id, meta:altId, version 1.0): %v", schema)
+	}
+	return id, altID
+}
+
+// enableForProfile tags a schema for Profile (meta:immutableTags union).
+func enableForProfile(t *testing.T, altID string) map[string]any {
+	t.Helper()
+	var enabled map[string]any
+	must(t, http.StatusOK, "PATCH", registry+"/tenant/schemas/"+url.PathEscape(altID), []any{
+		map[string]any{"op": "add", "path": "/meta:immutableTags", "value": []any{"union"}},
+	}).decode(t, &enabled)
+	if tags := fmt.Sprint(enabled["meta:immutableTags"]); !strings.Contains(tags, "union") {
+		t.Fatalf("schema not enabled for Profile: meta:immutableTags = %v", tags)
+	}
+	return enabled
+}
+
 // createProfileSchema creates a profile schema with AEP's request bodies,
 // marks personalEmail.address as the primary Email identity and enables the
 // schema for Profile. It returns the schema's $id.
 func createProfileSchema(t *testing.T, title string) string {
 	t.Helper()
-	var schema map[string]any
-	must(t, http.StatusCreated, "POST", registry+"/tenant/schemas", map[string]any{
-		"type":        "object",
-		"title":       title,
-		"description": "Customers exported from the CRM",
-		"allOf": []any{
-			map[string]any{"$ref": "https://ns.adobe.com/xdm/context/profile"},
-			map[string]any{"$ref": "https://ns.adobe.com/xdm/context/profile-person-details"},
-			map[string]any{"$ref": "https://ns.adobe.com/xdm/context/profile-personal-details"},
-			map[string]any{"$ref": "https://ns.adobe.com/xdm/context/identitymap"},
-		},
-	}).decode(t, &schema)
-	id, _ := schema["$id"].(string)
-	altID, _ := schema["meta:altId"].(string)
-	if id == "" || altID == "" || schema["version"] != "1.0" {
-		t.Fatalf("created schema lacks AEP's fields ($id, meta:altId, version 1.0): %v", schema)
-	}
+	id, altID := createSchema(t, title,
+		"https://ns.adobe.com/xdm/context/profile",
+		"https://ns.adobe.com/xdm/context/profile-person-details",
+		"https://ns.adobe.com/xdm/context/profile-personal-details",
+		"https://ns.adobe.com/xdm/context/identitymap")
 
 	var desc map[string]any
 	must(t, http.StatusCreated, "POST", registry+"/tenant/descriptors", map[string]any{
@@ -56,13 +77,7 @@ func createProfileSchema(t *testing.T, title string) string {
 		t.Fatalf("descriptor answer has no @id: %v", desc)
 	}
 
-	var enabled map[string]any
-	must(t, http.StatusOK, "PATCH", registry+"/tenant/schemas/"+url.PathEscape(altID), []any{
-		map[string]any{"op": "add", "path": "/meta:immutableTags", "value": []any{"union"}},
-	}).decode(t, &enabled)
-	if tags := fmt.Sprint(enabled["meta:immutableTags"]); !strings.Contains(tags, "union") {
-		t.Fatalf("schema not enabled for Profile: meta:immutableTags = %v", tags)
-	}
+	enableForProfile(t, altID)
 	// The schema is reachable by its URL-encoded $id as well.
 	must(t, http.StatusOK, "GET", registry+"/tenant/schemas/"+url.PathEscape(id), nil)
 	return id
