@@ -3,8 +3,12 @@ package identity
 // Link joins two identities seen together in one record. It is stored on
 // both nodes, so either side can explain why the two are one person.
 type Link struct {
-	A, B    ID
-	Dataset string
+	A, B ID
+	// AType and BType are the identity types of A and B (COOKIE, EMAIL…),
+	// kept on their nodes so that the graph can rank identities without
+	// looking namespaces up again.
+	AType, BType string
+	Dataset      string
 	// Source is the batch id or stream position that made the link.
 	Source string
 	// At is the ordering time of the record that made the link, epoch ms.
@@ -26,7 +30,7 @@ func Links(ids Extracted, dataset, source string, at int64) []Link {
 	if len(ids.Identities) < 2 || !Linkable(ids.Identities[0].Type) {
 		return nil
 	}
-	p := ids.Identities[0].ID
+	p, pType := ids.Identities[0].ID, ids.Identities[0].Type
 	var links []Link
 	for _, o := range ids.Identities[1:] {
 		if !Linkable(o.Type) {
@@ -35,7 +39,7 @@ func Links(ids Extracted, dataset, source string, at int64) []Link {
 		if links == nil {
 			links = make([]Link, 0, len(ids.Identities)-1)
 		}
-		links = append(links, Link{A: p, B: o.ID, Dataset: dataset, Source: source, At: at})
+		links = append(links, Link{A: p, B: o.ID, AType: pType, BType: o.Type, Dataset: dataset, Source: source, At: at})
 	}
 	return links
 }

@@ -11,15 +11,18 @@ func TestLinks(t *testing.T) {
 	ecid := Identity{ID: ID{"ECID", "1"}, Type: TypeCookie}
 	store := Identity{ID: ID{"StoreID", "S1"}, Type: TypeNonPeople}
 	partner := Identity{ID: ID{"PartnerX", "P1"}, Type: TypePartner}
-	link := func(b ID) Link { return Link{A: email.ID, B: b, Dataset: "ds", Source: "b1", At: 7} }
+	link := func(b Identity) Link {
+		return Link{A: email.ID, B: b.ID, AType: TypeEmail, BType: b.Type, Dataset: "ds", Source: "b1", At: 7}
+	}
+	phone := Identity{ID: ID{"Phone", "1"}, Type: TypePhone}
 	tests := []struct {
 		name string
 		ids  []Identity
 		want []Link
 	}{
-		{"primary joined to each other identity", []Identity{email, ecid, {ID: ID{"Phone", "1"}, Type: TypePhone}}, []Link{link(ecid.ID), link(ID{"Phone", "1"})}},
+		{"primary joined to each other identity", []Identity{email, ecid, phone}, []Link{link(ecid), link(phone)}},
 		{"a lone identity makes no link", []Identity{email}, nil},
-		{"non-people identity never links", []Identity{email, store, ecid}, []Link{link(ecid.ID)}},
+		{"non-people identity never links", []Identity{email, store, ecid}, []Link{link(ecid)}},
 		{"partner identity never links", []Identity{email, partner}, nil},
 		{"non-people primary makes no link", []Identity{{ID: store.ID, Primary: true, Type: TypeNonPeople}, email}, nil},
 		{"partner primary makes no link", []Identity{{ID: partner.ID, Primary: true, Type: TypePartner}, email}, nil},

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
@@ -29,10 +27,6 @@ func catWantFault(t *testing.T, err error, kind fault.Kind, code string) {
 func catTestCatalog(t *testing.T) *Catalog {
 	t.Helper()
 	db, table := newTestTable(t)
-	w := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) { o.MinDelay = 10 * time.Millisecond })
-	if err := w.Wait(context.Background(), &dynamodb.DescribeTableInput{TableName: aws.String(table)}, 10*time.Second); err != nil {
-		t.Fatalf("table %s not active: %v", table, err)
-	}
 	return NewCatalog(db, table)
 }
 

@@ -138,10 +138,10 @@ func (p *Profiles) PutLinks(ctx context.Context, links []identity.Link) error {
 			continue
 		}
 		g.Go(func() error {
-			if err := p.putLinkHalf(ctx, l.A, l.B, l); err != nil {
+			if err := p.putLinkHalf(ctx, l.A, l.AType, l.B, l); err != nil {
 				return err
 			}
-			if err := p.putLinkHalf(ctx, l.B, l.A, l); err != nil {
+			if err := p.putLinkHalf(ctx, l.B, l.BType, l.A, l); err != nil {
 				return err
 			}
 			p.links.add(ck)
@@ -157,16 +157,17 @@ func (p *Profiles) PutLinks(ctx context.Context, links []identity.Link) error {
 // race adds its entry to the map the winner made. Nothing is lost and no
 // transaction is needed. An existing entry is kept: it records when and by
 // what the link was first made.
-func (p *Profiles) putLinkHalf(ctx context.Context, node, neighbour identity.ID, l identity.Link) error {
+func (p *Profiles) putLinkHalf(ctx context.Context, node identity.ID, idType string, neighbour identity.ID, l identity.Link) error {
 	entry := &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
 		"first":   profN(l.At),
 		"last":    profN(l.At),
 		"dataset": profS(l.Dataset),
 		"source":  profS(l.Source),
 	}}
-	idType := ""
-	if ns, ok := identity.LookupStandard(node.Namespace); ok {
-		idType = ns.IDType
+	if idType == "" {
+		if ns, ok := identity.LookupStandard(node.Namespace); ok {
+			idType = ns.IDType
+		}
 	}
 	key := map[string]types.AttributeValue{
 		topology.PartitionKey: profS(node.Key()),

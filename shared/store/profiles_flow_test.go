@@ -35,7 +35,7 @@ func (c *profCountingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItem
 // TestProfilesIngestToLookup runs rows through the ingest pipeline into
 // the profile table and reads the merged profile back, as the functions do.
 func TestProfilesIngestToLookup(t *testing.T) {
-	db, table := profTestTable(t)
+	db, table := newTestTable(t)
 	ctx := context.Background()
 	counting := &profCountingDB{DynamoDB: db}
 	prof := NewProfiles(counting, table)

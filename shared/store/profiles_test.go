@@ -6,10 +6,10 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -17,18 +17,6 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/ingest"
 	"github.com/mosaic-cdp/mosaic/shared/merge"
 )
-
-// profTestTable is newTestTable, waiting until the table is active:
-// dynalite creates tables asynchronously.
-func profTestTable(t *testing.T) (*dynamodb.Client, string) {
-	t.Helper()
-	db, table := newTestTable(t)
-	w := dynamodb.NewTableExistsWaiter(db, func(o *dynamodb.TableExistsWaiterOptions) { o.MinDelay = 10 * time.Millisecond })
-	if err := w.Wait(context.Background(), &dynamodb.DescribeTableInput{TableName: aws.String(table)}, 30*time.Second); err != nil {
-		t.Fatalf("table %s not active: %v", table, err)
-	}
-	return db, table
-}
 
 func profID(t *testing.T, ns, v string) identity.ID {
 	t.Helper()
@@ -40,7 +28,7 @@ func profID(t *testing.T, ns, v string) identity.ID {
 }
 
 func TestProfilesFragmentOrderAndReplay(t *testing.T) {
-	db, table := profTestTable(t)
+	db, table := newTestTable(t)
 	ctx := context.Background()
 	id := profID(t, "Email", "jane@example.com")
 	frag := func(ts int64, src, name string) merge.Fragment {
@@ -76,7 +64,7 @@ func TestProfilesFragmentOrderAndReplay(t *testing.T) {
 }
 
 func TestProfilesConcurrentLinksLoseNothing(t *testing.T) {
-	db, table := profTestTable(t)
+	db, table := newTestTable(t)
 	ctx := context.Background()
 	hub := profID(t, "CRMID", "C-1")
 	const writers = 12
@@ -118,7 +106,7 @@ func TestProfilesConcurrentLinksLoseNothing(t *testing.T) {
 }
 
 func TestProfilesLinkKeepsFirstSighting(t *testing.T) {
-	db, table := profTestTable(t)
+	db, table := newTestTable(t)
 	ctx := context.Background()
 	a, b := profID(t, "Email", "a@example.com"), profID(t, "Phone", "+1 555 0100")
 	for _, at := range []int64{10, 5} {
@@ -137,7 +125,7 @@ func TestProfilesLinkKeepsFirstSighting(t *testing.T) {
 }
 
 func TestProfilesClusterWalk(t *testing.T) {
-	db, table := profTestTable(t)
+	db, table := newTestTable(t)
 	ctx := context.Background()
 	p := NewProfiles(db, table)
 	// A chain e0 - e1 - … - e5, each with a fragment.
@@ -189,7 +177,7 @@ func TestProfilesClusterWalk(t *testing.T) {
 }
 
 func TestProfilesEventsRangeAndReplay(t *testing.T) {
-	db, table := profTestTable(t)
+	db, table := newTestTable(t)
 	ctx := context.Background()
 	p := NewProfiles(db, table)
 	id := profID(t, "Email", "jane@example.com")
@@ -237,7 +225,7 @@ func TestProfilesEventsRangeAndReplay(t *testing.T) {
 }
 
 func TestFailedRecordsIdempotent(t *testing.T) {
-	db, table := profTestTable(t)
+	db, table := newTestTable(t)
 	ctx := context.Background()
 	f := NewFailedRecords(db, table)
 	var recs []ingest.FailedRecord
@@ -259,5 +247,28 @@ func TestFailedRecordsIdempotent(t *testing.T) {
 	}
 	if got[0].Row != 1 || got[29].Row != 30 {
 		t.Errorf("records not in row order: first %d last %d", got[0].Row, got[29].Row)
+	}
+}
+
+func TestProfilesNodeKeepsIdentityType(t *testing.T) {
+	db, table := newTestTable(t)
+	ctx := context.Background()
+	member := identity.ID{Namespace: "MemberCard", Value: "M-1"} // a custom namespace
+	email := profID(t, "Email", "a@example.com")
+	err := NewProfiles(db, table).PutLinks(ctx, []identity.Link{{A: email, B: member, AType: identity.TypeEmail, BType: identity.TypeCrossDevice, Dataset: "ds", Source: "s", At: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[identity.ID]string{email: identity.TypeEmail, member: identity.TypeCrossDevice} {
+		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: id.Key()}, "sk": &types.AttributeValueMemberS{Value: "N"},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := out.Item["idType"].(*types.AttributeValueMemberS)
+		if got == nil || got.Value != want {
+			t.Errorf("node %s idType = %v, want %s", id.Namespace, out.Item["idType"], want)
+		}
 	}
 }
