@@ -28,6 +28,10 @@ const (
 	MaxEventBytes   = 10 << 10
 	// MaxDepth bounds the nesting of a record.
 	MaxDepth = 64
+	// MaxProfileArray and MaxEventArray bound the elements of any one
+	// array in a profile record or an experience event.
+	MaxProfileArray = 500
+	MaxEventArray   = 10
 )
 
 // Row error codes.

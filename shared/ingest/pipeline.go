@@ -22,6 +22,7 @@ const (
 	CodeSchemaViolation  = "ROW-SCHEMA"
 	CodeEventTooLarge    = "EVENT-TOO-LARGE"
 	CodeProfileTooLarge  = "PROFILE-TOO-LARGE"
+	CodeArrayTooLong     = "ARRAY-TOO-LONG"
 	maxEventIDLength     = 512
 	maxViolationsInError = 5
 )
@@ -112,6 +113,13 @@ func (p *Pipeline) Process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 	}
 	rec, err := DecodeRow(row.Data, limit)
 	if err != nil {
+		return out, err
+	}
+	maxArray := MaxProfileArray
+	if spec.Class == catalog.EventClass {
+		maxArray = MaxEventArray
+	}
+	if err := checkArrays(rec, maxArray); err != nil {
 		return out, err
 	}
 	if spec.Validate != nil {

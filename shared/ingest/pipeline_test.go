@@ -121,6 +121,8 @@ func TestProcessRefusals(t *testing.T) {
 		{"event with bad timestamp", eventSpec, `{"_id":"x","timestamp":"yesterday",` + primary + `}`, "", CodeEventTimestamp},
 		{"event too large", eventSpec, `{"_id":"x","pad":"` + strings.Repeat("a", MaxEventBytes) + `"}`, "", CodeEventTooLarge},
 		{"profile too large", profileSpec, `{"pad":"` + strings.Repeat("a", MaxProfileBytes) + `"}`, "", CodeProfileTooLarge},
+		{"profile array over 500", profileSpec, `{"personalEmail":{"address":"a@example.com"},"tags":{"all":[` + strings.TrimSuffix(strings.Repeat(`"t",`, MaxProfileArray+1), ",") + `]}}`, "", CodeArrayTooLong},
+		{"event array over 10", eventSpec, `{"_id":"x","timestamp":"2024-01-01T00:00:00Z",` + primary + `,"productListItems":[` + strings.TrimSuffix(strings.Repeat(`{"SKU":"s"},`, MaxEventArray+1), ",") + `]}`, "", CodeArrayTooLong},
 		{"dataset not enabled", &notEnabled, `{}`, "", CodeNotEnabled},
 		{"other class", &otherClass, `{}`, "", CodeClass},
 		{"delete not yet supported", profileSpec, `{}`, OpDelete, CodeOperation},
@@ -248,4 +250,29 @@ func ExampleDescribe() {
 	_, err := DecodeRow([]byte(`{"a":`), MaxProfileBytes)
 	fmt.Println(Describe(err))
 	// Output: ROW-JSON record is not valid JSON: truncated JSON
+}
+
+func TestCheckArrays(t *testing.T) {
+	long := make([]any, 4)
+	tests := []struct {
+		name    string
+		rec     map[string]any
+		wantErr string
+	}{
+		{"at the limit", map[string]any{"a": make([]any, 3)}, ""},
+		{"nested in objects", map[string]any{"a": map[string]any{"b/c": long}}, "array at /a/b~1c has 4 elements, over the 3-element limit"},
+		{"inside an array", map[string]any{"items": []any{map[string]any{"x": long}}}, "array at /items/0/x has 4 elements"},
+		{"top level", map[string]any{"items": long}, "array at /items has 4"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkArrays(tt.rec, 3)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("got %v, want no error", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("got %v, want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
 }
