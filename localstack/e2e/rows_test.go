@@ -106,3 +106,59 @@ func TestRowErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestFileForNoProfileDataset drops files under a dataset that does not
+// exist and under one not enabled for Profile or Identity: each becomes a
+// failed batch with a clear reason, and nothing is ingested.
+func TestFileForNoProfileDataset(t *testing.T) {
+	schemaID := createProfileSchema(t, fmt.Sprintf("Archive %d", time.Now().UnixNano()))
+	var refs []string
+	must(t, http.StatusCreated, "POST", catalogP+"/dataSets", map[string]any{
+		"name":      "Archive only",
+		"schemaRef": map[string]any{"id": schemaID, "contentType": "application/vnd.adobe.xed-full+json;version=1"},
+	}).decode(t, &refs)
+	archive := strings.TrimPrefix(refs[0], "@/dataSets/")
+
+	who := fmt.Sprintf("archived%d@example.com", time.Now().UnixNano())
+	file := filepath.Join(t.TempDir(), "rows.json")
+	if err := os.WriteFile(file, []byte(`{"_id":"a1","personalEmail":{"address":"`+who+`"}}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		dataset string
+	}{
+		{"unknown dataset", fmt.Sprintf("nosuchdataset%d", time.Now().UnixNano())},
+		{"dataset not enabled for Profile", archive},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			awsCLI(t, "s3", "cp", file, fmt.Sprintf("s3://%s/ingest/%s/rows.json", tgt.Bucket, tt.dataset))
+			eventually(t, 60*time.Second, "the file's batch finished", func() error {
+				var batches map[string]map[string]any
+				r := call(t, "GET", catalogP+"/batches?dataSet="+tt.dataset, nil, "")
+				if r.Status != http.StatusOK {
+					return errorf("batches status %d", r.Status)
+				}
+				r.decode(t, &batches)
+				for _, b := range batches {
+					if b["status"] == "success" {
+						t.Fatalf("batch for %s succeeded: %v", tt.name, b)
+					}
+					if b["status"] != "failed" {
+						return errorf("batch status %v", b["status"])
+					}
+					errs, _ := b["errors"].([]any)
+					if len(errs) == 0 || dig(errs[0], "code") == nil || dig(errs[0], "description") == "" {
+						t.Errorf("failed batch gives no reason: %v", b)
+					}
+					return nil
+				}
+				return errorf("no batch yet")
+			})
+		})
+	}
+	if status, _ := lookup(t, "Email", who); status != http.StatusNotFound {
+		t.Errorf("lookup of a row no dataset accepted = %d, want 404", status)
+	}
+}
