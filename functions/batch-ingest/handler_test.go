@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/eventsample"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/ingest"
@@ -352,16 +350,8 @@ func TestHandleKeysAndEventNames(t *testing.T) {
 }
 
 func TestSampleEventDecodesStrictly(t *testing.T) {
-	b, err := os.ReadFile("../../events/batch-ingest-s3-put.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var ev events.S3Event
-	if err := dec.Decode(&ev); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
+	eventsample.Decode(t, "batch-ingest-s3-put.json", &ev)
 	if len(ev.Records) != 1 || ev.Records[0].S3.Object.Key == "" || ev.Records[0].EventTime.IsZero() {
 		t.Fatalf("sample event lacks a record with a key and a time: %+v", ev)
 	}

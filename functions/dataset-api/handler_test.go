@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"sort"
 	"strings"
 	"testing"
@@ -14,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/eventsample"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 	"github.com/mosaic-cdp/mosaic/shared/xdm"
@@ -126,30 +125,14 @@ func event(route string, params map[string]string, query, body string) events.AP
 
 func TestRoutesMatchTopology(t *testing.T) {
 	h, _ := newTestHandler(t)
-	fn, _ := topology.FunctionByName("dataset-api")
-	var want []string
-	for _, r := range fn.Routes {
-		want = append(want, r.Key())
-	}
-	got := h.router.Routes()
-	sort.Strings(want)
-	sort.Strings(got)
-	if d := cmp.Diff(want, got); d != "" {
+	if d := cmp.Diff(topology.RouteKeys("dataset-api"), h.router.Routes()); d != "" {
 		t.Errorf("routes (-topology +registered):\n%s", d)
 	}
 }
 
 func TestCreateDatasetEvent(t *testing.T) {
-	b, err := os.ReadFile("../../events/dataset-api-create-dataset.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ev events.APIGatewayV2HTTPRequest
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil {
-		t.Fatalf("event does not decode strictly: %v", err)
-	}
+	eventsample.Decode(t, "dataset-api-create-dataset.json", &ev)
 	h, m := newTestHandler(t)
 	status, body := call(t, h, ev)
 	if status != 201 {

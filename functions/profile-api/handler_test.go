@@ -1,20 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mosaic-cdp/mosaic/shared/eventsample"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/merge"
 	"github.com/mosaic-cdp/mosaic/shared/profile"
@@ -107,16 +105,8 @@ func get(t *testing.T, h *handler, route string, q url.Values, params map[string
 }
 
 func TestRoutesMatchTopology(t *testing.T) {
-	f, _ := topology.FunctionByName("profile-api")
-	var want []string
-	for _, r := range f.Routes {
-		want = append(want, r.Key())
-	}
-	got := newTestRouter().Routes()
-	sort.Strings(want)
-	sort.Strings(got)
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("routes (-topology +router):\n%s", diff)
+	if d := cmp.Diff(topology.RouteKeys("profile-api"), newTestRouter().Routes()); d != "" {
+		t.Errorf("routes (-topology +registered):\n%s", d)
 	}
 }
 
@@ -283,16 +273,8 @@ func TestClusterMembers(t *testing.T) {
 }
 
 func TestSampleEvent(t *testing.T) {
-	b, err := os.ReadFile("../../events/profile-api-lookup.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var ev events.APIGatewayV2HTTPRequest
-	if err := dec.Decode(&ev); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
+	eventsample.Decode(t, "profile-api-lookup.json", &ev)
 	resp, err := newTestRouter().Serve(context.Background(), ev)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("got %v %d %s, want 200", err, resp.StatusCode, resp.Body)

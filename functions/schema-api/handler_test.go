@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/eventsample"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
@@ -259,30 +258,14 @@ func call(t *testing.T, h *handler, ev events.APIGatewayV2HTTPRequest) (int, map
 
 func TestRoutesMatchTopology(t *testing.T) {
 	h, _ := newTestHandler()
-	fn, _ := topology.FunctionByName("schema-api")
-	var want []string
-	for _, r := range fn.Routes {
-		want = append(want, r.Key())
-	}
-	got := h.router.Routes()
-	sort.Strings(want)
-	sort.Strings(got)
-	if d := cmp.Diff(want, got); d != "" {
+	if d := cmp.Diff(topology.RouteKeys("schema-api"), h.router.Routes()); d != "" {
 		t.Errorf("routes (-topology +registered):\n%s", d)
 	}
 }
 
 func TestCreateSchemaEvent(t *testing.T) {
-	b, err := os.ReadFile("../../events/schema-api-create-schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ev events.APIGatewayV2HTTPRequest
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ev); err != nil {
-		t.Fatalf("event does not decode strictly: %v", err)
-	}
+	eventsample.Decode(t, "schema-api-create-schema.json", &ev)
 	h, reg := newTestHandler()
 	status, body := call(t, h, ev)
 	if status != 201 {

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/eventsample"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/ingest"
@@ -116,16 +114,8 @@ func kinesisEvent(datas ...string) events.KinesisEvent {
 }
 
 func TestSampleEvent(t *testing.T) {
-	b, err := os.ReadFile("../../events/stream-ingest-kinesis.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var ev events.KinesisEvent
-	if err := dec.Decode(&ev); err != nil {
-		t.Fatalf("decode: %v", err)
-	}
+	eventsample.Decode(t, "stream-ingest-kinesis.json", &ev)
 	h, prof, failed := newTestHandler()
 	resp, err := h.Handle(context.Background(), ev)
 	if err != nil || len(resp.BatchItemFailures) != 0 || len(failed.recs) != 0 {

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -108,12 +109,13 @@ func NewRouter(sandbox string) *Router {
 // Handle registers h for a route key such as "GET /data/core/ups/access/entities".
 func (rt *Router) Handle(routeKey string, h HandlerFunc) { rt.routes[routeKey] = h }
 
-// Routes lists the registered route keys.
+// Routes lists the registered route keys, sorted.
 func (rt *Router) Routes() []string {
 	keys := make([]string, 0, len(rt.routes))
 	for k := range rt.routes {
 		keys = append(keys, k)
 	}
+	sort.Strings(keys)
 	return keys
 }
 

@@ -5,7 +5,10 @@
 // laptop cannot drift from what is deployed.
 package topology
 
-import "time"
+import (
+	"sort"
+	"time"
+)
 
 // Logical resource IDs. They are also the CloudFormation logical IDs of the
 // stateful resources, which must never change once deployed.
@@ -265,3 +268,14 @@ const (
 // DataStackName and AppStackName name an environment's two stacks.
 func DataStackName(env string) string { return DataStackPrefix + env }
 func AppStackName(env string) string  { return AppStackPrefix + env }
+
+// RouteKeys lists the route keys of the named function, sorted.
+func RouteKeys(function string) []string {
+	f, _ := FunctionByName(function)
+	keys := make([]string, 0, len(f.Routes))
+	for _, r := range f.Routes {
+		keys = append(keys, r.Key())
+	}
+	sort.Strings(keys)
+	return keys
+}
