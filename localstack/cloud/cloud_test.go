@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -103,7 +105,7 @@ func startTestCloud(t *testing.T) *Cloud {
 	defer cancel()
 	c, err := Start(ctx, Config{
 		Edge: "127.0.0.1:0", DataDir: data, OutputsFile: filepath.Join(data, "outputs.json"),
-		DistDir: dist, RIE: rie, Env: "test", Functions: fns, Logger: discardLogger(),
+		DistDir: dist, RIE: rie, Env: "test", Functions: fns, Logger: failureLogger(t),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -338,4 +340,30 @@ func TestCloudEndToEnd(t *testing.T) {
 			t.Error("edge still answering")
 		}
 	})
+}
+
+// lockedBuffer collects the cloud's log, which goroutines write to.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// failureLogger keeps the cloud's warnings and prints them only when the
+// test fails, so that a failure says why a call went wrong.
+func failureLogger(t *testing.T) *slog.Logger {
+	b := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			b.mu.Lock()
+			t.Logf("local cloud log:\n%s", b.buf.String())
+			b.mu.Unlock()
+		}
+	})
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }

@@ -141,7 +141,23 @@ func (p *lambdaPool) stop() {
 	p.wg.Wait()
 }
 
+// start runs a new RIE process. Its ports are picked free but bound only by
+// RIE itself, so another process may take one in between; RIE then exits at
+// once, and start tries again with new ports.
 func (rp *rieProc) start(ctx context.Context) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if err = rp.startOnce(ctx); err == nil || !errors.Is(err, errExitedAtStart) {
+			return err
+		}
+		rp.pool.log.Warn("function process exited at start, retrying with new ports", "function", rp.pool.name)
+	}
+	return err
+}
+
+var errExitedAtStart = errors.New("RIE exited at start (see its log)")
+
+func (rp *rieProc) startOnce(ctx context.Context) error {
 	apiPort, err := emulator.FreePort()
 	if err != nil {
 		return err
@@ -178,7 +194,7 @@ func (rp *rieProc) start(ctx context.Context) error {
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("RIE for %s exited at start (see its log)", rp.pool.name)
+			return fmt.Errorf("function %s: %w", rp.pool.name, errExitedAtStart)
 		case <-ctx.Done():
 			rp.kill()
 			return ctx.Err()
