@@ -1,5 +1,6 @@
-// Package emulator starts the Node emulators of the local cloud — dynalite
-// for DynamoDB and kinesis-mock (npm kinesis-local) for Kinesis — as child
+// Package emulator starts the emulators of the local cloud — dynalite for
+// DynamoDB and kinesis-mock (npm kinesis-local) for Kinesis — and moto's
+// server (a second DynamoDB implementation for the store tests) as child
 // processes in their own process group, waits until they answer, and stops
 // them with their whole group so that nothing is left running. The store
 // tests, the end-to-end tests and the local cloud all start them here.
@@ -157,6 +158,53 @@ func StartKinesis(ctx context.Context, o Options) (*Process, error) {
 	return p, nil
 }
 
+// MotoInstall is how moto's server is installed where it is missing.
+const MotoInstall = `pip install "moto[server]"`
+
+// StartMoto starts moto's server (moto_server, from PATH or pyenv's shims)
+// in memory. It serves DynamoDB as a second implementation next to
+// dynalite: it counts key and item sizes in UTF-8 bytes as DynamoDB does
+// (dynalite counts UTF-16 units), so the byte limits of DynamoDB (partition
+// key 2,048 bytes, sort key 1,024 bytes, item 400 KB) are enforced. It is
+// slow (a few hundred conditional writes a second), so it suits the store's
+// conformance tests, not the local cloud. DataDir is ignored.
+func StartMoto(ctx context.Context, o Options) (*Process, error) {
+	bin, err := MotoPath()
+	if err != nil {
+		return nil, err
+	}
+	port, err := pickPort(o.Port)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	p, err := start("moto", cmd, port, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	// moto answers its dashboard route with 200 once listening.
+	if err := p.waitReady(ctx, "/moto-api/", func(s int) bool { return s < 500 }); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// MotoPath finds moto_server on PATH, else in pyenv's shims, else returns
+// an error that says how to install it.
+func MotoPath() (string, error) {
+	if p, err := exec.LookPath("moto_server"); err == nil {
+		return p, nil
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		cand := filepath.Join(home, ".pyenv", "shims", "moto_server")
+		if st, err := os.Stat(cand); err == nil && !st.IsDir() {
+			return cand, nil
+		}
+	}
+	return "", fmt.Errorf("moto_server not found on PATH: install it with %s", MotoInstall)
+}
+
 func pickPort(p int) (int, error) {
 	if p != 0 {
 		return p, nil
@@ -226,9 +274,11 @@ func (p *Process) Stop() {
 }
 
 var (
-	sharedMu  sync.Mutex
-	sharedDDB *Process
-	sharedErr error
+	sharedMu      sync.Mutex
+	sharedDDB     *Process
+	sharedErr     error
+	sharedMoto    *Process
+	sharedMotoErr error
 )
 
 // SkipOrFail is called by tests when the emulators cannot start. Under
@@ -264,6 +314,20 @@ func SharedDynamoDB() (string, error) {
 	return sharedDDB.Endpoint, nil
 }
 
+// SharedMoto returns the endpoint of one moto server started for the whole
+// test binary. Call StopShared from TestMain after m.Run.
+func SharedMoto() (string, error) {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if sharedMoto == nil && sharedMotoErr == nil {
+		sharedMoto, sharedMotoErr = StartMoto(context.Background(), Options{})
+	}
+	if sharedMotoErr != nil {
+		return "", sharedMotoErr
+	}
+	return sharedMoto.Endpoint, nil
+}
+
 // StopShared stops the emulators started by Shared… functions.
 func StopShared() {
 	sharedMu.Lock()
@@ -271,5 +335,9 @@ func StopShared() {
 	if sharedDDB != nil {
 		sharedDDB.Stop()
 		sharedDDB = nil
+	}
+	if sharedMoto != nil {
+		sharedMoto.Stop()
+		sharedMoto = nil
 	}
 }

@@ -19,6 +19,7 @@ func TestDynamoDBAndKinesisStartAndStop(t *testing.T) {
 		{"dynamodb in memory", StartDynamoDB, `{}`, false},
 		{"kinesis persisted", StartKinesis, `{}`, true},
 		{"kinesis in memory", StartKinesis, `{}`, false},
+		{"moto", StartMoto, `{}`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

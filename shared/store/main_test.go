@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,11 +26,46 @@ func TestMain(m *testing.M) {
 
 var tableSeq atomic.Int64
 
+// The store tests run on two independent DynamoDB implementations: dynalite
+// (fast; the engine of the local cloud) and moto's server, which counts key
+// and item sizes in UTF-8 bytes as DynamoDB does, where dynalite counts
+// UTF-16 units. Each emulator is started once per test binary.
+var testDynamoDBs = []struct {
+	name  string
+	start func() (string, error)
+}{
+	{"dynalite", emulator.SharedDynamoDB},
+	{"moto", emulator.SharedMoto},
+}
+
+// onEachDynamoDB runs body as one subtest per DynamoDB implementation;
+// newTestTable called within it creates the table on that implementation.
+func onEachDynamoDB(t *testing.T, body func(t *testing.T)) {
+	t.Helper()
+	for _, d := range testDynamoDBs {
+		t.Run(d.name, body)
+	}
+}
+
+// testEndpoint is the endpoint of the implementation that t runs on: the
+// one named by the subtest onEachDynamoDB made, else dynalite (tests that
+// run on dynalite only say why).
+func testEndpoint(t *testing.T) (string, error) {
+	parts := strings.Split(t.Name(), "/")
+	for _, d := range testDynamoDBs {
+		if len(parts) > 1 && parts[1] == d.name {
+			return d.start()
+		}
+	}
+	return emulator.SharedDynamoDB()
+}
+
 // newTestTable creates a fresh table with Mosaic's key schema on the shared
-// dynalite and returns a client and the table name.
+// emulator that t runs on (see onEachDynamoDB) and returns a client and the
+// table name.
 func newTestTable(t *testing.T) (*dynamodb.Client, string) {
 	t.Helper()
-	endpoint, err := emulator.SharedDynamoDB()
+	endpoint, err := testEndpoint(t)
 	if err != nil {
 		emulator.SkipOrFail(t, err)
 	}
