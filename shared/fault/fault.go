@@ -2,8 +2,14 @@
 // one error type with a message that is safe to show callers and a wrapped
 // cause that is only logged. The kind decides everything downstream: the HTTP
 // status of an API answer, and whether an ingest row is retried (throttled,
-// unavailable, internal) or sent to the failed-record store (invalid, not
-// found, conflict).
+// unavailable) or sent to the failed-record store (every other kind).
+//
+// Internal is not transient: it marks a bug or a state no retry can change
+// (a record that cannot be encoded, a stored item that cannot be decoded),
+// and retrying it would only fail the whole file or stream batch again and
+// again. An error that a retry may cure must say so with Throttled or
+// Unavailable where it is made (the store does so at the SDK boundary; see
+// docs/operations.md, "Errors and retries").
 package fault
 
 import (
@@ -43,8 +49,10 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", k)
 }
 
-// Transient reports whether an error of this kind may go away on retry.
-func (k Kind) Transient() bool { return k == Throttled || k == Unavailable || k == Internal }
+// Transient reports whether an error of this kind may go away on retry:
+// Throttled and Unavailable only. Internal, Invalid, NotFound, Conflict,
+// Forbidden and TooLarge are final for the request or row that met them.
+func (k Kind) Transient() bool { return k == Throttled || k == Unavailable }
 
 // Error is the error type of Mosaic's domain code.
 type Error struct {

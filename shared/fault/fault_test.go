@@ -51,7 +51,12 @@ func TestAsHidesInternals(t *testing.T) {
 }
 
 func TestTransient(t *testing.T) {
-	for k, want := range map[Kind]bool{Throttled: true, Unavailable: true, Internal: true, Invalid: false, NotFound: false, Conflict: false} {
+	// A bug is not cured by a retry: Internal is final, so that an error
+	// nobody classified fails one row and never a whole file or shard.
+	for k, want := range map[Kind]bool{
+		Throttled: true, Unavailable: true,
+		Internal: false, Invalid: false, NotFound: false, Conflict: false, Forbidden: false, TooLarge: false,
+	} {
 		if got := k.Transient(); got != want {
 			t.Errorf("%v.Transient() = %v, want %v", k, got, want)
 		}
