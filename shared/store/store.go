@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 )
@@ -35,42 +36,70 @@ func IsConditionFailed(err error) bool {
 	return errors.As(err, &ccf)
 }
 
-// translate gives an SDK error a fault kind at the boundary, so that callers
-// decide retry versus failure by kind and never by matching strings. The
-// safe message never names tables or SDK internals.
+// translate gives an SDK error a fault kind at the boundary, by the
+// error's type, so that callers decide retry versus failure by kind and
+// never by matching strings. The safe message never names tables or SDK
+// internals. The rule (docs/operations.md, "Errors and retries"):
+//
+//   - a lost condition is Conflict (STORE-CONDITION);
+//   - throttling (ProvisionedThroughputExceeded, RequestLimitExceeded,
+//     ThrottlingException) is Throttled; a timeout, a network error, an
+//     HTTP 5xx or InternalServerError is Unavailable: all retried;
+//   - ValidationException is Invalid for the request that met it
+//     (STORE-KEY-TOO-LONG, STORE-ITEM-TOO-LARGE, STORE-REQUEST-INVALID):
+//     no retry can make it succeed;
+//   - any other refusal (a missing table, a denied or unsigned call) is a
+//     deployment fault, not the row's: Unavailable (STORE-MISCONFIGURED),
+//     so that rows wait for the fix instead of being dropped.
+//
+// Nothing is Internal here, so nothing is retried or refused by default.
 func translate(err error, what string) error {
 	if err == nil {
 		return nil
 	}
 	var (
+		fe    *fault.Error
 		ccf   *types.ConditionalCheckFailedException
 		thr   *types.ProvisionedThroughputExceededException
 		lim   *types.RequestLimitExceeded
 		rnf   *types.ResourceNotFoundException
 		inErr *types.InternalServerError
 		api   smithy.APIError
+		resp  *smithyhttp.ResponseError
 	)
 	switch {
+	case errors.As(err, &fe):
+		return err
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fault.Wrap(err, fault.Unavailable, "STORE-TIMEOUT", what+": timed out")
 	case errors.As(err, &ccf):
 		return fault.Wrap(err, fault.Conflict, "STORE-CONDITION", what+": changed concurrently")
 	case errors.As(err, &thr), errors.As(err, &lim):
 		return fault.Wrap(err, fault.Throttled, "STORE-THROTTLED", what+": throttled")
-	case errors.As(err, &rnf):
-		return fault.Wrap(err, fault.Internal, "STORE-MISSING", what+": storage is not set up")
 	case errors.As(err, &inErr):
 		return fault.Wrap(err, fault.Unavailable, "STORE-UNAVAILABLE", what+": storage unavailable")
+	case errors.As(err, &rnf):
+		return fault.Wrap(err, fault.Unavailable, "STORE-MISCONFIGURED", what+": storage is not set up")
 	case errors.As(err, &api):
 		switch api.ErrorCode() {
-		case "ThrottlingException", "TooManyRequestsException":
+		case "ThrottlingException", "TooManyRequestsException", "ProvisionedThroughputExceededException", "RequestLimitExceeded":
 			return fault.Wrap(err, fault.Throttled, "STORE-THROTTLED", what+": throttled")
-		case "ServiceUnavailable", "InternalFailure":
-			return fault.Wrap(err, fault.Unavailable, "STORE-UNAVAILABLE", what+": storage unavailable")
 		case "ValidationException":
-			return fault.Wrap(err, fault.Internal, "STORE-REQUEST", what+": request refused by storage")
+			code := validationCode(api.ErrorMessage())
+			msg := what + ": refused by storage"
+			switch code {
+			case CodeKeyTooLong:
+				msg = what + ": a key is over DynamoDB's size limit"
+			case CodeItemTooLarge:
+				msg = what + ": the item is over DynamoDB's 400 KB limit"
+			}
+			return fault.Wrap(err, fault.Invalid, code, msg)
 		}
+		if errors.As(err, &resp) && resp.HTTPStatusCode() >= 500 || api.ErrorFault() == smithy.FaultServer {
+			return fault.Wrap(err, fault.Unavailable, "STORE-UNAVAILABLE", what+": storage unavailable")
+		}
+		return fault.Wrap(err, fault.Unavailable, "STORE-MISCONFIGURED", what+": storage refused the call")
 	}
-	// Network errors and anything unrecognised: retryable.
+	// Network errors: retryable.
 	return fault.Wrap(err, fault.Unavailable, "STORE-UNAVAILABLE", what+": storage unavailable")
 }
