@@ -2,10 +2,13 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,11 +23,14 @@ import (
 )
 
 // Sort keys of the profile table (ARCHITECTURE §4). Within a partition the
-// order is events ("E#…") < fragments ("F#…") < the node ("N"), so the node
-// and the fragments are read with sk >= "F" and events by a range on "E#".
+// order is events ("E#…") < fragments ("F#…") < links ("L#…", "LH#…") <
+// the node ("N", written by earlier versions only), so fragments and links
+// are read with sk >= "F" and events by a range on "E#".
 const (
 	profNodeSK       = "N"
 	profFragmentPfx  = "F#"
+	profLinkPfx      = "L#"
+	profLinkHashPfx  = "LH#"
 	profEventPfx     = "E#"
 	profNodeAndFrags = "F"
 )
@@ -72,17 +78,21 @@ func (p *Profiles) PutFragment(ctx context.Context, f merge.Fragment) error {
 	if err != nil {
 		return err
 	}
+	item := map[string]types.AttributeValue{
+		topology.PartitionKey: profS(f.Identity),
+		topology.SortKey:      profS(profFragmentPfx + f.Dataset),
+		"ds":                  profS(f.Dataset),
+		"rec":                 profS(rec),
+		"ts":                  profN(f.TS),
+		"src":                 profS(f.Src),
+		"batch":               profS(f.Batch),
+	}
+	if err := checkItem(item, "write fragment"); err != nil {
+		return err
+	}
 	_, err = p.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(p.table),
-		Item: map[string]types.AttributeValue{
-			topology.PartitionKey: profS(f.Identity),
-			topology.SortKey:      profS(profFragmentPfx + f.Dataset),
-			"ds":                  profS(f.Dataset),
-			"rec":                 profS(rec),
-			"ts":                  profN(f.TS),
-			"src":                 profS(f.Src),
-			"batch":               profS(f.Batch),
-		},
+		TableName:           aws.String(p.table),
+		Item:                item,
 		ConditionExpression: aws.String("attribute_not_exists(pk) OR ts < :ts OR (ts = :ts AND src <= :src)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":ts":  profN(f.TS),
@@ -108,27 +118,37 @@ func (p *Profiles) PutEvent(ctx context.Context, e merge.Event) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: aws.String(p.table),
-		Item: map[string]types.AttributeValue{
-			topology.PartitionKey: profS(e.Identity),
-			topology.SortKey:      profS(EventSortKey(e.Timestamp, e.ID)),
-			"id":                  profS(e.ID),
-			"ds":                  profS(e.Dataset),
-			"rec":                 profS(rec),
-			"ts":                  profN(e.Timestamp),
-			"src":                 profS(e.Src),
-			"batch":               profS(e.Batch),
-		},
-	})
+	item := map[string]types.AttributeValue{
+		topology.PartitionKey: profS(e.Identity),
+		topology.SortKey:      profS(EventSortKey(e.Timestamp, e.ID)),
+		"id":                  profS(e.ID),
+		"ds":                  profS(e.Dataset),
+		"rec":                 profS(rec),
+		"ts":                  profN(e.Timestamp),
+		"src":                 profS(e.Src),
+		"batch":               profS(e.Batch),
+	}
+	if err := checkItem(item, "write event"); err != nil {
+		return err
+	}
+	_, err = p.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(p.table), Item: item})
 	return translate(err, "write event")
 }
 
-// PutLinks writes each link on both of its nodes. Links already written by
-// this process are skipped, so that steady state costs no link writes.
+// PutLinks writes each link on both of its nodes: one item per link half,
+// in the partition of each node (see profLinkItem). A link is on both
+// nodes or the call fails: both halves are checked against DynamoDB's
+// limits before either is written, and when the second write fails the
+// error is returned, so that the row is retried and the retry rewrites
+// both halves (each write is idempotent). Links already written by this
+// process are skipped, so that steady state costs no link writes; a new
+// link costs one write per half (QUALITY P6).
 func (p *Profiles) PutLinks(ctx context.Context, links []identity.Link) error {
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(profWalkParallelism)
+	type pending struct {
+		ck   string
+		a, b map[string]types.AttributeValue
+	}
+	var todo []pending
 	for _, l := range links {
 		if l.A == l.B {
 			continue
@@ -137,83 +157,77 @@ func (p *Profiles) PutLinks(ctx context.Context, links []identity.Link) error {
 		if p.links.has(ck) {
 			continue
 		}
+		a, b := profLinkItem(l.A, l.AType, l.B, l), profLinkItem(l.B, l.BType, l.A, l)
+		for _, it := range []map[string]types.AttributeValue{a, b} {
+			if err := checkItem(it, "write identity link"); err != nil {
+				return err
+			}
+		}
+		todo = append(todo, pending{ck, a, b})
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(profWalkParallelism)
+	for _, w := range todo {
 		g.Go(func() error {
-			if err := p.putLinkHalf(ctx, l.A, l.AType, l.B, l); err != nil {
-				return err
+			for _, it := range []map[string]types.AttributeValue{w.a, w.b} {
+				if err := p.putLinkHalf(ctx, it); err != nil {
+					return err
+				}
 			}
-			if err := p.putLinkHalf(ctx, l.B, l.BType, l.A, l); err != nil {
-				return err
-			}
-			p.links.add(ck)
+			p.links.add(w.ck)
 			return nil
 		})
 	}
 	return g.Wait()
 }
 
-// putLinkHalf adds the link to neighbour on node's item. A nested SET
-// needs the links map to exist, so the first link of a node creates the map
-// under the condition that it is still missing; a writer that loses that
-// race adds its entry to the map the winner made. Nothing is lost and no
-// transaction is needed. An existing entry is kept: it records when and by
-// what the link was first made.
-func (p *Profiles) putLinkHalf(ctx context.Context, node identity.ID, idType string, neighbour identity.ID, l identity.Link) error {
-	entry := &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
-		"first":   profN(l.At),
-		"last":    profN(l.At),
-		"dataset": profS(l.Dataset),
-		"source":  profS(l.Source),
-	}}
+// profLinkSK is the sort key of the link to neighbour in its node's
+// partition: "L#<neighbour key>", or "LH#<hex SHA-256 of the key>" when
+// that would pass the 1,024-byte sort key limit (identity keys may be
+// 2,048 bytes). Both sort between the fragments ("F#…") and the node
+// ("N"), so one Query with sk >= "F" reads fragments and links.
+func profLinkSK(neighbour string) string {
+	if len(profLinkPfx)+len(neighbour) <= MaxSortKeyBytes {
+		return profLinkPfx + neighbour
+	}
+	sum := sha256.Sum256([]byte(neighbour))
+	return profLinkHashPfx + hex.EncodeToString(sum[:])
+}
+
+// profLinkItem is one half of a link, stored on node: the neighbour's full
+// key, when and by what the link was first made, and the node's own
+// namespace and identity type (so that no separate node write is needed).
+func profLinkItem(node identity.ID, idType string, neighbour identity.ID, l identity.Link) map[string]types.AttributeValue {
 	if idType == "" {
 		if ns, ok := identity.LookupStandard(node.Namespace); ok {
 			idType = ns.IDType
 		}
 	}
-	key := map[string]types.AttributeValue{
+	return map[string]types.AttributeValue{
 		topology.PartitionKey: profS(node.Key()),
-		topology.SortKey:      profS(profNodeSK),
+		topology.SortKey:      profS(profLinkSK(neighbour.Key())),
+		"nb":                  profS(neighbour.Key()),
+		"first":               profN(l.At),
+		"last":                profN(l.At),
+		"dataset":             profS(l.Dataset),
+		"source":              profS(l.Source),
+		"ns":                  profS(node.Namespace),
+		"idType":              profS(idType),
 	}
-	names := map[string]string{"#l": "links", "#n": "ns", "#t": "idType", "#f": "firstSeen"}
-	common := "#n = if_not_exists(#n, :ns), #t = if_not_exists(#t, :type), #f = if_not_exists(#f, :at)"
-	for attempt := 0; attempt < 4; attempt++ {
-		_, err := p.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                aws.String(p.table),
-			Key:                      key,
-			UpdateExpression:         aws.String("SET #l.#k = if_not_exists(#l.#k, :v), " + common),
-			ConditionExpression:      aws.String("attribute_exists(#l)"),
-			ExpressionAttributeNames: withProfName(names, "#k", neighbour.Key()),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":v": entry, ":ns": profS(node.Namespace), ":type": profS(idType), ":at": profN(l.At),
-			},
-		})
-		if err == nil || !IsConditionFailed(err) {
-			return translate(err, "write identity link")
-		}
-		_, err = p.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                aws.String(p.table),
-			Key:                      key,
-			UpdateExpression:         aws.String("SET #l = :m, " + common),
-			ConditionExpression:      aws.String("attribute_not_exists(#l)"),
-			ExpressionAttributeNames: names,
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":m":  &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{neighbour.Key(): entry}},
-				":ns": profS(node.Namespace), ":type": profS(idType), ":at": profN(l.At),
-			},
-		})
-		if err == nil || !IsConditionFailed(err) {
-			return translate(err, "write identity link")
-		}
-	}
-	return fault.E(fault.Unavailable, "STORE-CONTENDED", "write identity link: too much contention")
 }
 
-func withProfName(m map[string]string, k, v string) map[string]string {
-	out := make(map[string]string, len(m)+1)
-	for a, b := range m {
-		out[a] = b
+// putLinkHalf writes one half of a link unless it exists: the stored half
+// records when and by what the link was first made, and is kept.
+func (p *Profiles) putLinkHalf(ctx context.Context, item map[string]types.AttributeValue) error {
+	_, err := p.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:           aws.String(p.table),
+		Item:                item,
+		ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	})
+	if err != nil && IsConditionFailed(err) {
+		return nil
 	}
-	out[k] = v
-	return out
+	return translate(err, "write identity link")
 }
 
 // Partition is what one identity's partition holds apart from events.
@@ -232,7 +246,7 @@ type LinkInfo struct {
 	Source  string `json:"source"`
 }
 
-// Partition reads an identity's node and fragments in one Query.
+// Partition reads an identity's fragments and links in one paged Query.
 func (p *Profiles) Partition(ctx context.Context, id identity.ID) (Partition, error) {
 	var part Partition
 	in := &dynamodb.QueryInput{
@@ -251,16 +265,35 @@ func (p *Profiles) Partition(ctx context.Context, id identity.ID) (Partition, er
 			part.Found = true
 			sk := profStr(item[topology.SortKey])
 			switch {
+			case strings.HasPrefix(sk, profLinkPfx), strings.HasPrefix(sk, profLinkHashPfx):
+				k := profStr(item["nb"])
+				nid, err := identity.ParseKey(k)
+				if err != nil {
+					continue
+				}
+				if part.Links == nil {
+					part.Links = map[string]LinkInfo{}
+				}
+				if _, dup := part.Links[k]; !dup {
+					part.Neighbours = append(part.Neighbours, nid)
+				}
+				part.Links[k] = profLinkInfo(&types.AttributeValueMemberM{Value: item})
 			case sk == profNodeSK:
+				// Links kept in a map on the node by earlier versions; read
+				// for one release (docs/operations.md).
 				if m, ok := item["links"].(*types.AttributeValueMemberM); ok {
-					part.Links = make(map[string]LinkInfo, len(m.Value))
+					if part.Links == nil {
+						part.Links = make(map[string]LinkInfo, len(m.Value))
+					}
 					for k, v := range m.Value {
 						nid, err := identity.ParseKey(k)
 						if err != nil {
 							continue
 						}
-						part.Neighbours = append(part.Neighbours, nid)
-						part.Links[k] = profLinkInfo(v)
+						if _, dup := part.Links[k]; !dup {
+							part.Neighbours = append(part.Neighbours, nid)
+							part.Links[k] = profLinkInfo(v)
+						}
 					}
 				}
 			case len(sk) > len(profFragmentPfx) && sk[:len(profFragmentPfx)] == profFragmentPfx:

@@ -1,0 +1,105 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mosaic-cdp/mosaic/shared/identity"
+)
+
+// A hub identity seen with 10,000 others keeps every link on both nodes,
+// and every lookup through it stays correct. This runs on dynalite only:
+// 20,000 conditional writes would take about a minute on moto, and the
+// byte limits moto adds are covered by TestStoreRefusesOversizedRowsAsInvalid.
+func TestProfilesHubKeepsTenThousandLinks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20,000 writes")
+	}
+	db, table := newTestTable(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	hub := identity.ID{Namespace: "ECID", Value: "12345678901234567890123456789012345678"}
+	const spokes = 10000
+	spoke := func(i int) identity.ID {
+		return identity.ID{Namespace: "Email", Value: fmt.Sprintf("user-%05d@example.com", i)}
+	}
+	start := time.Now()
+	// Several writers, each with its own process cache, as several
+	// function instances would be; rows of 100 links each.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for lo := 0; lo < spokes; lo += 100 {
+		g.Go(func() error {
+			p := NewProfiles(db, table)
+			var links []identity.Link
+			for i := lo; i < lo+100; i++ {
+				links = append(links, identity.Link{A: spoke(i), B: hub, AType: identity.TypeEmail, BType: identity.TypeCookie, Dataset: "ds", Source: "s", At: int64(i)})
+			}
+			return p.PutLinks(gctx, links)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatalf("PutLinks: %v", err)
+	}
+	t.Logf("wrote %d links in %v", spokes, time.Since(start))
+
+	p := NewProfiles(db, table)
+	part, err := p.Partition(ctx, hub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(part.Neighbours) != spokes || len(part.Links) != spokes {
+		t.Fatalf("hub has %d neighbours and %d links, want %d", len(part.Neighbours), len(part.Links), spokes)
+	}
+	for i := 0; i < spokes; i++ {
+		li, ok := part.Links[spoke(i).Key()]
+		if !ok || li.First != int64(i) || li.Dataset != "ds" {
+			t.Fatalf("hub's link to spoke %d = %+v, %v; want first %d", i, li, ok, i)
+		}
+	}
+	// The other half of every link is on its spoke: one scan of the table
+	// instead of 10,000 queries.
+	halves := map[string][]string{}
+	in := &dynamodb.ScanInput{TableName: aws.String(table)}
+	for {
+		out, err := db.Scan(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range out.Items {
+			if pk := profStr(it["pk"]); pk != hub.Key() {
+				halves[pk] = append(halves[pk], profStr(it["nb"]))
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+	for i := 0; i < spokes; i++ {
+		if got := halves[spoke(i).Key()]; len(got) != 1 || got[0] != hub.Key() {
+			t.Fatalf("spoke %d holds links %v, want only the hub", i, got)
+		}
+	}
+	if len(halves) != spokes {
+		t.Fatalf("%d partitions besides the hub's, want %d", len(halves), spokes)
+	}
+	if sp, err := p.Partition(ctx, spoke(spokes-1)); err != nil || len(sp.Neighbours) != 1 || sp.Neighbours[0] != hub {
+		t.Fatalf("spoke's neighbours = %v, %v; want the hub", sp.Neighbours, err)
+	}
+	// A cluster walk from a spoke reaches the hub and stops at the cap.
+	c, err := p.Cluster(ctx, spoke(7), true, DefaultClusterCap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Found || len(c.Members) != DefaultClusterCap || !c.Truncated || c.Members[0] != spoke(7) || c.Members[1] != hub {
+		t.Errorf("cluster from a spoke: found %v, %d members (first %v), truncated %v; want %d members starting spoke, hub, truncated",
+			c.Found, len(c.Members), c.Members[:min(2, len(c.Members))], c.Truncated, DefaultClusterCap)
+	}
+}
