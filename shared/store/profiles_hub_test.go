@@ -3,14 +3,17 @@ package store
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mosaic-cdp/mosaic/shared/identity"
+	"github.com/mosaic-cdp/mosaic/shared/ingest"
 )
 
 // A hub identity seen with 10,000 others keeps every link on both nodes,
@@ -102,4 +105,49 @@ func TestProfilesHubKeepsTenThousandLinks(t *testing.T) {
 		t.Errorf("cluster from a spoke: found %v, %d members (first %v), truncated %v; want %d members starting spoke, hub, truncated",
 			c.Found, len(c.Members), c.Members[:min(2, len(c.Members))], c.Truncated, DefaultClusterCap)
 	}
+}
+
+// failingPuts fails PutItem calls number fail (1-based) with a server
+// error, as DynamoDB may.
+type failingPuts struct {
+	DynamoDB
+	n    atomic.Int64
+	fail int64
+}
+
+func (f *failingPuts) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if f.n.Add(1) == f.fail {
+		return nil, &types.InternalServerError{Message: aws.String("injected")}
+	}
+	return f.DynamoDB.PutItem(ctx, in, opts...)
+}
+
+// When the second half of a link cannot be written, the row fails with a
+// retryable error, the link is not cached as written, and the retry writes
+// the missing half: a link ends on both nodes.
+func TestProfilesLinkSecondHalfFailureIsRetried(t *testing.T) {
+	onEachDynamoDB(t, func(t *testing.T) {
+		db, table := newTestTable(t)
+		ctx := context.Background()
+		a := identity.ID{Namespace: "Email", Value: "a@example.com"}
+		b := identity.ID{Namespace: "ECID", Value: "12345678901234567890123456789012345678"}
+		links := []identity.Link{{A: a, B: b, Dataset: "ds", Source: "s", At: 5}}
+		p := NewProfiles(&failingPuts{DynamoDB: db, fail: 2}, table)
+		err := p.PutLinks(ctx, links)
+		if !ingest.Transient(err) {
+			t.Fatalf("second half failed: PutLinks = %v, want a retryable error", err)
+		}
+		if err := p.PutLinks(ctx, links); err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+		for id, want := range map[identity.ID]identity.ID{a: b, b: a} {
+			part, err := NewProfiles(db, table).Partition(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(part.Neighbours) != 1 || part.Neighbours[0] != want || part.Links[want.Key()].First != 5 {
+				t.Errorf("%s: neighbours %v links %v, want %s first at 5", id.Namespace, part.Neighbours, part.Links, want.Key())
+			}
+		}
+	})
 }
