@@ -73,6 +73,9 @@ func catItem(pk, sk string, doc any, extra map[string]string) (map[string]types.
 	for k, v := range extra {
 		item[k] = &types.AttributeValueMemberS{Value: v}
 	}
+	if err := checkItem(item, "write "+strings.ToLower(pk)); err != nil {
+		return nil, err
+	}
 	return item, nil
 }
 
@@ -442,14 +445,55 @@ func (c *Catalog) ListDatasets(ctx context.Context) ([]catalog.Dataset, error) {
 
 func catBatchSort(b catalog.Batch) string { return fmt.Sprintf("%013d#%s", b.Created, b.ID) }
 
+// catBatchItem is the item of b, its error summary bounded (boundErrors)
+// and its status also kept as an attribute for PutBatch's condition.
+func catBatchItem(b catalog.Batch) (catalog.Batch, map[string]types.AttributeValue, error) {
+	if b.ID == "" {
+		return b, nil, fault.E(fault.Invalid, "BATCH-ID", "batch id is empty")
+	}
+	b.Errors = boundErrors(b.Errors)
+	item, err := catItem(catPKBatch, b.ID, b, map[string]string{"dataset": b.DatasetID, "status": b.Status})
+	if err != nil {
+		return b, nil, err
+	}
+	return b, item, nil
+}
+
+// boundErrors keeps at most MaxBatchErrors entries, each code and
+// description cut to MaxBatchErrorBytes; the rows of the entries left out
+// are counted in one more entry, CodeBatchErrorsOmitted, so that the rows
+// still add up to the failed records.
+func boundErrors(errs []catalog.BatchError) []catalog.BatchError {
+	if len(errs) == 0 {
+		return errs
+	}
+	out := make([]catalog.BatchError, 0, min(len(errs), MaxBatchErrors+1))
+	omitted, kinds := 0, 0
+	for i, e := range errs {
+		if i >= MaxBatchErrors {
+			omitted += e.Rows
+			kinds++
+			continue
+		}
+		e.Code = truncateUTF8(e.Code, MaxBatchErrorBytes)
+		e.Description = truncateUTF8(e.Description, MaxBatchErrorBytes)
+		out = append(out, e)
+	}
+	if kinds > 0 {
+		out = append(out, catalog.BatchError{
+			Code:        CodeBatchErrorsOmitted,
+			Description: fmt.Sprintf("%d more kinds of error are not listed; the failed records name them", kinds),
+			Rows:        omitted,
+		})
+	}
+	return out
+}
+
 // CreateBatch stores b unless a batch with its ID exists; then it returns
 // created=false and the stored batch. Either way the listing entries are
 // (re)written, so a retried create repairs them.
 func (c *Catalog) CreateBatch(ctx context.Context, b catalog.Batch) (bool, catalog.Batch, error) {
-	if b.ID == "" {
-		return false, catalog.Batch{}, fault.E(fault.Invalid, "BATCH-ID", "batch id is empty")
-	}
-	item, err := catItem(catPKBatch, b.ID, b, map[string]string{"dataset": b.DatasetID})
+	b, item, err := catBatchItem(b)
 	if err != nil {
 		return false, catalog.Batch{}, err
 	}
@@ -472,16 +516,35 @@ func (c *Catalog) CreateBatch(ctx context.Context, b catalog.Batch) (bool, catal
 	return false, stored, nil
 }
 
-// PutBatch writes b over any stored batch with its ID.
+// CodeBatchFinal is the Conflict of a write to a batch that has reached a
+// final state.
+const CodeBatchFinal = "BATCH-FINAL"
+
+// PutBatch writes b over the stored batch with its ID unless that batch
+// has reached a final state (success, failed, aborted): a batch's status
+// never goes back, whatever a duplicate or late delivery writes. Such a
+// write is refused with Conflict CodeBatchFinal, which means "already
+// finished". The check is one conditional write.
 func (c *Catalog) PutBatch(ctx context.Context, b catalog.Batch) error {
-	if b.ID == "" {
-		return fault.E(fault.Invalid, "BATCH-ID", "batch id is empty")
-	}
-	item, err := catItem(catPKBatch, b.ID, b, map[string]string{"dataset": b.DatasetID})
+	b, item, err := catBatchItem(b)
 	if err != nil {
 		return err
 	}
-	if _, err := c.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(c.table), Item: item}); err != nil {
+	_, err = c.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(c.table),
+		Item:                     item,
+		ConditionExpression:      aws.String("attribute_not_exists(#s) OR NOT (#s IN (:success, :failed, :aborted))"),
+		ExpressionAttributeNames: map[string]string{"#s": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":success": &types.AttributeValueMemberS{Value: catalog.BatchSuccess},
+			":failed":  &types.AttributeValueMemberS{Value: catalog.BatchFailed},
+			":aborted": &types.AttributeValueMemberS{Value: catalog.BatchAborted},
+		},
+	})
+	if IsConditionFailed(err) {
+		return fault.Wrap(err, fault.Conflict, CodeBatchFinal, "the batch has already finished")
+	}
+	if err != nil {
 		return translate(err, "write batch")
 	}
 	return c.catIndexBatch(ctx, b)

@@ -123,3 +123,25 @@ func validationCode(msg string) string {
 	}
 	return CodeRequestRefuse
 }
+
+// Bounds of what the store keeps about refused rows and failed batches,
+// so that no failed-record or batch item can reach DynamoDB's 400 KB item
+// limit whatever the input (docs/operations.md, "Size limits"). Texts are
+// cut at a UTF-8 boundary and end with "…" when cut.
+const (
+	// MaxFailedMessageBytes bounds a failed record's message.
+	MaxFailedMessageBytes = 4096
+	// MaxFailedPointerBytes bounds each other text of a failed record:
+	// file name, shard, sequence number, dataset, batch and code.
+	MaxFailedPointerBytes = 1024
+	// MaxBatchErrors bounds the entries of a batch's error summary; the
+	// rows of the entries left out are counted in one more entry,
+	// CodeBatchErrorsOmitted.
+	MaxBatchErrors = 50
+	// MaxBatchErrorBytes bounds an error entry's code and description.
+	MaxBatchErrorBytes = 1024
+)
+
+// CodeBatchErrorsOmitted is the error entry that counts the rows of the
+// entries beyond MaxBatchErrors.
+const CodeBatchErrorsOmitted = "BATCH-ERRORS-OMITTED"

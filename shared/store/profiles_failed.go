@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -19,8 +21,14 @@ import (
 // item per record: pk "FAILED#<batchId>" ("FAILED#stream" for Kinesis),
 // sk "R#<file>#<row, zero-padded>" or "S#<shard>#<sequence>#<index>", the
 // record as JSON in "rec". The key is the record's position, so a replay
-// rewrites the same item. Both ingest functions can write the catalog
-// table, so no extra grant is needed.
+// rewrites the same item. A key part that would pass DynamoDB's key limits
+// (sort key 1,024 bytes; an S3 key alone may be 1,024 bytes) is replaced
+// by the hex SHA-256 of it ("RH#<hash>#<row>", "SH#<hash>#<index>"), which
+// keeps one file's records together and in row order; the record keeps the
+// full names. Texts are bounded (MaxFailedMessageBytes,
+// MaxFailedPointerBytes), so no item nears the 400 KB item limit. Both
+// ingest functions can write the catalog table, so no extra grant is
+// needed.
 type FailedRecords struct {
 	db    DynamoDB
 	table string
@@ -33,11 +41,39 @@ func NewFailedRecords(db DynamoDB, catalogTable string) *FailedRecords {
 
 const profFailedPfx = "FAILED#"
 
+// profFailedKeyPart is the longest key part kept as written.
+const profFailedKeyPart = 900
+
+func profFailedHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
 func profFailedKey(r ingest.FailedRecord) (string, string) {
-	if r.Shard != "" || r.Seq != "" {
-		return profFailedPfx + r.Batch, fmt.Sprintf("S#%s#%s#%04d", r.Shard, r.Seq, r.Index)
+	pk := profFailedPfx + r.Batch
+	if len(r.Batch) > profFailedKeyPart {
+		pk = profFailedPfx + "H#" + profFailedHash(r.Batch)
 	}
-	return profFailedPfx + r.Batch, fmt.Sprintf("R#%s#%010d", r.File, r.Row)
+	if r.Shard != "" || r.Seq != "" {
+		if pos := r.Shard + "#" + r.Seq; len(pos) > profFailedKeyPart {
+			return pk, fmt.Sprintf("SH#%s#%04d", profFailedHash(pos), r.Index)
+		}
+		return pk, fmt.Sprintf("S#%s#%s#%04d", r.Shard, r.Seq, r.Index)
+	}
+	if len(r.File) > profFailedKeyPart {
+		return pk, fmt.Sprintf("RH#%s#%010d", profFailedHash(r.File), r.Row)
+	}
+	return pk, fmt.Sprintf("R#%s#%010d", r.File, r.Row)
+}
+
+// profFailedBounded cuts the texts of r to their bounds; the key is made
+// from the uncut record, so that cut names never collide.
+func profFailedBounded(r ingest.FailedRecord) ingest.FailedRecord {
+	r.Message = truncateUTF8(r.Message, MaxFailedMessageBytes)
+	for _, s := range []*string{&r.Batch, &r.Dataset, &r.File, &r.Shard, &r.Seq, &r.Code} {
+		*s = truncateUTF8(*s, MaxFailedPointerBytes)
+	}
+	return r
 }
 
 // PutFailed stores failed records, 25 to a request.
@@ -52,16 +88,21 @@ func (f *FailedRecords) PutFailed(ctx context.Context, recs []ingest.FailedRecor
 				continue
 			}
 			seen[pk+sk] = true
+			r = profFailedBounded(r)
 			b, err := json.Marshal(r)
 			if err != nil {
 				return fault.Wrap(err, fault.Internal, "STORE-ENCODE", "encode failed record")
 			}
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
+			item := map[string]types.AttributeValue{
 				topology.PartitionKey: profS(pk),
 				topology.SortKey:      profS(sk),
 				"rec":                 profS(string(b)),
 				"code":                profS(r.Code),
-			}}})
+			}
+			if err := checkItem(item, "write failed records"); err != nil {
+				return err
+			}
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
 		}
 		pending := map[string][]types.WriteRequest{f.table: reqs}
 		for attempt := 0; len(pending[f.table]) > 0; attempt++ {
@@ -88,10 +129,11 @@ func (f *FailedRecords) PutFailed(ctx context.Context, recs []ingest.FailedRecor
 // Failed lists the failed records of a batch ("stream" for Kinesis), at
 // most limit of them.
 func (f *FailedRecords) Failed(ctx context.Context, batch string, limit int) ([]ingest.FailedRecord, error) {
+	pk, _ := profFailedKey(ingest.FailedRecord{Batch: batch})
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(f.table),
 		KeyConditionExpression:    aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": profS(profFailedPfx + batch)},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": profS(pk)},
 	}
 	var out []ingest.FailedRecord
 	for len(out) < limit {
