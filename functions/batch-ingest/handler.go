@@ -189,6 +189,10 @@ func (h *handler) object(ctx context.Context, rec events.S3EventRecord) error {
 	b.Status = catalog.BatchProcessing
 	b.Updated = h.now().UnixMilli()
 	if err := h.batches.PutBatch(ctx, b); err != nil {
+		if finishedMeanwhile(err) {
+			log.InfoContext(ctx, "batch finished by another delivery; skipped")
+			return nil
+		}
 		return err
 	}
 
@@ -235,6 +239,10 @@ func (h *handler) object(ctx context.Context, rec events.S3EventRecord) error {
 	b.Updated = h.now().UnixMilli()
 	b.Completed = b.Updated
 	if err := h.batches.PutBatch(ctx, b); err != nil {
+		if finishedMeanwhile(err) {
+			log.InfoContext(ctx, "batch finished by another delivery; its result is kept")
+			return nil
+		}
 		return err
 	}
 	log.InfoContext(ctx, "batch done", "status", b.Status, "records", res.input, "failed", res.failed)
@@ -248,10 +256,20 @@ func (h *handler) fail(ctx context.Context, log *slog.Logger, b catalog.Batch, c
 	b.Metrics = catalog.BatchMetrics{InputFileCount: 1}
 	b.Errors = []catalog.BatchError{{Code: code, Description: msg}}
 	if err := h.batches.PutBatch(ctx, b); err != nil {
+		if finishedMeanwhile(err) {
+			return nil
+		}
 		return err
 	}
 	log.WarnContext(ctx, "batch failed", "code", code)
 	return nil
+}
+
+// finishedMeanwhile reports whether a batch write was refused because
+// the batch reached a final state meanwhile (another delivery of the same
+// event finished it): nothing is left to do.
+func finishedMeanwhile(err error) bool {
+	return errors.Is(err, &fault.Error{Kind: fault.Conflict, Code: store.CodeBatchFinal})
 }
 
 type fileResult struct {
