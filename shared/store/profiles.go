@@ -248,6 +248,15 @@ type LinkInfo struct {
 
 // Partition reads an identity's fragments and links in one paged Query.
 func (p *Profiles) Partition(ctx context.Context, id identity.ID) (Partition, error) {
+	return p.partition(ctx, id, 0)
+}
+
+// partition reads id's partition; with maxNeighbours > 0 it stops paging
+// once that many neighbours are read. Fragments sort before links, so all
+// fragments are read whatever the bound, and the neighbours read are the
+// first by key: a cluster walk capped at maxNeighbours identities needs no
+// more to find the same members and to know it was truncated.
+func (p *Profiles) partition(ctx context.Context, id identity.ID, maxNeighbours int) (Partition, error) {
 	var part Partition
 	in := &dynamodb.QueryInput{
 		TableName:              aws.String(p.table),
@@ -310,7 +319,7 @@ func (p *Profiles) Partition(ctx context.Context, id identity.ID) (Partition, er
 				part.Fragments = append(part.Fragments, f)
 			}
 		}
-		if len(out.LastEvaluatedKey) == 0 {
+		if len(out.LastEvaluatedKey) == 0 || (maxNeighbours > 0 && len(part.Neighbours) >= maxNeighbours) {
 			break
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
@@ -335,7 +344,11 @@ func (p *Profiles) Cluster(ctx context.Context, start identity.ID, stitch bool, 
 		g.SetLimit(profWalkParallelism)
 		for i, id := range level {
 			g.Go(func() error {
-				pt, err := p.Partition(gctx, id)
+				bound := 0
+				if stitch {
+					bound = limit
+				}
+				pt, err := p.partition(gctx, id, bound)
 				parts[i] = pt
 				return err
 			})

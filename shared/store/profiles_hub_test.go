@@ -105,6 +105,20 @@ func TestProfilesHubKeepsTenThousandLinks(t *testing.T) {
 		t.Errorf("cluster from a spoke: found %v, %d members (first %v), truncated %v; want %d members starting spoke, hub, truncated",
 			c.Found, len(c.Members), c.Members[:min(2, len(c.Members))], c.Truncated, DefaultClusterCap)
 	}
+	// A walk from the hub itself reads no more of its links than the cap
+	// needs, and still knows it was truncated.
+	c, err = p.Cluster(ctx, hub, true, DefaultClusterCap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Members) != DefaultClusterCap || !c.Truncated || c.Members[0] != hub {
+		t.Fatalf("cluster from the hub: %d members, truncated %v; want %d, truncated", len(c.Members), c.Truncated, DefaultClusterCap)
+	}
+	for i, m := range c.Members[1:] {
+		if m != spoke(i) {
+			t.Fatalf("cluster from the hub: member %d is %v, want %v (the first neighbours by key)", i+1, m, spoke(i))
+		}
+	}
 }
 
 // failingPuts fails PutItem calls number fail (1-based) with a server
@@ -148,6 +162,40 @@ func TestProfilesLinkSecondHalfFailureIsRetried(t *testing.T) {
 			if len(part.Neighbours) != 1 || part.Neighbours[0] != want || part.Links[want.Key()].First != 5 {
 				t.Errorf("%s: neighbours %v links %v, want %s first at 5", id.Namespace, part.Neighbours, part.Links, want.Key())
 			}
+		}
+	})
+}
+
+// Links written by earlier versions, as a map on the node item "N", are
+// still read, next to links stored as items of their own.
+func TestProfilesReadsLinksOfTheEarlierFormat(t *testing.T) {
+	onEachDynamoDB(t, func(t *testing.T) {
+		db, table := newTestTable(t)
+		ctx := context.Background()
+		a := identity.ID{Namespace: "Email", Value: "a@example.com"}
+		old := identity.ID{Namespace: "ECID", Value: "11111111111111111111111111111111111111"}
+		added := identity.ID{Namespace: "Phone", Value: "+15555550100"}
+		_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
+			"pk": profS(a.Key()), "sk": profS("N"), "ns": profS("Email"),
+			"links": &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{
+				old.Key(): &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"first": profN(3), "last": profN(3), "dataset": profS("ds0"), "source": profS("s0")}},
+			}},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := NewProfiles(db, table)
+		if err := p.PutLinks(ctx, []identity.Link{{A: a, B: added, Dataset: "ds", Source: "s", At: 9}}); err != nil {
+			t.Fatal(err)
+		}
+		part, err := p.Partition(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []identity.ID{old, added}
+		if len(part.Neighbours) != 2 || part.Neighbours[0] != want[0] || part.Neighbours[1] != want[1] ||
+			part.Links[old.Key()].First != 3 || part.Links[added.Key()].First != 9 {
+			t.Errorf("neighbours %v links %v, want %v with first sightings 3 and 9", part.Neighbours, part.Links, want)
 		}
 	})
 }
