@@ -48,3 +48,15 @@ func TestDynamoDBAndKinesisStartAndStop(t *testing.T) {
 		})
 	}
 }
+
+// Where moto_server is missing, the error says how to install it, so that
+// SkipOrFail's message (a failure under MOSAIC_REQUIRE_EMULATORS=1, a skip
+// otherwise) tells what to do.
+func TestMotoMissingSaysHowToInstall(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("HOME", t.TempDir())
+	_, err := StartMoto(context.Background(), Options{})
+	if err == nil || !strings.Contains(err.Error(), MotoInstall) {
+		t.Fatalf("StartMoto without moto_server = %v, want an error naming %s", err, MotoInstall)
+	}
+}
