@@ -227,6 +227,30 @@ func TestCloudEndToEnd(t *testing.T) {
 		if status, _, _ := call("DELETE", "/items/x", true); status != 404 {
 			t.Errorf("no route: got %d", status)
 		}
+		if status, body, _ := call("GET", "/nothing/here", false); status != 404 || string(body) != `{"message":"Not Found"}` {
+			t.Errorf("no route, unsigned: got %d %s", status, body)
+		}
+		// A '+' reaches the function as a plus sign, written literally or
+		// as %2B, and the signature made over %2B holds for both.
+		for _, wire := range []string{"entityId=jane%2Btag%40example.com&n=a%20b", "entityId=jane+tag@example.com&n=a%20b"} {
+			req, _ := http.NewRequest("GET", edge+"/items/q?entityId=jane%2Btag%40example.com&n=a%20b", nil)
+			sum := sha256.Sum256(nil)
+			v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, req, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", time.Now())
+			req.URL.RawQuery = wire
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var echo struct {
+				Event events.APIGatewayV2HTTPRequest `json:"event"`
+			}
+			json.Unmarshal(b, &echo)
+			if q := echo.Event.QueryStringParameters; resp.StatusCode != 200 || q["entityId"] != "jane+tag@example.com" || q["n"] != "a b" {
+				t.Errorf("query %s: got %d %v", wire, resp.StatusCode, q)
+			}
+		}
 		// A dead function process is restarted for the next invocation.
 		pool := c.pools["api-fn"]
 		for _, p := range pool.procs {

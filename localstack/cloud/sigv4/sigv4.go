@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mosaic-cdp/mosaic/shared/apigw"
 )
 
 const (
@@ -77,10 +79,21 @@ func ScopeOf(r *http.Request) (Scope, bool) {
 		p := parseAuth(auth)
 		return parseScope(p["Credential"])
 	}
-	if c := r.URL.Query().Get("X-Amz-Credential"); c != "" {
+	if c := queryOf(r).Get("X-Amz-Credential"); c != "" {
 		return parseScope(c)
 	}
 	return Scope{}, false
+}
+
+// queryOf decodes the request's query with the one decoding the API's
+// functions use too (a '+' is a plus sign). A malformed query has no
+// parameters.
+func queryOf(r *http.Request) url.Values {
+	q, err := apigw.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return url.Values{}
+	}
+	return q
 }
 
 func parseScope(cred string) (Scope, bool) {
@@ -120,7 +133,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 		presigned                               bool
 		expires                                 time.Duration
 	)
-	query := r.URL.Query()
+	query := queryOf(r)
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		if !strings.HasPrefix(auth, algorithm+" ") {
 			return Identity{}, fail("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
@@ -309,21 +322,15 @@ func canonicalQueries(raw string, presigned bool) []string {
 	}
 	type kv struct{ k, v string }
 	var params []kv
-	for _, part := range strings.Split(raw, "&") {
-		if part == "" {
+	decoded, err := apigw.QueryParams(raw)
+	if err != nil {
+		return nil // no canonical form: nothing can match
+	}
+	for _, p := range decoded {
+		if presigned && p.Name == "X-Amz-Signature" {
 			continue
 		}
-		k, v, _ := strings.Cut(part, "=")
-		if dk, err := url.PathUnescape(k); err == nil {
-			k = dk
-		}
-		if dv, err := url.PathUnescape(v); err == nil {
-			v = dv
-		}
-		if presigned && k == "X-Amz-Signature" {
-			continue
-		}
-		params = append(params, kv{uriEncode(k, false), uriEncode(v, false)})
+		params = append(params, kv{uriEncode(p.Name, false), uriEncode(p.Value, false)})
 	}
 	join := func() string {
 		parts := make([]string, len(params))
