@@ -11,6 +11,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -39,12 +41,32 @@ const (
 	MsgIncompleteSig = "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters."
 )
 
+// Reason is why a request failed verification; each service turns it
+// into its own error code (S3's InvalidAccessKeyId, DynamoDB's
+// UnrecognizedClientException, ...).
+type Reason int
+
+const (
+	ReasonSignature  Reason = iota // the signature does not match, or its form is wrong
+	ReasonMissing                  // no signature at all
+	ReasonUnknownKey               // the access key ID is not known
+	ReasonExpired                  // signed too long ago or in the future, or a presigned URL expired
+	ReasonPayload                  // the declared payload hash is not one of the body
+)
+
 // Error is a verification failure with the message AWS would give.
-type Error struct{ Message string }
+type Error struct {
+	Message string
+	Reason  Reason
+}
 
 func (e *Error) Error() string { return e.Message }
 
 func fail(format string, args ...any) *Error { return &Error{Message: fmt.Sprintf(format, args...)} }
+
+func failWith(r Reason, format string, args ...any) *Error {
+	return &Error{Message: fmt.Sprintf(format, args...), Reason: r}
+}
 
 // Scope is the credential scope of a signed request.
 type Scope struct {
@@ -119,6 +141,88 @@ func parseAuth(auth string) map[string]string {
 // Verify checks r, whose complete body is body. It returns the signer's
 // identity, or an *Error carrying AWS's message.
 func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
+	bodyHash := sha256Hex(body)
+	return v.verify(r, func(presigned bool) ([]string, error) {
+		h := r.Header.Get("X-Amz-Content-Sha256")
+		switch {
+		case h == unsignedPayload:
+			return []string{unsignedPayload}, nil
+		case h != "":
+			// The signature covers the declared hash, not the bytes; a
+			// declared hash that does not match the body means the body
+			// was changed.
+			if h != bodyHash {
+				return nil, failWith(ReasonPayload, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+			}
+			return []string{h}, nil
+		case presigned:
+			return []string{unsignedPayload, bodyHash}, nil
+		}
+		return []string{bodyHash}, nil
+	})
+}
+
+// VerifyDeclared checks r as S3 does, without reading its body: the
+// signature covers the payload hash the request declares in
+// x-amz-content-sha256 (required with an Authorization header), which is
+// the body's hex SHA-256, UNSIGNED-PAYLOAD, or one of the STREAMING-*
+// forms; a presigned URL signs UNSIGNED-PAYLOAD. It returns the declared
+// hash; when that is a SHA-256, the caller must check the body against it
+// (HashChecker) before the body is used.
+func (v *Verifier) VerifyDeclared(r *http.Request) (Identity, string, error) {
+	var declared string
+	id, err := v.verify(r, func(presigned bool) ([]string, error) {
+		if presigned {
+			declared = unsignedPayload
+			return []string{unsignedPayload}, nil
+		}
+		h := r.Header.Get("X-Amz-Content-Sha256")
+		switch {
+		case h == "":
+			return nil, fail("Missing required header for this request: x-amz-content-sha256")
+		case h == unsignedPayload, strings.HasPrefix(h, "STREAMING-"), isSHA256Hex(h):
+			declared = h
+			return []string{h}, nil
+		}
+		return nil, fail("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.")
+	})
+	return id, declared, err
+}
+
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// HashChecker wraps a request body whose SHA-256 was declared: reading it
+// to the end fails with an *Error (ReasonPayload) instead of io.EOF when
+// the bytes are not the ones signed, so a consumer that reads the whole
+// body never accepts tampered data.
+func HashChecker(body io.ReadCloser, declared string) io.ReadCloser {
+	return &hashChecker{ReadCloser: body, h: sha256.New(), want: declared}
+}
+
+type hashChecker struct {
+	io.ReadCloser
+	h    hash.Hash
+	want string
+}
+
+func (c *hashChecker) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.h.Write(p[:n])
+	if err == io.EOF && hex.EncodeToString(c.h.Sum(nil)) != c.want {
+		return n, failWith(ReasonPayload, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+	}
+	return n, err
+}
+
+// verify checks everything but the payload, whose signed hash candidates
+// payloads gives (presigned tells which form the request uses).
+func (v *Verifier) verify(r *http.Request, payloads func(presigned bool) ([]string, error)) (Identity, error) {
 	now := time.Now
 	if v.Now != nil {
 		now = v.Now
@@ -157,7 +261,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 		cred, signedHeaders, signature = query.Get("X-Amz-Credential"), query.Get("X-Amz-SignedHeaders"), query.Get("X-Amz-Signature")
 		amzDate = query.Get("X-Amz-Date")
 		if cred == "" || signedHeaders == "" || signature == "" || amzDate == "" {
-			return Identity{}, fail(MsgMissingToken)
+			return Identity{}, failWith(ReasonMissing, MsgMissingToken)
 		}
 		secs, err := strconv.Atoi(query.Get("X-Amz-Expires"))
 		if err != nil || secs < 1 || secs > 604800 {
@@ -165,7 +269,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 		}
 		expires = time.Duration(secs) * time.Second
 	} else {
-		return Identity{}, fail(MsgMissingToken)
+		return Identity{}, failWith(ReasonMissing, MsgMissingToken)
 	}
 
 	scope, ok := parseScope(cred)
@@ -174,7 +278,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 	}
 	secret, known := v.Secrets[scope.AccessKey]
 	if !known {
-		return Identity{}, fail(MsgInvalidToken)
+		return Identity{}, failWith(ReasonUnknownKey, MsgInvalidToken)
 	}
 	if scope.Service != v.Service {
 		return Identity{}, fail("Credential should be scoped to correct service: '%s'.", v.Service)
@@ -192,13 +296,13 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 	t := now().UTC()
 	if presigned {
 		if t.After(signedAt.Add(expires)) {
-			return Identity{}, fail("Request has expired")
+			return Identity{}, failWith(ReasonExpired, "Request has expired")
 		}
 		if signedAt.After(t.Add(skew)) {
-			return Identity{}, fail("Request is not yet valid")
+			return Identity{}, failWith(ReasonExpired, "Request is not yet valid")
 		}
 	} else if signedAt.Before(t.Add(-skew)) || signedAt.After(t.Add(skew)) {
-		return Identity{}, fail("Signature expired: %s is now earlier than %s (%s - %s.)",
+		return Identity{}, failWith(ReasonExpired, "Signature expired: %s is now earlier than %s (%s - %s.)",
 			amzDate, t.Add(-skew).Format(timeFormat), t.Format(timeFormat), skew)
 	}
 
@@ -210,22 +314,9 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 	if err != nil {
 		return Identity{}, err
 	}
-
-	bodyHash := sha256Hex(body)
-	var payloads []string
-	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != unsignedPayload {
-		// The signature covers the declared hash, not the bytes; a declared
-		// hash that does not match the body means the body was changed.
-		if h != bodyHash {
-			return Identity{}, fail("The provided 'x-amz-content-sha256' header does not match what was computed.")
-		}
-		payloads = []string{h}
-	} else if h == unsignedPayload {
-		payloads = []string{unsignedPayload}
-	} else if presigned {
-		payloads = []string{unsignedPayload, bodyHash}
-	} else {
-		payloads = []string{bodyHash}
+	candidates, err := payloads(presigned)
+	if err != nil {
+		return Identity{}, err
 	}
 
 	queries := canonicalQueries(r.URL.RawQuery, presigned)
@@ -237,7 +328,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 	}
 	for _, path := range candidatePaths(r) {
 		for _, canonQuery := range queries {
-			for _, payload := range payloads {
+			for _, payload := range candidates {
 				creq := strings.Join([]string{r.Method, path, canonQuery, canonHeaders, signedHeaders, payload}, "\n")
 				sts := strings.Join([]string{algorithm, amzDate, credScope, sha256Hex([]byte(creq))}, "\n")
 				if hmac.Equal(hmacSHA256(key, []byte(sts)), want) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -208,5 +209,91 @@ func TestScopeOf(t *testing.T) {
 	plain, _ := http.NewRequest("GET", "http://localhost/x", nil)
 	if _, ok := ScopeOf(plain); ok {
 		t.Error("unsigned request has a scope")
+	}
+}
+
+// TestVerifyDeclared checks S3's form: the signature covers the declared
+// payload hash, and HashChecker refuses a body that is not the one hashed.
+func TestVerifyDeclared(t *testing.T) {
+	v := &Verifier{Service: "s3", Region: "us-east-1", Secrets: map[string]string{"test": "test"}}
+	sign := func(body, payloadHash string, tamper func(*http.Request)) *http.Request {
+		req, _ := http.NewRequest("PUT", "http://localhost/bucket/key", strings.NewReader(body))
+		req.Header.Set("X-Amz-Content-Sha256", payloadHash)
+		if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"},
+			req, payloadHash, "s3", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if tamper != nil {
+			tamper(req)
+		}
+		return req
+	}
+	for _, tc := range []struct {
+		name       string
+		req        *http.Request
+		wantReason Reason
+		wantErr    bool
+		wantBody   bool // reading the body succeeds
+	}{
+		{name: "sha256", req: sign("hello", hashHex([]byte("hello")), nil), wantBody: true},
+		{name: "unsigned payload", req: sign("hello", unsignedPayload, nil), wantBody: true},
+		{name: "streaming", req: sign("5;chunk-signature=x\r\nhello\r\n", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", nil), wantBody: true},
+		{name: "tampered body", req: sign("hello", hashHex([]byte("hello")), func(r *http.Request) {
+			r.Body = io.NopCloser(strings.NewReader("HELLO"))
+		})},
+		{name: "declared hash changed", req: sign("hello", hashHex([]byte("hello")), func(r *http.Request) {
+			r.Header.Set("X-Amz-Content-Sha256", hashHex([]byte("other")))
+		}), wantErr: true, wantReason: ReasonSignature},
+		{name: "no declared hash", req: sign("hello", hashHex([]byte("hello")), func(r *http.Request) {
+			r.Header.Del("X-Amz-Content-Sha256")
+		}), wantErr: true, wantReason: ReasonSignature},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, declared, err := v.VerifyDeclared(tc.req)
+			if tc.wantErr {
+				var e *Error
+				if !errors.As(err, &e) || e.Reason != tc.wantReason {
+					t.Fatalf("got %v, want reason %d", err, tc.wantReason)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := tc.req.Body
+			if len(declared) == 64 {
+				body = HashChecker(body, declared)
+			}
+			_, err = io.ReadAll(body)
+			var e *Error
+			if tc.wantBody && err != nil {
+				t.Errorf("reading body: %v", err)
+			}
+			if !tc.wantBody && (!errors.As(err, &e) || e.Reason != ReasonPayload) {
+				t.Errorf("reading a tampered body: got %v, want a payload error", err)
+			}
+		})
+	}
+}
+
+func TestVerifyReasons(t *testing.T) {
+	v := verifier()
+	for _, tc := range []struct {
+		name string
+		req  *http.Request
+		want Reason
+	}{
+		{"unsigned", func() *http.Request { r, _ := http.NewRequest("GET", "http://h/p", nil); return r }(), ReasonMissing},
+		{"unknown key", signed(t, "GET", "http://h/p", signOpts{key: "nobody", secret: "x"}), ReasonUnknownKey},
+		{"wrong secret", signed(t, "GET", "http://h/p", signOpts{key: "test", secret: "x"}), ReasonSignature},
+		{"old", signed(t, "GET", "http://h/p", signOpts{at: time.Now().Add(-time.Hour)}), ReasonExpired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := v.Verify(tc.req, nil)
+			var e *Error
+			if !errors.As(err, &e) || e.Reason != tc.want {
+				t.Errorf("got %v, want reason %d", err, tc.want)
+			}
+		})
 	}
 }
