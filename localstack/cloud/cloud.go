@@ -498,8 +498,8 @@ func (c *Cloud) edge(s3 *s3Hook, api http.Handler) http.Handler {
 				refuseS3(w, r, err)
 				return
 			}
-			if len(declared) == 64 && r.Body != nil && r.Body != http.NoBody {
-				if !checkS3Body(w, r, declared) {
+			if declared != sigv4.UnsignedPayload && r.Body != nil && r.Body != http.NoBody {
+				if !checkS3Body(w, r) {
 					return
 				}
 			}
@@ -515,19 +515,19 @@ func (c *Cloud) edge(s3 *s3Hook, api http.Handler) http.Handler {
 }
 
 // maxCheckedS3Body is the largest S3 body the edge reads in full to check
-// its declared SHA-256 before S3 sees it (covering single PUTs and the
-// parts of the SDKs' and the AWS CLI's multipart uploads); a larger body is
-// checked as it streams, and S3 fails the request when it does not match.
+// it against its signature (VerifyDeclared) before S3 sees it, covering
+// single PUTs and the parts of the SDKs' and the AWS CLI's multipart
+// uploads; a larger body is checked as it streams, and S3 fails the request
+// when it does not match.
 const maxCheckedS3Body = 64 << 20
 
-// checkS3Body makes sure the body S3 will store is the one whose SHA-256
-// was signed. It answers the request itself and returns false when not.
-func checkS3Body(w http.ResponseWriter, r *http.Request, declared string) bool {
+// checkS3Body makes sure the body S3 will store is the one signed. It
+// answers the request itself and returns false when not.
+func checkS3Body(w http.ResponseWriter, r *http.Request) bool {
 	if r.ContentLength < 0 || r.ContentLength > maxCheckedS3Body {
-		r.Body = sigv4.HashChecker(r.Body, declared)
 		return true
 	}
-	body, err := io.ReadAll(sigv4.HashChecker(r.Body, declared))
+	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		refuseS3(w, r, err)
 		return false

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -477,6 +478,41 @@ func TestCloudEndToEnd(t *testing.T) {
 		}
 		if _, err := getObject(key); err == nil {
 			t.Error("an unverified PUT wrote the object")
+		}
+
+		// A body signed chunk by chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD)
+		// is stored as its data; a changed chunk is refused.
+		for _, tc := range []struct {
+			name, key string
+			change    bool
+			want      int
+		}{{"streaming", "edge/chunked.txt", false, 200}, {"streaming, changed chunk", "edge/chunked-bad.txt", true, 400}} {
+			creds := aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}
+			now := time.Now()
+			req, _ := http.NewRequest("PUT", edge+"/"+landing+"/"+tc.key, nil)
+			req.Header.Set("X-Amz-Content-Sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+			req.Header.Set("Content-Encoding", "aws-chunked")
+			req.Header.Set("X-Amz-Decoded-Content-Length", "11")
+			if err := v4.NewSigner().SignHTTP(ctx, creds, req, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "s3", "us-east-1", now); err != nil {
+				t.Fatal(err)
+			}
+			auth := req.Header.Get("Authorization")
+			seed, _ := hex.DecodeString(auth[strings.LastIndex(auth, "Signature=")+len("Signature="):])
+			signer := v4.NewStreamSigner(creds, "s3", "us-east-1", seed)
+			var body bytes.Buffer
+			for _, c := range []string{"hello ", "world", ""} {
+				sig, _ := signer.GetSignature(ctx, nil, []byte(c), now)
+				if tc.change && c == "world" {
+					c = "WORLD"
+				}
+				fmt.Fprintf(&body, "%x;chunk-signature=%x\r\n%s\r\n", len(c), sig, c)
+			}
+			req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body.Bytes())), int64(body.Len())
+			status, _, b := raw(req)
+			got, _ := getObject(tc.key)
+			if status != tc.want || (tc.want == 200) != (string(got) == "hello world") {
+				t.Errorf("%s: got %d %s, stored %q", tc.name, status, b, got)
+			}
 		}
 
 		// Presigned URLs made by the SDK work for PUT and GET.

@@ -6,6 +6,7 @@
 package sigv4
 
 import (
+	"bufio"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -162,16 +163,20 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 	})
 }
 
-// VerifyDeclared checks r as S3 does, without reading its body: the
+// VerifyDeclared checks r as S3 does, without reading its body first: the
 // signature covers the payload hash the request declares in
 // x-amz-content-sha256 (required with an Authorization header), which is
 // the body's hex SHA-256, UNSIGNED-PAYLOAD, or one of the STREAMING-*
-// forms; a presigned URL signs UNSIGNED-PAYLOAD. It returns the declared
-// hash; when that is a SHA-256, the caller must check the body against it
-// (HashChecker) before the body is used.
+// forms; a presigned URL signs UNSIGNED-PAYLOAD
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-authenticating-requests.html).
+// It returns the declared hash, and replaces r.Body with a reader that
+// checks what was signed: the SHA-256 (HashChecker), or each chunk's
+// signature of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD body (passed on as
+// sent, still aws-chunked). Reading such a body to its end fails with an
+// *Error of ReasonPayload when it is not the one signed.
 func (v *Verifier) VerifyDeclared(r *http.Request) (Identity, string, error) {
 	var declared string
-	id, err := v.verify(r, func(presigned bool) ([]string, error) {
+	id, sig, err := v.verifySigned(r, func(presigned bool) ([]string, error) {
 		if presigned {
 			declared = unsignedPayload
 			return []string{unsignedPayload}, nil
@@ -186,7 +191,97 @@ func (v *Verifier) VerifyDeclared(r *http.Request) (Identity, string, error) {
 		}
 		return nil, fail("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.")
 	})
-	return id, declared, err
+	if err != nil {
+		return id, declared, err
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		switch {
+		case isSHA256Hex(declared):
+			r.Body = HashChecker(r.Body, declared)
+		case declared == streamingSigned:
+			r.Body = &chunkChecker{ReadCloser: r.Body, in: bufio.NewReader(r.Body), sig: sig, prev: sig.signature}
+		}
+	}
+	return id, declared, nil
+}
+
+// streamingSigned is the payload hash of an aws-chunked body whose every
+// chunk is signed, chaining from the request's signature.
+const streamingSigned = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+
+// maxChunk bounds one chunk of an aws-chunked body (clients send 64 KB to
+// a few MB).
+const maxChunk = 16 << 20
+
+// chunkChecker passes an aws-chunked body through unchanged while checking
+// every chunk's signature
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html):
+// "<hex size>;chunk-signature=<sig>\r\n<data>\r\n", ending with a chunk of
+// size 0; each signature is the HMAC of
+// "AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n<previous sig>\n<sha256 of ”>\n<sha256 of data>".
+type chunkChecker struct {
+	io.ReadCloser
+	in      *bufio.Reader
+	sig     signing
+	prev    string
+	pending []byte
+	done    bool
+	err     error
+}
+
+func (c *chunkChecker) Read(p []byte) (int, error) {
+	for len(c.pending) == 0 {
+		if c.err != nil {
+			return 0, c.err
+		}
+		if c.done {
+			return 0, io.EOF
+		}
+		c.pending, c.err = c.next()
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+// next reads, checks and returns the raw bytes of one chunk.
+func (c *chunkChecker) next() ([]byte, error) {
+	bad := failWith(ReasonPayload, "The chunk signature we calculated does not match the signature you provided.")
+	header, err := c.in.ReadSlice('\n')
+	if err != nil || len(header) > 256 {
+		return nil, bad
+	}
+	sizeHex, params, _ := strings.Cut(strings.TrimRight(string(header), "\r\n"), ";")
+	size, err := strconv.ParseInt(sizeHex, 16, 64)
+	sigHex, ok := strings.CutPrefix(params, "chunk-signature=")
+	if err != nil || size < 0 || size > maxChunk || !ok {
+		return nil, bad
+	}
+	raw := make([]byte, 0, len(header)+int(size)+2)
+	raw = append(raw, header...)
+	data := make([]byte, size)
+	if _, err := io.ReadFull(c.in, data); err != nil {
+		return nil, bad
+	}
+	raw = append(raw, data...)
+	crlf := make([]byte, 2)
+	if _, err := io.ReadFull(c.in, crlf); err != nil || string(crlf) != "\r\n" {
+		return nil, bad
+	}
+	raw = append(raw, crlf...)
+	sts := strings.Join([]string{"AWS4-HMAC-SHA256-PAYLOAD", c.sig.amzDate, c.sig.scope, c.prev, sha256Hex(nil), sha256Hex(data)}, "\n")
+	want, err := hex.DecodeString(sigHex)
+	if err != nil || !hmac.Equal(hmacSHA256(c.sig.key, []byte(sts)), want) {
+		return nil, bad
+	}
+	c.prev = sigHex
+	if size == 0 {
+		if _, err := c.in.ReadByte(); err != io.EOF {
+			return nil, bad // nothing may follow the final chunk
+		}
+		c.done = true
+	}
+	return raw, nil
 }
 
 func isSHA256Hex(s string) bool {
@@ -223,6 +318,18 @@ func (c *hashChecker) Read(p []byte) (int, error) {
 // verify checks everything but the payload, whose signed hash candidates
 // payloads gives (presigned tells which form the request uses).
 func (v *Verifier) verify(r *http.Request, payloads func(presigned bool) ([]string, error)) (Identity, error) {
+	id, _, err := v.verifySigned(r, payloads)
+	return id, err
+}
+
+// signing is what a verified request was signed with, for checking the
+// chunk signatures of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD body.
+type signing struct {
+	key                       []byte
+	amzDate, scope, signature string
+}
+
+func (v *Verifier) verifySigned(r *http.Request, payloads func(presigned bool) ([]string, error)) (Identity, signing, error) {
 	now := time.Now
 	if v.Now != nil {
 		now = v.Now
@@ -240,12 +347,12 @@ func (v *Verifier) verify(r *http.Request, payloads func(presigned bool) ([]stri
 	query := queryOf(r)
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		if !strings.HasPrefix(auth, algorithm+" ") {
-			return Identity{}, fail("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+			return Identity{}, signing{}, fail("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 		}
 		p := parseAuth(auth)
 		cred, signedHeaders, signature = p["Credential"], p["SignedHeaders"], p["Signature"]
 		if cred == "" || signedHeaders == "" || signature == "" {
-			return Identity{}, fail(MsgIncompleteSig)
+			return Identity{}, signing{}, fail(MsgIncompleteSig)
 		}
 		amzDate = r.Header.Get("X-Amz-Date")
 		if amzDate == "" {
@@ -256,67 +363,67 @@ func (v *Verifier) verify(r *http.Request, payloads func(presigned bool) ([]stri
 	} else if query.Get("X-Amz-Signature") != "" || query.Get("X-Amz-Credential") != "" {
 		presigned = true
 		if alg := query.Get("X-Amz-Algorithm"); alg != algorithm {
-			return Identity{}, fail("X-Amz-Algorithm only supports \"%s\"", algorithm)
+			return Identity{}, signing{}, fail("X-Amz-Algorithm only supports \"%s\"", algorithm)
 		}
 		cred, signedHeaders, signature = query.Get("X-Amz-Credential"), query.Get("X-Amz-SignedHeaders"), query.Get("X-Amz-Signature")
 		amzDate = query.Get("X-Amz-Date")
 		if cred == "" || signedHeaders == "" || signature == "" || amzDate == "" {
-			return Identity{}, failWith(ReasonMissing, MsgMissingToken)
+			return Identity{}, signing{}, failWith(ReasonMissing, MsgMissingToken)
 		}
 		secs, err := strconv.Atoi(query.Get("X-Amz-Expires"))
 		if err != nil || secs < 1 || secs > 604800 {
-			return Identity{}, fail("X-Amz-Expires must be a number of seconds between 1 and 604800")
+			return Identity{}, signing{}, fail("X-Amz-Expires must be a number of seconds between 1 and 604800")
 		}
 		expires = time.Duration(secs) * time.Second
 	} else {
-		return Identity{}, failWith(ReasonMissing, MsgMissingToken)
+		return Identity{}, signing{}, failWith(ReasonMissing, MsgMissingToken)
 	}
 
 	scope, ok := parseScope(cred)
 	if !ok {
-		return Identity{}, fail("Credential should be scoped to a valid region.")
+		return Identity{}, signing{}, fail("Credential should be scoped to a valid region.")
 	}
 	secret, known := v.Secrets[scope.AccessKey]
 	if !known {
-		return Identity{}, failWith(ReasonUnknownKey, MsgInvalidToken)
+		return Identity{}, signing{}, failWith(ReasonUnknownKey, MsgInvalidToken)
 	}
 	if scope.Service != v.Service {
-		return Identity{}, fail("Credential should be scoped to correct service: '%s'.", v.Service)
+		return Identity{}, signing{}, fail("Credential should be scoped to correct service: '%s'.", v.Service)
 	}
 	if scope.Region != v.Region {
-		return Identity{}, fail("Credential should be scoped to a valid region.")
+		return Identity{}, signing{}, fail("Credential should be scoped to a valid region.")
 	}
 	signedAt, err := time.Parse(timeFormat, amzDate)
 	if err != nil {
-		return Identity{}, fail("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+		return Identity{}, signing{}, fail("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 	}
 	if scope.Date != signedAt.Format(dateFormat) {
-		return Identity{}, fail("Credential should be scoped to a valid date.")
+		return Identity{}, signing{}, fail("Credential should be scoped to a valid date.")
 	}
 	t := now().UTC()
 	if presigned {
 		if t.After(signedAt.Add(expires)) {
-			return Identity{}, failWith(ReasonExpired, "Request has expired")
+			return Identity{}, signing{}, failWith(ReasonExpired, "Request has expired")
 		}
 		if signedAt.After(t.Add(skew)) {
-			return Identity{}, failWith(ReasonExpired, "Request is not yet valid")
+			return Identity{}, signing{}, failWith(ReasonExpired, "Request is not yet valid")
 		}
 	} else if signedAt.Before(t.Add(-skew)) || signedAt.After(t.Add(skew)) {
-		return Identity{}, failWith(ReasonExpired, "Signature expired: %s is now earlier than %s (%s - %s.)",
+		return Identity{}, signing{}, failWith(ReasonExpired, "Signature expired: %s is now earlier than %s (%s - %s.)",
 			amzDate, t.Add(-skew).Format(timeFormat), t.Format(timeFormat), skew)
 	}
 
 	headerNames := strings.Split(signedHeaders, ";")
 	if !contains(headerNames, "host") {
-		return Identity{}, fail(MsgSignature)
+		return Identity{}, signing{}, fail(MsgSignature)
 	}
 	canonHeaders, err := canonicalHeaders(r, headerNames)
 	if err != nil {
-		return Identity{}, err
+		return Identity{}, signing{}, err
 	}
 	candidates, err := payloads(presigned)
 	if err != nil {
-		return Identity{}, err
+		return Identity{}, signing{}, err
 	}
 
 	queries := canonicalQueries(r.URL.RawQuery, presigned)
@@ -324,7 +431,7 @@ func (v *Verifier) verify(r *http.Request, payloads func(presigned bool) ([]stri
 	credScope := strings.Join([]string{scope.Date, scope.Region, scope.Service, "aws4_request"}, "/")
 	want, err := hex.DecodeString(signature)
 	if err != nil {
-		return Identity{}, fail(MsgSignature)
+		return Identity{}, signing{}, fail(MsgSignature)
 	}
 	for _, path := range candidatePaths(r) {
 		for _, canonQuery := range queries {
@@ -332,12 +439,12 @@ func (v *Verifier) verify(r *http.Request, payloads func(presigned bool) ([]stri
 				creq := strings.Join([]string{r.Method, path, canonQuery, canonHeaders, signedHeaders, payload}, "\n")
 				sts := strings.Join([]string{algorithm, amzDate, credScope, sha256Hex([]byte(creq))}, "\n")
 				if hmac.Equal(hmacSHA256(key, []byte(sts)), want) {
-					return Identity{AccessKey: scope.AccessKey}, nil
+					return Identity{AccessKey: scope.AccessKey}, signing{key: key, amzDate: amzDate, scope: credScope, signature: signature}, nil
 				}
 			}
 		}
 	}
-	return Identity{}, fail(MsgSignature)
+	return Identity{}, signing{}, fail(MsgSignature)
 }
 
 func contains(list []string, s string) bool {
@@ -489,3 +596,7 @@ func IsError(err error) bool {
 	var e *Error
 	return errors.As(err, &e)
 }
+
+// UnsignedPayload is the payload hash of a request whose body is not
+// signed (S3 pre-signed URLs, or a client's choice over TLS).
+const UnsignedPayload = unsignedPayload
