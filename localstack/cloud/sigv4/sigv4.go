@@ -1,8 +1,10 @@
 // Package sigv4 verifies AWS Signature Version 4 on incoming HTTP requests,
 // both the Authorization-header form and presigned URLs, so the local cloud
-// can refuse unsigned or wrongly signed API calls the way API Gateway with
-// IAM authorization does (QUALITY S1). It also reads the credential scope of
-// a request, which the local edge uses to route calls by service.
+// can refuse unsigned or wrongly signed calls the way AWS does: the API as
+// API Gateway with IAM authorization, and S3, DynamoDB and Kinesis as those
+// services (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html).
+// It also reads the credential scope of a request, which the local edge
+// uses to route calls by service.
 package sigv4
 
 import (
@@ -10,7 +12,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -170,7 +171,7 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 // forms; a presigned URL signs UNSIGNED-PAYLOAD
 // (https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-authenticating-requests.html).
 // It returns the declared hash, and replaces r.Body with a reader that
-// checks what was signed: the SHA-256 (HashChecker), or each chunk's
+// checks what was signed: the SHA-256 (newHashChecker), or each chunk's
 // signature of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD body (passed on as
 // sent, still aws-chunked). Reading such a body to its end fails with an
 // *Error of ReasonPayload when it is not the one signed.
@@ -185,9 +186,13 @@ func (v *Verifier) VerifyDeclared(r *http.Request) (Identity, string, error) {
 		switch {
 		case h == "":
 			return nil, fail("Missing required header for this request: x-amz-content-sha256")
-		case h == unsignedPayload, strings.HasPrefix(h, "STREAMING-"), isSHA256Hex(h):
+		case h == unsignedPayload, h == streamingUnsignedTrailer, h == streamingSigned, isSHA256Hex(h):
 			declared = h
 			return []string{h}, nil
+		case strings.HasPrefix(h, "STREAMING-"):
+			// Signed trailers and SigV4a chunks are not checked here; taking
+			// them unchecked would let their content change on the way.
+			return nil, fail("x-amz-content-sha256 %s is not supported by this endpoint; sign the payload's SHA-256, UNSIGNED-PAYLOAD or STREAMING-AWS4-HMAC-SHA256-PAYLOAD.", h)
 		}
 		return nil, fail("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.")
 	})
@@ -197,7 +202,7 @@ func (v *Verifier) VerifyDeclared(r *http.Request) (Identity, string, error) {
 	if r.Body != nil && r.Body != http.NoBody {
 		switch {
 		case isSHA256Hex(declared):
-			r.Body = HashChecker(r.Body, declared)
+			r.Body = newHashChecker(r.Body, declared)
 		case declared == streamingSigned:
 			r.Body = &chunkChecker{ReadCloser: r.Body, in: bufio.NewReader(r.Body), sig: sig, prev: sig.signature}
 		}
@@ -205,9 +210,12 @@ func (v *Verifier) VerifyDeclared(r *http.Request) (Identity, string, error) {
 	return id, declared, nil
 }
 
-// streamingSigned is the payload hash of an aws-chunked body whose every
-// chunk is signed, chaining from the request's signature.
-const streamingSigned = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+// Payload hashes of aws-chunked bodies: every chunk signed, chaining from
+// the request's signature; or no chunk signed, with a trailing checksum.
+const (
+	streamingSigned          = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+	streamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+)
 
 // maxChunk bounds one chunk of an aws-chunked body (clients send 64 KB to
 // a few MB).
@@ -292,11 +300,11 @@ func isSHA256Hex(s string) bool {
 	return err == nil
 }
 
-// HashChecker wraps a request body whose SHA-256 was declared: reading it
+// newHashChecker wraps a request body whose SHA-256 was declared: reading it
 // to the end fails with an *Error (ReasonPayload) instead of io.EOF when
 // the bytes are not the ones signed, so a consumer that reads the whole
 // body never accepts tampered data.
-func HashChecker(body io.ReadCloser, declared string) io.ReadCloser {
+func newHashChecker(body io.ReadCloser, declared string) io.ReadCloser {
 	return &hashChecker{ReadCloser: body, h: sha256.New(), want: declared}
 }
 
@@ -589,12 +597,6 @@ func hmacSHA256(key, data []byte) []byte {
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-// IsError reports whether err is a verification failure.
-func IsError(err error) bool {
-	var e *Error
-	return errors.As(err, &e)
 }
 
 // UnsignedPayload is the payload hash of a request whose body is not

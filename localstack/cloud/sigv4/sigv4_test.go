@@ -257,6 +257,7 @@ func TestVerifyDeclared(t *testing.T) {
 		{name: "declared hash changed", req: sign("hello", hashHex([]byte("hello")), func(r *http.Request) {
 			r.Header.Set("X-Amz-Content-Sha256", hashHex([]byte("other")))
 		}), wantErr: true, wantReason: ReasonSignature},
+		{name: "signed trailer, not checked so refused", req: sign("hello", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", nil), wantErr: true, wantReason: ReasonSignature},
 		{name: "no declared hash", req: sign("hello", hashHex([]byte("hello")), func(r *http.Request) {
 			r.Header.Del("X-Amz-Content-Sha256")
 		}), wantErr: true, wantReason: ReasonSignature},
