@@ -336,8 +336,11 @@ func (rp *rieProc) invoke(ctx context.Context, client *http.Client, payload []by
 // transportError is the error for a call that got no complete answer: the
 // caller's context ending stays that, anything else (the process died
 // mid-invocation, the client's own deadline passed) is the function's
-// failure, as Lambda reports it.
+// failure, as Lambda reports it. Either way the process may still be busy
+// with the call, and RIE fails on a second concurrent invocation, so it is
+// stopped; the next invocation starts a fresh one.
 func (rp *rieProc) transportError(ctx context.Context, err error) error {
+	rp.kill()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -70,6 +70,16 @@ func TestInvokeFailuresAreFunctionErrors(t *testing.T) {
 			t.Errorf("after %s: %v", tc.payload, err)
 		}
 	}
+	// A caller that gives up mid-invocation gets its context's error, and
+	// the process still busy with that call does not fail the next one.
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := pool.Invoke(short, []byte(`{"say":"outlive"}`)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("abandoned call: got %v, want the context's error", err)
+	}
+	if _, err := pool.Invoke(ctx, []byte(`{"say":"hello"}`)); err != nil {
+		t.Errorf("after an abandoned call: %v", err)
+	}
 }
 
 // TestInvokeAnswersRIEGivesForErrors covers the answers of a runtime
