@@ -546,12 +546,12 @@ func unsignedService(r *http.Request, backend gofakes3.Backend) string {
 	case strings.HasPrefix(target, "Kinesis_"):
 		return "kinesis"
 	}
+	bucket, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	if host, _, _ := strings.Cut(r.Host, ":"); strings.HasSuffix(host, ".localhost") {
-		return "s3"
+		bucket = strings.TrimSuffix(host, ".localhost") // virtual-hosted style
 	}
-	first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	if first != "" {
-		if ok, _ := backend.BucketExists(first); ok {
+	if bucket != "" {
+		if ok, _ := backend.BucketExists(bucket); ok {
 			return "s3"
 		}
 	}
