@@ -22,9 +22,15 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/mosaic-cdp/mosaic/localstack/cloud/sigv4"
+	"github.com/mosaic-cdp/mosaic/shared/apigw"
 )
 
-// MaxRequestBody is API Gateway's payload limit.
+// MaxRequestBody is API Gateway HTTP API's payload limit, 10 MB
+// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html);
+// a larger body is answered 413 before anything else. A body under it can
+// still make an event over Lambda's 6 MB invocation limit (maxInvokeRequest;
+// a binary body grows by 4/3 in base64): that is answered 413 too, with API
+// Gateway's "Request Too Long", and the function is not invoked.
 const MaxRequestBody = 10 << 20
 
 const accountID = "000000000000"
@@ -155,20 +161,29 @@ func (a *apiFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusBadRequest, "Bad Request")
 		return
 	}
-	id, err := a.verifier.Verify(r, body)
-	if err != nil {
-		writeMessage(w, http.StatusForbidden, err.Error())
-		return
-	}
+	// API Gateway matches the route before it authorizes: a path no route
+	// serves is 404 for signed and unsigned calls alike, and only a matched
+	// route with IAM authorization answers 403.
 	rt, params, ok := a.routes.match(r.Method, splitPath(r.URL.EscapedPath()))
 	if !ok {
 		writeMessage(w, http.StatusNotFound, "Not Found")
+		return
+	}
+	id, err := a.verifier.Verify(r, body)
+	if err != nil {
+		writeMessage(w, http.StatusForbidden, err.Error())
 		return
 	}
 	ev := buildAPIEvent(r, body, rt.key, params, id.AccessKey, a.now())
 	payload, err := json.Marshal(ev)
 	if err != nil {
 		writeMessage(w, http.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	if len(payload) > maxInvokeRequest {
+		// The body fits the HTTP API but the event does not fit Lambda's
+		// request limit; API Gateway answers 413 without invoking.
+		writeMessage(w, http.StatusRequestEntityTooLarge, "Request Too Long")
 		return
 	}
 	out, err := a.invoke(r.Context(), rt.function, payload)
@@ -207,7 +222,9 @@ func buildAPIEvent(r *http.Request, body []byte, routeKey string, params map[str
 	var query map[string]string
 	if r.URL.RawQuery != "" {
 		query = map[string]string{}
-		values, _ := url.ParseQuery(r.URL.RawQuery)
+		// A malformed query leaves the parameters out; the function sees
+		// rawQueryString and refuses it.
+		values, _ := apigw.ParseQuery(r.URL.RawQuery)
 		keys := make([]string, 0, len(values))
 		for k := range values {
 			keys = append(keys, k)

@@ -195,6 +195,8 @@ func TestAPIFrontStatuses(t *testing.T) {
 				return nil, &FunctionError{Type: "errorString", Message: "boom"}
 			case "garbage":
 				return []byte("not json"), nil
+			case "huge":
+				return nil, &FunctionError{Type: errResponseSize}
 			}
 			return json.Marshal(events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: fn + " " + ev.RouteKey})
 		}}
@@ -209,6 +211,14 @@ func TestAPIFrontStatuses(t *testing.T) {
 		return req
 	}
 	big := bytes.Repeat([]byte("a"), MaxRequestBody+1)
+	// Under the HTTP API's 10 MB, but over Lambda's 6 MB once base64-encoded.
+	binary := bytes.Repeat([]byte{0xff}, 5<<20)
+	wrongSecret := func(req *http.Request) *http.Request {
+		sum := sha256.Sum256(nil)
+		v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "test", SecretAccessKey: "wrong"},
+			req, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", time.Now())
+		return req
+	}
 	tests := []struct {
 		name       string
 		req        func() *http.Request
@@ -221,6 +231,24 @@ func TestAPIFrontStatuses(t *testing.T) {
 			return sign(r, nil)
 		}, 200, "schema GET /reg/tenant/schemas/{id}"},
 		{"no route", func() *http.Request { r, _ := http.NewRequest("GET", srv.URL+"/nope", nil); return sign(r, nil) }, 404, `{"message":"Not Found"}`},
+		{"no route unsigned", func() *http.Request { r, _ := http.NewRequest("GET", srv.URL+"/nope", nil); return r }, 404, `{"message":"Not Found"}`},
+		{"no route wrong secret", func() *http.Request {
+			r, _ := http.NewRequest("DELETE", srv.URL+"/reg/tenant/schemas/x", nil)
+			return wrongSecret(r)
+		}, 404, `{"message":"Not Found"}`},
+		{"route wrong secret", func() *http.Request {
+			r, _ := http.NewRequest("GET", srv.URL+"/reg/tenant/schemas/x", nil)
+			return wrongSecret(r)
+		}, 403, `{"message":"` + sigv4.MsgSignature + `"}`},
+		{"answer over 6 MB", func() *http.Request {
+			r, _ := http.NewRequest("GET", srv.URL+"/reg/tenant/schemas/huge", nil)
+			return sign(r, nil)
+		}, 502, `{"message":"Internal Server Error"}`},
+		{"event over 6 MB", func() *http.Request {
+			r, _ := http.NewRequest("PATCH", srv.URL+"/reg/tenant/schemas/x", bytes.NewReader(binary))
+			r.Header.Set("Content-Type", "application/octet-stream")
+			return sign(r, binary)
+		}, 413, `{"message":"Request Too Long"}`},
 		{"function error", func() *http.Request {
 			r, _ := http.NewRequest("GET", srv.URL+"/reg/tenant/schemas/fail", nil)
 			return sign(r, nil)
@@ -246,5 +274,66 @@ func TestAPIFrontStatuses(t *testing.T) {
 				t.Errorf("got %d %s, want %d %s", resp.StatusCode, b, tc.wantStatus, tc.wantBody)
 			}
 		})
+	}
+}
+
+// TestAPIFrontQueryDecoding: a '+' in the query is a plus sign for the
+// signature check and for the function, written literally or as %2B; %20
+// is a space.
+func TestAPIFrontQueryDecoding(t *testing.T) {
+	a := &apiFront{routes: *testRoutes(), now: time.Now, log: discardLogger(),
+		verifier: &sigv4.Verifier{Service: "execute-api", Region: "us-east-1", Secrets: map[string]string{"test": "test"}},
+		invoke: func(_ context.Context, fn string, payload []byte) ([]byte, error) {
+			var ev events.APIGatewayV2HTTPRequest
+			json.Unmarshal(payload, &ev)
+			body, _ := json.Marshal(ev.QueryStringParameters)
+			return json.Marshal(events.APIGatewayV2HTTPResponse{StatusCode: 200, Body: string(body)})
+		}}
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	const signedQuery = "entityId=jane%2Btag%40example.com&name=a%20b&x=1%2B1"
+	for _, wire := range []string{
+		signedQuery, // as the Go SDK sends it
+		"entityId=jane+tag%40example.com&name=a%20b&x=1+1", // '+' written literally
+		"entityId=jane+tag@example.com&name=a%20b&x=1%2B1",
+	} {
+		t.Run(wire, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", srv.URL+"/reg/tenant/schemas/x?"+signedQuery, nil)
+			sum := sha256.Sum256(nil)
+			if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"},
+				req, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			req.URL.RawQuery = wire
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 {
+				t.Fatalf("got %d %s", resp.StatusCode, b)
+			}
+			var q map[string]string
+			json.Unmarshal(b, &q)
+			want := map[string]string{"entityId": "jane+tag@example.com", "name": "a b", "x": "1+1"}
+			if diff := cmp.Diff(want, q); diff != "" {
+				t.Errorf("query parameters (-want +got):\n%s", diff)
+			}
+		})
+	}
+	// A space signed as %20 is not a '+' on the wire.
+	req, _ := http.NewRequest("GET", srv.URL+"/reg/tenant/schemas/x?name=a%20b", nil)
+	sum := sha256.Sum256(nil)
+	v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"},
+		req, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", time.Now())
+	req.URL.RawQuery = "name=a+b"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Errorf("'+' accepted for a signed space: got %d", resp.StatusCode)
 	}
 }

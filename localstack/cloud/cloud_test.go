@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/mosaic-cdp/mosaic/localstack/emulator"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
@@ -227,6 +229,30 @@ func TestCloudEndToEnd(t *testing.T) {
 		if status, _, _ := call("DELETE", "/items/x", true); status != 404 {
 			t.Errorf("no route: got %d", status)
 		}
+		if status, body, _ := call("GET", "/nothing/here", false); status != 404 || string(body) != `{"message":"Not Found"}` {
+			t.Errorf("no route, unsigned: got %d %s", status, body)
+		}
+		// A '+' reaches the function as a plus sign, written literally or
+		// as %2B, and the signature made over %2B holds for both.
+		for _, wire := range []string{"entityId=jane%2Btag%40example.com&n=a%20b", "entityId=jane+tag@example.com&n=a%20b"} {
+			req, _ := http.NewRequest("GET", edge+"/items/q?entityId=jane%2Btag%40example.com&n=a%20b", nil)
+			sum := sha256.Sum256(nil)
+			v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, req, hex.EncodeToString(sum[:]), "execute-api", "us-east-1", time.Now())
+			req.URL.RawQuery = wire
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var echo struct {
+				Event events.APIGatewayV2HTTPRequest `json:"event"`
+			}
+			json.Unmarshal(b, &echo)
+			if q := echo.Event.QueryStringParameters; resp.StatusCode != 200 || q["entityId"] != "jane+tag@example.com" || q["n"] != "a b" {
+				t.Errorf("query %s: got %d %v", wire, resp.StatusCode, q)
+			}
+		}
 		// A dead function process is restarted for the next invocation.
 		pool := c.pools["api-fn"]
 		for _, p := range pool.procs {
@@ -319,6 +345,210 @@ func TestCloudEndToEnd(t *testing.T) {
 	t.Run("dynamodb via aws cli", func(t *testing.T) {
 		if out := awsCLI(t, edge, "dynamodb", "list-tables"); !strings.Contains(out, "mosaic-test-profile") {
 			t.Errorf("got %s", out)
+		}
+	})
+
+	t.Run("edge verifies every service", func(t *testing.T) {
+		raw := func(req *http.Request) (int, string, string) {
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+		}
+		target := func(service, op string) string {
+			if service == "dynamodb" {
+				return "DynamoDB_20120810." + op
+			}
+			return "Kinesis_20131202." + op
+		}
+		apiCall := func(service, op, body string) *http.Request {
+			req, _ := http.NewRequest("POST", edge+"/", strings.NewReader(body))
+			req.Header.Set("X-Amz-Target", target(service, op))
+			req.Header.Set("Content-Type", "application/x-amz-json-1.0")
+			if service == "kinesis" {
+				req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+			}
+			return req
+		}
+		sign := func(req *http.Request, body, service, secret string) *http.Request {
+			sum := sha256.Sum256([]byte(body))
+			if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: "test", SecretAccessKey: secret}, req, hex.EncodeToString(sum[:]), service, "us-east-1", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			return req
+		}
+		// DynamoDB and Kinesis: unsigned, wrong secret, unknown key and a
+		// body changed after signing are refused with the service's JSON
+		// error; the same call signed right goes through.
+		for _, service := range []string{"dynamodb", "kinesis"} {
+			op, body := "ListTables", `{}`
+			if service == "kinesis" {
+				op = "ListStreams"
+			}
+			cases := []struct {
+				name     string
+				req      *http.Request
+				wantType string
+			}{
+				{"unsigned", apiCall(service, op, body), "MissingAuthenticationTokenException"},
+				{"wrong secret", sign(apiCall(service, op, body), body, service, "wrong"), "InvalidSignatureException"},
+				{"unknown key", func() *http.Request {
+					req := apiCall(service, op, body)
+					sum := sha256.Sum256([]byte(body))
+					v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: "nobody", SecretAccessKey: "test"}, req, hex.EncodeToString(sum[:]), service, "us-east-1", time.Now())
+					return req
+				}(), "UnrecognizedClientException"},
+				{"tampered body", func() *http.Request {
+					req := sign(apiCall(service, op, body), body, service, "test")
+					req.Body, req.ContentLength = io.NopCloser(strings.NewReader(`{ }`)), 3
+					return req
+				}(), "InvalidSignatureException"},
+			}
+			for _, tc := range cases {
+				status, ctype, b := raw(tc.req)
+				var e struct {
+					Type    string `json:"__type"`
+					Message string `json:"message"`
+				}
+				json.Unmarshal([]byte(b), &e)
+				if status != 400 || !strings.HasSuffix(e.Type, "#"+tc.wantType) || e.Message == "" || !strings.HasPrefix(ctype, "application/x-amz-json") {
+					t.Errorf("%s %s: got %d %s %s, want 400 %s", service, tc.name, status, ctype, b, tc.wantType)
+				}
+			}
+			if status, _, b := raw(sign(apiCall(service, op, body), body, service, "test")); status != 200 {
+				t.Errorf("%s signed: got %d %s", service, status, b)
+			}
+		}
+
+		// S3: the same refusals in S3's XML; the object is never written.
+		key := "edge/secret.json"
+		objURL := edge + "/" + landing + "/" + key
+		put := func(body string) *http.Request {
+			req, _ := http.NewRequest("PUT", objURL, strings.NewReader(body))
+			sum := sha256.Sum256([]byte(body))
+			req.Header.Set("X-Amz-Content-Sha256", hex.EncodeToString(sum[:]))
+			return req
+		}
+		signS3 := func(req *http.Request, body, key, secret string) *http.Request {
+			sum := sha256.Sum256([]byte(body))
+			if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: key, SecretAccessKey: secret}, req, hex.EncodeToString(sum[:]), "s3", "us-east-1", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			return req
+		}
+		for _, tc := range []struct {
+			name       string
+			req        *http.Request
+			wantStatus int
+			wantCode   string
+		}{
+			{"unsigned put", put("x"), 403, "AccessDenied"},
+			{"unsigned get", func() *http.Request { r, _ := http.NewRequest("GET", edge+"/"+landing+"/seen/x", nil); return r }(), 403, "AccessDenied"},
+			{"wrong secret", signS3(put("x"), "x", "test", "wrong"), 403, "SignatureDoesNotMatch"},
+			{"unknown key", signS3(put("x"), "x", "nobody", "test"), 403, "InvalidAccessKeyId"},
+			{"claims s3 but signed for kinesis", func() *http.Request {
+				req := put("x")
+				sum := sha256.Sum256([]byte("x"))
+				v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, req, hex.EncodeToString(sum[:]), "s3", "us-east-1", time.Now())
+				req.Header.Set("Authorization", strings.Replace(req.Header.Get("Authorization"), "/s3/", "/kinesis/", 1))
+				return req
+			}(), 400, "InvalidSignatureException"},
+			{"tampered body", func() *http.Request {
+				req := signS3(put("hello"), "hello", "test", "test")
+				req.Body = io.NopCloser(strings.NewReader("HELLO"))
+				return req
+			}(), 400, "XAmzContentSHA256Mismatch"},
+			{"expired presigned url", func() *http.Request {
+				req, _ := http.NewRequest("GET", objURL+"?X-Amz-Expires=60", nil)
+				u, _, err := v4.NewSigner().PresignHTTP(ctx, aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now().Add(-10*time.Minute))
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, _ := http.NewRequest("GET", u, nil)
+				return r
+			}(), 403, "AccessDenied"},
+		} {
+			status, _, b := raw(tc.req)
+			if status != tc.wantStatus || (tc.wantCode != "" && !strings.Contains(b, "<Code>"+tc.wantCode+"</Code>") && !strings.Contains(b, tc.wantCode)) {
+				t.Errorf("s3 %s: got %d %s, want %d %s", tc.name, status, b, tc.wantStatus, tc.wantCode)
+			}
+		}
+		if _, err := getObject(key); err == nil {
+			t.Error("an unverified PUT wrote the object")
+		}
+
+		// A body signed chunk by chunk (STREAMING-AWS4-HMAC-SHA256-PAYLOAD)
+		// is stored as its data; a changed chunk is refused.
+		for _, tc := range []struct {
+			name, key string
+			change    bool
+			want      int
+		}{{"streaming", "edge/chunked.txt", false, 200}, {"streaming, changed chunk", "edge/chunked-bad.txt", true, 400}} {
+			creds := aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}
+			now := time.Now()
+			req, _ := http.NewRequest("PUT", edge+"/"+landing+"/"+tc.key, nil)
+			req.Header.Set("X-Amz-Content-Sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+			req.Header.Set("Content-Encoding", "aws-chunked")
+			req.Header.Set("X-Amz-Decoded-Content-Length", "11")
+			if err := v4.NewSigner().SignHTTP(ctx, creds, req, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "s3", "us-east-1", now); err != nil {
+				t.Fatal(err)
+			}
+			auth := req.Header.Get("Authorization")
+			seed, _ := hex.DecodeString(auth[strings.LastIndex(auth, "Signature=")+len("Signature="):])
+			signer := v4.NewStreamSigner(creds, "s3", "us-east-1", seed)
+			var body bytes.Buffer
+			for _, c := range []string{"hello ", "world", ""} {
+				sig, _ := signer.GetSignature(ctx, nil, []byte(c), now)
+				if tc.change && c == "world" {
+					c = "WORLD"
+				}
+				fmt.Fprintf(&body, "%x;chunk-signature=%x\r\n%s\r\n", len(c), sig, c)
+			}
+			req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body.Bytes())), int64(body.Len())
+			status, _, b := raw(req)
+			got, _ := getObject(tc.key)
+			if status != tc.want || (tc.want == 200) != (string(got) == "hello world") {
+				t.Errorf("%s: got %d %s, stored %q", tc.name, status, b, got)
+			}
+		}
+
+		// Presigned URLs made by the SDK work for PUT and GET.
+		presign := s3.NewPresignClient(s3c)
+		pput, err := presign.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(landing), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("PUT", pput.URL, strings.NewReader("presigned"))
+		if status, _, b := raw(req); status != 200 {
+			t.Fatalf("presigned put: got %d %s", status, b)
+		}
+		pget, err := presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(landing), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ = http.NewRequest("GET", pget.URL, nil)
+		if status, _, b := raw(req); status != 200 || b != "presigned" {
+			t.Errorf("presigned get: got %d %s", status, b)
+		}
+
+		// The AWS CLI's multipart upload (parts of 8 MB) goes through.
+		f := filepath.Join(t.TempDir(), "big.bin")
+		os.WriteFile(f, bytes.Repeat([]byte("0123456789abcdef"), (9<<20)/16), 0o644)
+		awsCLI(t, edge, "s3", "cp", f, "s3://"+landing+"/edge/big.bin")
+		if got, err := getObject("edge/big.bin"); err != nil || len(got) != 9<<20 {
+			t.Errorf("multipart via cli: got %d bytes, %v", len(got), err)
+		}
+		// The SDK's signed calls are refused with a wrong secret.
+		bad := s3.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("test", "wrong", "")}, func(o *s3.Options) {
+			o.BaseEndpoint, o.UsePathStyle = aws.String(edge), true
+		})
+		_, err = bad.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(landing), Key: aws.String(key)})
+		var apiErr smithy.APIError
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "SignatureDoesNotMatch" {
+			t.Errorf("sdk with wrong secret: got %v", err)
 		}
 	})
 

@@ -85,68 +85,110 @@ type poller struct {
 	failures     *failureLog
 	log          *slog.Logger
 	pollInterval time.Duration
-	backoff      func(retry int) time.Duration
+	backoff      func(retry int) time.Duration // between retries of a failed batch
+	retryBase    time.Duration                 // fixed wait between failed Kinesis calls; zero: kinesisBackoff's doubling
 	listEvery    time.Duration
 }
 
-// run polls until ctx is cancelled.
+// run polls until ctx is cancelled. Each shard is read by its own
+// goroutine; a shard created by resharding starts only once its parent
+// shards (ParentShardId, AdjacentParentShardId) are fully read, so that the
+// records of one partition key reach the function in order, as Lambda's
+// Kinesis event source does. A parent the stream no longer lists (past its
+// retention) counts as read.
 func (p *poller) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	started := map[string]bool{}
+	started, finished := map[string]bool{}, map[string]bool{}
+	closed := make(chan string)
+	var known []ktypes.Shard
 	for {
 		shards, err := p.listShards(ctx)
 		if err != nil && ctx.Err() == nil {
 			p.log.WarnContext(ctx, "list shards failed", "stream", p.streamName, "err", err)
 		}
-		for _, id := range shards {
-			if !started[id] {
-				started[id] = true
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					p.runShard(ctx, id)
-				}()
+		if err == nil {
+			known = shards
+		}
+		listed := make(map[string]bool, len(known))
+		for _, s := range known {
+			listed[aws.ToString(s.ShardId)] = true
+		}
+		for _, s := range known {
+			id := aws.ToString(s.ShardId)
+			if started[id] || !parentsRead(s, listed, finished) {
+				continue
 			}
+			started[id] = true
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if p.runShard(ctx, id) {
+					select {
+					case closed <- id:
+					case <-ctx.Done():
+					}
+				}
+			}()
 		}
 		select {
 		case <-ctx.Done():
 			return
+		case id := <-closed:
+			// A closed shard may have children waiting for it: list again.
+			finished[id] = true
 		case <-time.After(p.listEvery):
 		}
 	}
 }
 
-func (p *poller) listShards(ctx context.Context) ([]string, error) {
-	var ids []string
+// parentsRead reports whether every parent of s that the stream still
+// lists has been read to its end.
+func parentsRead(s ktypes.Shard, listed, finished map[string]bool) bool {
+	for _, parent := range []*string{s.ParentShardId, s.AdjacentParentShardId} {
+		if id := aws.ToString(parent); id != "" && listed[id] && !finished[id] {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *poller) listShards(ctx context.Context) ([]ktypes.Shard, error) {
+	var shards []ktypes.Shard
 	in := &kinesis.ListShardsInput{StreamName: aws.String(p.streamName)}
 	for {
 		out, err := p.client.ListShards(ctx, in)
 		if err != nil {
-			return ids, err
+			return nil, err
 		}
-		for _, s := range out.Shards {
-			ids = append(ids, aws.ToString(s.ShardId))
-		}
+		shards = append(shards, out.Shards...)
 		if out.NextToken == nil {
-			return ids, nil
+			return shards, nil
 		}
 		in = &kinesis.ListShardsInput{NextToken: out.NextToken}
 	}
 }
 
+// iterator returns an iterator just after the shard's checkpoint, or at
+// its oldest record when it has none. Only an InvalidArgumentException for
+// the checkpoint's sequence number (one the stream does not hold: its data
+// was not persisted, or the records are past retention) moves a
+// checkpointed shard back to TRIM_HORIZON; any other error (throttling,
+// 5xx, network) is returned for the caller to retry, because starting over
+// would deliver the whole retained shard again.
 func (p *poller) iterator(ctx context.Context, shard string) (*string, error) {
 	in := &kinesis.GetShardIteratorInput{StreamName: aws.String(p.streamName), ShardId: aws.String(shard),
 		ShardIteratorType: ktypes.ShardIteratorTypeTrimHorizon}
-	if seq := p.cp.get(shard); seq != "" {
+	seq := p.cp.get(shard)
+	if seq != "" {
 		in.ShardIteratorType = ktypes.ShardIteratorTypeAfterSequenceNumber
 		in.StartingSequenceNumber = aws.String(seq)
 	}
 	out, err := p.client.GetShardIterator(ctx, in)
-	if err != nil && in.StartingSequenceNumber != nil && ctx.Err() == nil {
-		// A checkpoint the stream no longer knows (its data was not
-		// persisted) must not stop the mapping: start from the oldest record.
-		p.log.WarnContext(ctx, "checkpoint unknown to stream, reading from trim horizon", "shardId", shard, "err", err)
+	var invalid *ktypes.InvalidArgumentException
+	if err != nil && seq != "" && ctx.Err() == nil && errors.As(err, &invalid) {
+		p.log.WarnContext(ctx, "checkpoint sequence number unknown to the stream, reading the shard from its oldest record",
+			"function", p.function, "stream", p.streamName, "shardId", shard, "err", err)
 		in.ShardIteratorType, in.StartingSequenceNumber = ktypes.ShardIteratorTypeTrimHorizon, nil
 		out, err = p.client.GetShardIterator(ctx, in)
 	}
@@ -156,48 +198,90 @@ func (p *poller) iterator(ctx context.Context, shard string) (*string, error) {
 	return out.ShardIterator, nil
 }
 
-func (p *poller) runShard(ctx context.Context, shard string) {
+// runShard reads one shard until ctx ends (false) or the shard is closed
+// and fully read (true). Failed Kinesis calls are retried with backoff.
+func (p *poller) runShard(ctx context.Context, shard string) bool {
 	var iter *string
+	failures := 0
+	retryLater := func(what string, err error) {
+		failures++
+		if ctx.Err() == nil {
+			p.log.WarnContext(ctx, what+" failed, retrying", "shardId", shard, "attempt", failures, "err", err)
+		}
+		p.sleep(ctx, p.kinesisBackoff(failures))
+	}
 	for ctx.Err() == nil {
 		if iter == nil {
 			it, err := p.iterator(ctx, shard)
 			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				p.log.WarnContext(ctx, "get shard iterator failed", "shardId", shard, "err", err)
-				p.sleep(ctx, time.Second)
+				retryLater("get shard iterator", err)
 				continue
 			}
 			if it == nil {
-				return
+				return true
 			}
 			iter = it
 		}
 		out, err := p.client.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(int32(p.batchSize))})
 		if err != nil {
-			if ctx.Err() == nil {
-				p.log.WarnContext(ctx, "get records failed", "shardId", shard, "err", err)
-			}
+			// A new iterator from the checkpoint also replaces an expired one.
 			iter = nil
-			p.sleep(ctx, 500*time.Millisecond)
+			retryLater("get records", err)
 			continue
 		}
-		if len(out.Records) > 0 {
-			// Every fetched record ends either processed or in the
-			// on-failure file before the next fetch, so the iterator can move on.
-			if !p.handle(ctx, shard, out.Records, 0) {
-				return
+		failures = 0
+		// Every fetched record ends either processed or in the on-failure
+		// file before the next fetch, so the iterator can move on.
+		for _, batch := range p.batches(shard, out.Records) {
+			if !p.handle(ctx, shard, batch, 0) {
+				return false
 			}
 		}
 		if out.NextShardIterator == nil {
-			return // the shard was closed by resharding and is fully read
+			return true // the shard was closed by resharding and is fully read
 		}
 		iter = out.NextShardIterator
 		if len(out.Records) == 0 {
 			p.sleep(ctx, p.pollInterval)
 		}
 	}
+	return false
+}
+
+// kinesisBackoff is the wait before retry n (from 1) of a failed Kinesis
+// call: doubling from 100 ms, at most 5 s.
+func (p *poller) kinesisBackoff(n int) time.Duration {
+	if p.retryBase > 0 {
+		return p.retryBase
+	}
+	return min(100*time.Millisecond<<min(n-1, 6), 5*time.Second)
+}
+
+// batches splits fetched records, in order, into invocations whose
+// KinesisEvent stays within Lambda's 6 MB request limit (maxInvokeRequest):
+// a record's data may be 1 MB and grows by 4/3 as base64 in the event, so
+// the batch size alone does not bound the payload.
+func (p *poller) batches(shard string, recs []ktypes.Record) [][]ktypes.Record {
+	// {"Records":[ ... ]} around entries separated by commas.
+	const envelope = len(`{"Records":[]}`)
+	var out [][]ktypes.Record
+	start, size := 0, envelope
+	for i, r := range recs {
+		entry, err := json.Marshal(p.event(shard, []ktypes.Record{r}).Records[0])
+		n := len(entry) + 1
+		if err != nil {
+			n = 0 // handle reports the encoding error for the batch
+		}
+		if i > start && size+n > maxInvokeRequest {
+			out = append(out, recs[start:i])
+			start, size = i, envelope
+		}
+		size += n
+	}
+	if start < len(recs) {
+		out = append(out, recs[start:])
+	}
+	return out
 }
 
 func (p *poller) sleep(ctx context.Context, d time.Duration) {
@@ -224,6 +308,15 @@ func (p *poller) handle(ctx context.Context, shard string, recs []ktypes.Record,
 		body, err := p.invoke(ctx, payload)
 		if ctx.Err() != nil {
 			return false
+		}
+		if errors.Is(err, errRequestTooLarge) && len(recs) > 1 {
+			// Lambda refused the payload before the function ran: split
+			// it, which costs no retry.
+			mid := len(recs) / 2
+			if !p.handle(ctx, shard, recs[:mid], retries) {
+				return false
+			}
+			return p.handle(ctx, shard, recs[mid:], retries)
 		}
 		var reason string
 		if err == nil {

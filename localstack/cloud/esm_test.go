@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -231,5 +232,237 @@ func TestPollerReadsInOrderAndResumesFromCheckpoint(t *testing.T) {
 	it, err := p2.iterator(context.Background(), "shard-0")
 	if err != nil || *it != "5" {
 		t.Errorf("resume iterator %v %v, want position 5", *it, err)
+	}
+}
+
+// reshardedKinesis serves several shards, each either open or closed
+// (NextShardIterator nil once read), and can fail GetShardIterator calls.
+type reshardedKinesis struct {
+	mu       sync.Mutex
+	shards   []ktypes.Shard
+	recs     map[string][]ktypes.Record
+	closed   map[string]bool
+	iterErr  func(call int, in *kinesis.GetShardIteratorInput) error
+	iterIn   []kinesis.GetShardIteratorInput
+	iterCall int
+}
+
+func (k *reshardedKinesis) ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error) {
+	return &kinesis.ListShardsOutput{Shards: k.shards}, nil
+}
+
+func (k *reshardedKinesis) GetShardIterator(_ context.Context, in *kinesis.GetShardIteratorInput, _ ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.iterCall++
+	k.iterIn = append(k.iterIn, *in)
+	if k.iterErr != nil {
+		if err := k.iterErr(k.iterCall, in); err != nil {
+			return nil, err
+		}
+	}
+	shard := aws.ToString(in.ShardId)
+	pos := 0
+	if in.ShardIteratorType == ktypes.ShardIteratorTypeAfterSequenceNumber {
+		for i, r := range k.recs[shard] {
+			if aws.ToString(r.SequenceNumber) == aws.ToString(in.StartingSequenceNumber) {
+				pos = i + 1
+			}
+		}
+	}
+	return &kinesis.GetShardIteratorOutput{ShardIterator: aws.String(shard + "/" + strconv.Itoa(pos))}, nil
+}
+
+func (k *reshardedKinesis) GetRecords(_ context.Context, in *kinesis.GetRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	shard, p, _ := strings.Cut(*in.ShardIterator, "/")
+	pos, _ := strconv.Atoi(p)
+	recs := k.recs[shard]
+	end := min(pos+int(*in.Limit), len(recs))
+	out := &kinesis.GetRecordsOutput{Records: recs[pos:end], NextShardIterator: aws.String(shard + "/" + strconv.Itoa(end))}
+	if end == len(recs) && k.closed[shard] {
+		out.NextShardIterator = nil
+	}
+	return out, nil
+}
+
+// runUntil runs p until done reports true or 10 s pass.
+func runUntil(t *testing.T, p *poller, done func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { p.run(ctx); close(stopped) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !done() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-stopped
+	if !done() {
+		t.Fatal("poller did not finish within 10s")
+	}
+}
+
+func TestPollerRetriesTransientIteratorErrorsFromCheckpoint(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"throttled", &ktypes.ProvisionedThroughputExceededException{Message: aws.String("Rate exceeded")}},
+		{"limit", &ktypes.LimitExceededException{Message: aws.String("limit")}},
+		{"5xx or network", errors.New("http 500: internal failure")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fn := &fakeFunction{answer: func(int, []string) ([]byte, error) { return nil, nil }}
+			p, _ := testPoller(t, fn, 1, true)
+			p.listEvery, p.retryBase = time.Hour, time.Millisecond
+			k := &reshardedKinesis{shards: []ktypes.Shard{{ShardId: aws.String("shard-0")}},
+				recs: map[string][]ktypes.Record{"shard-0": records(1, 2, 3, 4, 5)},
+				iterErr: func(call int, _ *kinesis.GetShardIteratorInput) error {
+					if call <= 3 {
+						return tc.err
+					}
+					return nil
+				}}
+			p.client = k
+			p.cp.set("shard-0", "3")
+			runUntil(t, p, func() bool { return p.cp.get("shard-0") == "5" })
+			if diff := cmp.Diff([][]string{{"4", "5"}}, fn.batches); diff != "" {
+				t.Errorf("batches (-want +got):\n%s", diff)
+			}
+			for _, in := range k.iterIn {
+				if in.ShardIteratorType != ktypes.ShardIteratorTypeAfterSequenceNumber || aws.ToString(in.StartingSequenceNumber) != "3" {
+					t.Errorf("iterator asked %s %v, want AFTER_SEQUENCE_NUMBER 3 every time", in.ShardIteratorType, aws.ToString(in.StartingSequenceNumber))
+				}
+			}
+		})
+	}
+}
+
+func TestPollerUnknownCheckpointRestartsAtTrimHorizon(t *testing.T) {
+	fn := &fakeFunction{answer: func(int, []string) ([]byte, error) { return nil, nil }}
+	p, _ := testPoller(t, fn, 1, true)
+	p.listEvery, p.retryBase = time.Hour, time.Millisecond
+	k := &reshardedKinesis{shards: []ktypes.Shard{{ShardId: aws.String("shard-0")}},
+		recs: map[string][]ktypes.Record{"shard-0": records(1, 2)},
+		iterErr: func(_ int, in *kinesis.GetShardIteratorInput) error {
+			if in.StartingSequenceNumber != nil {
+				return &ktypes.InvalidArgumentException{Message: aws.String("StartingSequenceNumber 99 used in GetShardIterator on shard shard-0 is invalid.")}
+			}
+			return nil
+		}}
+	p.client = k
+	p.cp.set("shard-0", "99")
+	runUntil(t, p, func() bool { return p.cp.get("shard-0") == "2" })
+	if diff := cmp.Diff([][]string{{"1", "2"}}, fn.batches); diff != "" {
+		t.Errorf("batches (-want +got):\n%s", diff)
+	}
+}
+
+func TestPollerReadsChildShardsAfterTheirParents(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	fn := &fakeFunction{answer: func(_ int, seqs []string) ([]byte, error) {
+		mu.Lock()
+		order = append(order, seqs...)
+		mu.Unlock()
+		return nil, nil
+	}}
+	p, _ := testPoller(t, fn, 1, true)
+	p.batchSize, p.listEvery, p.retryBase = 1, time.Hour, time.Millisecond
+	// shard-0 and shard-1 were merged into shard-2, which was then split
+	// into shard-3 and shard-4. Children are listed first on purpose.
+	p.client = &reshardedKinesis{
+		shards: []ktypes.Shard{
+			{ShardId: aws.String("shard-3"), ParentShardId: aws.String("shard-2")},
+			{ShardId: aws.String("shard-4"), ParentShardId: aws.String("shard-2")},
+			{ShardId: aws.String("shard-2"), ParentShardId: aws.String("shard-0"), AdjacentParentShardId: aws.String("shard-1")},
+			{ShardId: aws.String("shard-0")},
+			{ShardId: aws.String("shard-1")},
+		},
+		recs: map[string][]ktypes.Record{
+			"shard-0": records(1, 2, 3), "shard-1": records(4, 5, 6), "shard-2": records(7, 8),
+			"shard-3": records(9), "shard-4": records(10),
+		},
+		closed: map[string]bool{"shard-0": true, "shard-1": true, "shard-2": true},
+	}
+	runUntil(t, p, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(order) == 10
+	})
+	pos := map[string]int{}
+	for i, s := range order {
+		pos[s] = i
+	}
+	for _, parent := range []string{"1", "2", "3", "4", "5", "6"} {
+		for _, child := range []string{"7", "8"} {
+			if pos[parent] > pos[child] {
+				t.Errorf("record %s of a parent shard delivered after record %s of its child: %v", parent, child, order)
+			}
+		}
+	}
+	for _, child := range []string{"9", "10"} {
+		if pos["8"] > pos[child] {
+			t.Errorf("record 8 of shard-2 delivered after record %s of its child: %v", child, order)
+		}
+	}
+}
+
+// TestPollerBoundsBatchesByPayloadSize: records of 1 MB are delivered in
+// batches whose event fits Lambda's 6 MB request limit, in order, each once.
+func TestPollerBoundsBatchesByPayloadSize(t *testing.T) {
+	var sizes []int
+	fn := &fakeFunction{answer: func(int, []string) ([]byte, error) { return nil, nil }}
+	p, _ := testPoller(t, fn, 1, true)
+	p.batchSize, p.listEvery, p.retryBase = 100, time.Hour, time.Millisecond
+	inner := fn.invoke
+	p.invoke = func(ctx context.Context, payload []byte) ([]byte, error) {
+		sizes = append(sizes, len(payload))
+		if len(payload) > maxInvokeRequest {
+			return nil, errRequestTooLarge
+		}
+		return inner(ctx, payload)
+	}
+	recs := records(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12)
+	for i := range recs {
+		recs[i].Data = []byte(strings.Repeat(strconv.Itoa(i%10), 1<<20))
+	}
+	p.client = &reshardedKinesis{shards: []ktypes.Shard{{ShardId: aws.String("shard-0")}}, recs: map[string][]ktypes.Record{"shard-0": recs}}
+	runUntil(t, p, func() bool { return p.cp.get("shard-0") == "12" })
+	var got []string
+	for _, b := range fn.batches {
+		got = append(got, b...)
+	}
+	if diff := cmp.Diff([]string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"}, got); diff != "" {
+		t.Errorf("records delivered (-want +got):\n%s", diff)
+	}
+	for i, n := range sizes {
+		if n > maxInvokeRequest {
+			t.Errorf("invocation %d carried %d bytes, over Lambda's %d", i, n, maxInvokeRequest)
+		}
+	}
+	if len(fn.batches) > 4 {
+		t.Errorf("%d batches for 12 MB of records, want the fewest that fit (3 or 4)", len(fn.batches))
+	}
+}
+
+// TestPollerFunctionAnswerTooLargeIsRetried: an answer over Lambda's limit
+// is a function error, retried like any other.
+func TestPollerFunctionAnswerTooLargeIsRetried(t *testing.T) {
+	fn := &fakeFunction{answer: func(call int, _ []string) ([]byte, error) {
+		if call == 1 {
+			return nil, &FunctionError{Type: errResponseSize}
+		}
+		return nil, nil
+	}}
+	p, fpath := testPoller(t, fn, 2, false)
+	p.handle(context.Background(), "shard-0", records(1, 2), 0)
+	if len(fn.batches) != 2 || p.cp.get("shard-0") != "2" {
+		t.Errorf("got %v batches, checkpoint %q", fn.batches, p.cp.get("shard-0"))
+	}
+	if _, err := os.Stat(fpath); err == nil {
+		t.Error("on-failure record for a batch that succeeded on retry")
 	}
 }

@@ -21,9 +21,24 @@ import (
 	"github.com/mosaic-cdp/mosaic/localstack/emulator"
 )
 
-// FunctionError is an error returned by the function itself (RIE answers
-// HTTP 200 with {"errorMessage","errorType"}), as opposed to a failure to
-// reach the function.
+// Lambda's payload quotas for a synchronous invocation, "6 MB each for
+// request and response" (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+// The request limit is 6 MiB; the response limit Lambda enforces is the
+// one its error names, "Exceeded maximum allowed payload size (6291556 bytes)".
+const (
+	maxInvokeRequest  = 6291456 // bytes
+	maxInvokeResponse = 6291556 // bytes
+)
+
+// errRequestTooLarge is Lambda's RequestTooLargeException: the payload was
+// refused before the function ran.
+var errRequestTooLarge = errors.New("invoke: request payload over 6291456 bytes (Lambda's synchronous invocation limit)")
+
+// FunctionError is a failed invocation of the function itself: an error it
+// returned, a timeout, a crash or exit mid-invocation, a runtime that cannot
+// be reached, or an answer Lambda would not accept. Event sources retry it;
+// the API front answers 502. It is never a failure to queue the call
+// (context ended, request payload too large).
 type FunctionError struct {
 	Type    string `json:"errorType"`
 	Message string `json:"errorMessage"`
@@ -32,6 +47,15 @@ type FunctionError struct {
 // Error names the type only: the message may carry payload values, which
 // must not reach the logs.
 func (e *FunctionError) Error() string { return "function error: " + e.Type }
+
+// Error types Lambda reports for failures of the runtime rather than of the
+// handler (https://docs.aws.amazon.com/lambda/latest/dg/invocation-retries.html).
+const (
+	errTimedOut        = "Sandbox.Timedout"
+	errRuntimeGone     = "Runtime.Unavailable"
+	errInvalidResponse = "Runtime.InvalidResponse"
+	errResponseSize    = "Function.ResponseSizeTooLarge"
+)
 
 // asFunctionError recognises RIE's error body. Only an object holding
 // errorType or errorMessage and nothing a handler would normally return
@@ -52,6 +76,35 @@ func asFunctionError(body []byte) *FunctionError {
 	var fe FunctionError
 	_ = json.Unmarshal(body, &fe)
 	return &fe
+}
+
+// classify turns RIE's answer into a result or a *FunctionError. RIE
+// answers a timed-out invocation with 200 and the plain text "Task timed
+// out after N.NN seconds", a runtime that exited or panicked with 502 and
+// an error object, and a handler's error with 200 and an error object; a
+// handler's result is always JSON, so any other 200 body is a broken
+// runtime.
+func classify(status int, body []byte) ([]byte, error) {
+	if len(body) > maxInvokeResponse {
+		return nil, &FunctionError{Type: errResponseSize,
+			Message: "Response payload size exceeded maximum allowed payload size (6291556 bytes)."}
+	}
+	if bytes.HasPrefix(body, []byte("Task timed out after")) {
+		return nil, &FunctionError{Type: errTimedOut, Message: string(body)}
+	}
+	if fe := asFunctionError(body); fe != nil {
+		if fe.Type == "" {
+			fe.Type = "Unhandled"
+		}
+		return nil, fe
+	}
+	if status != http.StatusOK {
+		return nil, &FunctionError{Type: errRuntimeGone, Message: "runtime interface answered HTTP " + strconv.Itoa(status)}
+	}
+	if !json.Valid(body) {
+		return nil, &FunctionError{Type: errInvalidResponse, Message: "function answer is not JSON"}
+	}
+	return body, nil
 }
 
 // invocation is one queued call of a function.
@@ -257,6 +310,9 @@ func (rp *rieProc) serve(ctx context.Context) {
 }
 
 func (rp *rieProc) invoke(ctx context.Context, client *http.Client, payload []byte) ([]byte, error) {
+	if len(payload) > maxInvokeRequest {
+		return nil, errRequestTooLarge
+	}
 	rp.mu.Lock()
 	url := rp.invokeURL
 	rp.mu.Unlock()
@@ -266,25 +322,31 @@ func (rp *rieProc) invoke(ctx context.Context, client *http.Client, payload []by
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("invoke %s: %w", rp.pool.name, err)
+		return nil, rp.transportError(ctx, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	// One byte over the limit is enough to know the answer is too large.
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxInvokeResponse+1))
 	if err != nil {
-		return nil, fmt.Errorf("invoke %s: %w", rp.pool.name, err)
+		return nil, rp.transportError(ctx, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, &FunctionError{Type: "Runtime.Unavailable", Message: "RIE answered " + resp.Status}
-	}
-	if fe := asFunctionError(body); fe != nil {
-		return nil, fe
-	}
-	return body, nil
+	return classify(resp.StatusCode, body)
 }
 
-// isFunctionError reports whether err came from the function (or its
-// process), which async and stream sources retry.
-func isFunctionError(err error) bool {
-	var fe *FunctionError
-	return errors.As(err, &fe)
+// transportError is the error for a call that got no complete answer: the
+// caller's context ending stays that, anything else (the process died
+// mid-invocation, the client's own deadline passed) is the function's
+// failure, as Lambda reports it. Either way the process may still be busy
+// with the call, and RIE fails on a second concurrent invocation, so it is
+// stopped; the next invocation starts a fresh one.
+func (rp *rieProc) transportError(ctx context.Context, err error) error {
+	rp.kill()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return &FunctionError{Type: errTimedOut, Message: "no answer within the function timeout"}
+	}
+	return &FunctionError{Type: errRuntimeGone, Message: "invoke " + rp.pool.name + ": " + err.Error()}
 }

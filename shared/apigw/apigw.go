@@ -152,7 +152,7 @@ func newRequest(ev events.APIGatewayV2HTTPRequest) (*Request, error) {
 	if len(body) > MaxBodyBytes {
 		return nil, fault.E(fault.TooLarge, "REQ-SIZE", "request body is over 1 MB")
 	}
-	q, err := url.ParseQuery(ev.RawQueryString)
+	q, err := ParseQuery(ev.RawQueryString)
 	if err != nil {
 		return nil, fault.E(fault.Invalid, "REQ-QUERY", "query string is malformed")
 	}

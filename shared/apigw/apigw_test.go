@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 )
@@ -169,5 +171,20 @@ func TestDecodeIsStrict(t *testing.T) {
 				t.Error("error body echoes the payload")
 			}
 		})
+	}
+}
+
+func TestQueryPlusIsAPlusSign(t *testing.T) {
+	ev := events.APIGatewayV2HTTPRequest{RouteKey: "GET /x", RawQueryString: "entityId=jane+tag@example.com&b=%2B&c=a%20b&c=d&flag"}
+	req, err := newRequest(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := url.Values{"entityId": {"jane+tag@example.com"}, "b": {"+"}, "c": {"a b", "d"}, "flag": {""}}
+	if diff := cmp.Diff(want, req.Query); diff != "" {
+		t.Errorf("query (-want +got):\n%s", diff)
+	}
+	if _, err := newRequest(events.APIGatewayV2HTTPRequest{RawQueryString: "a=%zz"}); err == nil {
+		t.Error("malformed escape accepted")
 	}
 }

@@ -1,22 +1,28 @@
 // Package sigv4 verifies AWS Signature Version 4 on incoming HTTP requests,
 // both the Authorization-header form and presigned URLs, so the local cloud
-// can refuse unsigned or wrongly signed API calls the way API Gateway with
-// IAM authorization does (QUALITY S1). It also reads the credential scope of
-// a request, which the local edge uses to route calls by service.
+// can refuse unsigned or wrongly signed calls the way AWS does: the API as
+// API Gateway with IAM authorization, and S3, DynamoDB and Kinesis as those
+// services (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html).
+// It also reads the credential scope of a request, which the local edge
+// uses to route calls by service.
 package sigv4
 
 import (
+	"bufio"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mosaic-cdp/mosaic/shared/apigw"
 )
 
 const (
@@ -37,12 +43,32 @@ const (
 	MsgIncompleteSig = "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters."
 )
 
+// Reason is why a request failed verification; each service turns it
+// into its own error code (S3's InvalidAccessKeyId, DynamoDB's
+// UnrecognizedClientException, ...).
+type Reason int
+
+const (
+	ReasonSignature  Reason = iota // the signature does not match, or its form is wrong
+	ReasonMissing                  // no signature at all
+	ReasonUnknownKey               // the access key ID is not known
+	ReasonExpired                  // signed too long ago or in the future, or a presigned URL expired
+	ReasonPayload                  // the declared payload hash is not one of the body
+)
+
 // Error is a verification failure with the message AWS would give.
-type Error struct{ Message string }
+type Error struct {
+	Message string
+	Reason  Reason
+}
 
 func (e *Error) Error() string { return e.Message }
 
 func fail(format string, args ...any) *Error { return &Error{Message: fmt.Sprintf(format, args...)} }
+
+func failWith(r Reason, format string, args ...any) *Error {
+	return &Error{Message: fmt.Sprintf(format, args...), Reason: r}
+}
 
 // Scope is the credential scope of a signed request.
 type Scope struct {
@@ -77,10 +103,21 @@ func ScopeOf(r *http.Request) (Scope, bool) {
 		p := parseAuth(auth)
 		return parseScope(p["Credential"])
 	}
-	if c := r.URL.Query().Get("X-Amz-Credential"); c != "" {
+	if c := queryOf(r).Get("X-Amz-Credential"); c != "" {
 		return parseScope(c)
 	}
 	return Scope{}, false
+}
+
+// queryOf decodes the request's query with the one decoding the API's
+// functions use too (a '+' is a plus sign). A malformed query has no
+// parameters.
+func queryOf(r *http.Request) url.Values {
+	q, err := apigw.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return url.Values{}
+	}
+	return q
 }
 
 func parseScope(cred string) (Scope, bool) {
@@ -106,6 +143,201 @@ func parseAuth(auth string) map[string]string {
 // Verify checks r, whose complete body is body. It returns the signer's
 // identity, or an *Error carrying AWS's message.
 func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
+	bodyHash := sha256Hex(body)
+	return v.verify(r, func(presigned bool) ([]string, error) {
+		h := r.Header.Get("X-Amz-Content-Sha256")
+		switch {
+		case h == unsignedPayload:
+			return []string{unsignedPayload}, nil
+		case h != "":
+			// The signature covers the declared hash, not the bytes; a
+			// declared hash that does not match the body means the body
+			// was changed.
+			if h != bodyHash {
+				return nil, failWith(ReasonPayload, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+			}
+			return []string{h}, nil
+		case presigned:
+			return []string{unsignedPayload, bodyHash}, nil
+		}
+		return []string{bodyHash}, nil
+	})
+}
+
+// VerifyDeclared checks r as S3 does, without reading its body first: the
+// signature covers the payload hash the request declares in
+// x-amz-content-sha256 (required with an Authorization header), which is
+// the body's hex SHA-256, UNSIGNED-PAYLOAD, or one of the STREAMING-*
+// forms; a presigned URL signs UNSIGNED-PAYLOAD
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-authenticating-requests.html).
+// It returns the declared hash, and replaces r.Body with a reader that
+// checks what was signed: the SHA-256 (newHashChecker), or each chunk's
+// signature of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD body (passed on as
+// sent, still aws-chunked). Reading such a body to its end fails with an
+// *Error of ReasonPayload when it is not the one signed.
+func (v *Verifier) VerifyDeclared(r *http.Request) (Identity, string, error) {
+	var declared string
+	id, sig, err := v.verifySigned(r, func(presigned bool) ([]string, error) {
+		if presigned {
+			declared = unsignedPayload
+			return []string{unsignedPayload}, nil
+		}
+		h := r.Header.Get("X-Amz-Content-Sha256")
+		switch {
+		case h == "":
+			return nil, fail("Missing required header for this request: x-amz-content-sha256")
+		case h == unsignedPayload, h == streamingUnsignedTrailer, h == streamingSigned, isSHA256Hex(h):
+			declared = h
+			return []string{h}, nil
+		case strings.HasPrefix(h, "STREAMING-"):
+			// Signed trailers and SigV4a chunks are not checked here; taking
+			// them unchecked would let their content change on the way.
+			return nil, fail("x-amz-content-sha256 %s is not supported by this endpoint; sign the payload's SHA-256, UNSIGNED-PAYLOAD or STREAMING-AWS4-HMAC-SHA256-PAYLOAD.", h)
+		}
+		return nil, fail("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.")
+	})
+	if err != nil {
+		return id, declared, err
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		switch {
+		case isSHA256Hex(declared):
+			r.Body = newHashChecker(r.Body, declared)
+		case declared == streamingSigned:
+			r.Body = &chunkChecker{ReadCloser: r.Body, in: bufio.NewReader(r.Body), sig: sig, prev: sig.signature}
+		}
+	}
+	return id, declared, nil
+}
+
+// Payload hashes of aws-chunked bodies: every chunk signed, chaining from
+// the request's signature; or no chunk signed, with a trailing checksum.
+const (
+	streamingSigned          = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+	streamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+)
+
+// maxChunk bounds one chunk of an aws-chunked body (clients send 64 KB to
+// a few MB).
+const maxChunk = 16 << 20
+
+// chunkChecker passes an aws-chunked body through unchanged while checking
+// every chunk's signature
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html):
+// "<hex size>;chunk-signature=<sig>\r\n<data>\r\n", ending with a chunk of
+// size 0; each signature is the HMAC of
+// "AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n<previous sig>\n<sha256 of ”>\n<sha256 of data>".
+type chunkChecker struct {
+	io.ReadCloser
+	in      *bufio.Reader
+	sig     signing
+	prev    string
+	pending []byte
+	done    bool
+	err     error
+}
+
+func (c *chunkChecker) Read(p []byte) (int, error) {
+	for len(c.pending) == 0 {
+		if c.err != nil {
+			return 0, c.err
+		}
+		if c.done {
+			return 0, io.EOF
+		}
+		c.pending, c.err = c.next()
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+// next reads, checks and returns the raw bytes of one chunk.
+func (c *chunkChecker) next() ([]byte, error) {
+	bad := failWith(ReasonPayload, "The chunk signature we calculated does not match the signature you provided.")
+	header, err := c.in.ReadSlice('\n')
+	if err != nil || len(header) > 256 {
+		return nil, bad
+	}
+	sizeHex, params, _ := strings.Cut(strings.TrimRight(string(header), "\r\n"), ";")
+	size, err := strconv.ParseInt(sizeHex, 16, 64)
+	sigHex, ok := strings.CutPrefix(params, "chunk-signature=")
+	if err != nil || size < 0 || size > maxChunk || !ok {
+		return nil, bad
+	}
+	raw := make([]byte, 0, len(header)+int(size)+2)
+	raw = append(raw, header...)
+	data := make([]byte, size)
+	if _, err := io.ReadFull(c.in, data); err != nil {
+		return nil, bad
+	}
+	raw = append(raw, data...)
+	crlf := make([]byte, 2)
+	if _, err := io.ReadFull(c.in, crlf); err != nil || string(crlf) != "\r\n" {
+		return nil, bad
+	}
+	raw = append(raw, crlf...)
+	sts := strings.Join([]string{"AWS4-HMAC-SHA256-PAYLOAD", c.sig.amzDate, c.sig.scope, c.prev, sha256Hex(nil), sha256Hex(data)}, "\n")
+	want, err := hex.DecodeString(sigHex)
+	if err != nil || !hmac.Equal(hmacSHA256(c.sig.key, []byte(sts)), want) {
+		return nil, bad
+	}
+	c.prev = sigHex
+	if size == 0 {
+		if _, err := c.in.ReadByte(); err != io.EOF {
+			return nil, bad // nothing may follow the final chunk
+		}
+		c.done = true
+	}
+	return raw, nil
+}
+
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// newHashChecker wraps a request body whose SHA-256 was declared: reading it
+// to the end fails with an *Error (ReasonPayload) instead of io.EOF when
+// the bytes are not the ones signed, so a consumer that reads the whole
+// body never accepts tampered data.
+func newHashChecker(body io.ReadCloser, declared string) io.ReadCloser {
+	return &hashChecker{ReadCloser: body, h: sha256.New(), want: declared}
+}
+
+type hashChecker struct {
+	io.ReadCloser
+	h    hash.Hash
+	want string
+}
+
+func (c *hashChecker) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.h.Write(p[:n])
+	if err == io.EOF && hex.EncodeToString(c.h.Sum(nil)) != c.want {
+		return n, failWith(ReasonPayload, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+	}
+	return n, err
+}
+
+// verify checks everything but the payload, whose signed hash candidates
+// payloads gives (presigned tells which form the request uses).
+func (v *Verifier) verify(r *http.Request, payloads func(presigned bool) ([]string, error)) (Identity, error) {
+	id, _, err := v.verifySigned(r, payloads)
+	return id, err
+}
+
+// signing is what a verified request was signed with, for checking the
+// chunk signatures of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD body.
+type signing struct {
+	key                       []byte
+	amzDate, scope, signature string
+}
+
+func (v *Verifier) verifySigned(r *http.Request, payloads func(presigned bool) ([]string, error)) (Identity, signing, error) {
 	now := time.Now
 	if v.Now != nil {
 		now = v.Now
@@ -120,15 +352,15 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 		presigned                               bool
 		expires                                 time.Duration
 	)
-	query := r.URL.Query()
+	query := queryOf(r)
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		if !strings.HasPrefix(auth, algorithm+" ") {
-			return Identity{}, fail("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+			return Identity{}, signing{}, fail("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 		}
 		p := parseAuth(auth)
 		cred, signedHeaders, signature = p["Credential"], p["SignedHeaders"], p["Signature"]
 		if cred == "" || signedHeaders == "" || signature == "" {
-			return Identity{}, fail(MsgIncompleteSig)
+			return Identity{}, signing{}, fail(MsgIncompleteSig)
 		}
 		amzDate = r.Header.Get("X-Amz-Date")
 		if amzDate == "" {
@@ -139,80 +371,67 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 	} else if query.Get("X-Amz-Signature") != "" || query.Get("X-Amz-Credential") != "" {
 		presigned = true
 		if alg := query.Get("X-Amz-Algorithm"); alg != algorithm {
-			return Identity{}, fail("X-Amz-Algorithm only supports \"%s\"", algorithm)
+			return Identity{}, signing{}, fail("X-Amz-Algorithm only supports \"%s\"", algorithm)
 		}
 		cred, signedHeaders, signature = query.Get("X-Amz-Credential"), query.Get("X-Amz-SignedHeaders"), query.Get("X-Amz-Signature")
 		amzDate = query.Get("X-Amz-Date")
 		if cred == "" || signedHeaders == "" || signature == "" || amzDate == "" {
-			return Identity{}, fail(MsgMissingToken)
+			return Identity{}, signing{}, failWith(ReasonMissing, MsgMissingToken)
 		}
 		secs, err := strconv.Atoi(query.Get("X-Amz-Expires"))
 		if err != nil || secs < 1 || secs > 604800 {
-			return Identity{}, fail("X-Amz-Expires must be a number of seconds between 1 and 604800")
+			return Identity{}, signing{}, fail("X-Amz-Expires must be a number of seconds between 1 and 604800")
 		}
 		expires = time.Duration(secs) * time.Second
 	} else {
-		return Identity{}, fail(MsgMissingToken)
+		return Identity{}, signing{}, failWith(ReasonMissing, MsgMissingToken)
 	}
 
 	scope, ok := parseScope(cred)
 	if !ok {
-		return Identity{}, fail("Credential should be scoped to a valid region.")
+		return Identity{}, signing{}, fail("Credential should be scoped to a valid region.")
 	}
 	secret, known := v.Secrets[scope.AccessKey]
 	if !known {
-		return Identity{}, fail(MsgInvalidToken)
+		return Identity{}, signing{}, failWith(ReasonUnknownKey, MsgInvalidToken)
 	}
 	if scope.Service != v.Service {
-		return Identity{}, fail("Credential should be scoped to correct service: '%s'.", v.Service)
+		return Identity{}, signing{}, fail("Credential should be scoped to correct service: '%s'.", v.Service)
 	}
 	if scope.Region != v.Region {
-		return Identity{}, fail("Credential should be scoped to a valid region.")
+		return Identity{}, signing{}, fail("Credential should be scoped to a valid region.")
 	}
 	signedAt, err := time.Parse(timeFormat, amzDate)
 	if err != nil {
-		return Identity{}, fail("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+		return Identity{}, signing{}, fail("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
 	}
 	if scope.Date != signedAt.Format(dateFormat) {
-		return Identity{}, fail("Credential should be scoped to a valid date.")
+		return Identity{}, signing{}, fail("Credential should be scoped to a valid date.")
 	}
 	t := now().UTC()
 	if presigned {
 		if t.After(signedAt.Add(expires)) {
-			return Identity{}, fail("Request has expired")
+			return Identity{}, signing{}, failWith(ReasonExpired, "Request has expired")
 		}
 		if signedAt.After(t.Add(skew)) {
-			return Identity{}, fail("Request is not yet valid")
+			return Identity{}, signing{}, failWith(ReasonExpired, "Request is not yet valid")
 		}
 	} else if signedAt.Before(t.Add(-skew)) || signedAt.After(t.Add(skew)) {
-		return Identity{}, fail("Signature expired: %s is now earlier than %s (%s - %s.)",
+		return Identity{}, signing{}, failWith(ReasonExpired, "Signature expired: %s is now earlier than %s (%s - %s.)",
 			amzDate, t.Add(-skew).Format(timeFormat), t.Format(timeFormat), skew)
 	}
 
 	headerNames := strings.Split(signedHeaders, ";")
 	if !contains(headerNames, "host") {
-		return Identity{}, fail(MsgSignature)
+		return Identity{}, signing{}, fail(MsgSignature)
 	}
 	canonHeaders, err := canonicalHeaders(r, headerNames)
 	if err != nil {
-		return Identity{}, err
+		return Identity{}, signing{}, err
 	}
-
-	bodyHash := sha256Hex(body)
-	var payloads []string
-	if h := r.Header.Get("X-Amz-Content-Sha256"); h != "" && h != unsignedPayload {
-		// The signature covers the declared hash, not the bytes; a declared
-		// hash that does not match the body means the body was changed.
-		if h != bodyHash {
-			return Identity{}, fail("The provided 'x-amz-content-sha256' header does not match what was computed.")
-		}
-		payloads = []string{h}
-	} else if h == unsignedPayload {
-		payloads = []string{unsignedPayload}
-	} else if presigned {
-		payloads = []string{unsignedPayload, bodyHash}
-	} else {
-		payloads = []string{bodyHash}
+	candidates, err := payloads(presigned)
+	if err != nil {
+		return Identity{}, signing{}, err
 	}
 
 	queries := canonicalQueries(r.URL.RawQuery, presigned)
@@ -220,20 +439,20 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (Identity, error) {
 	credScope := strings.Join([]string{scope.Date, scope.Region, scope.Service, "aws4_request"}, "/")
 	want, err := hex.DecodeString(signature)
 	if err != nil {
-		return Identity{}, fail(MsgSignature)
+		return Identity{}, signing{}, fail(MsgSignature)
 	}
 	for _, path := range candidatePaths(r) {
 		for _, canonQuery := range queries {
-			for _, payload := range payloads {
+			for _, payload := range candidates {
 				creq := strings.Join([]string{r.Method, path, canonQuery, canonHeaders, signedHeaders, payload}, "\n")
 				sts := strings.Join([]string{algorithm, amzDate, credScope, sha256Hex([]byte(creq))}, "\n")
 				if hmac.Equal(hmacSHA256(key, []byte(sts)), want) {
-					return Identity{AccessKey: scope.AccessKey}, nil
+					return Identity{AccessKey: scope.AccessKey}, signing{key: key, amzDate: amzDate, scope: credScope, signature: signature}, nil
 				}
 			}
 		}
 	}
-	return Identity{}, fail(MsgSignature)
+	return Identity{}, signing{}, fail(MsgSignature)
 }
 
 func contains(list []string, s string) bool {
@@ -309,21 +528,15 @@ func canonicalQueries(raw string, presigned bool) []string {
 	}
 	type kv struct{ k, v string }
 	var params []kv
-	for _, part := range strings.Split(raw, "&") {
-		if part == "" {
+	decoded, err := apigw.QueryParams(raw)
+	if err != nil {
+		return nil // no canonical form: nothing can match
+	}
+	for _, p := range decoded {
+		if presigned && p.Name == "X-Amz-Signature" {
 			continue
 		}
-		k, v, _ := strings.Cut(part, "=")
-		if dk, err := url.PathUnescape(k); err == nil {
-			k = dk
-		}
-		if dv, err := url.PathUnescape(v); err == nil {
-			v = dv
-		}
-		if presigned && k == "X-Amz-Signature" {
-			continue
-		}
-		params = append(params, kv{uriEncode(k, false), uriEncode(v, false)})
+		params = append(params, kv{uriEncode(p.Name, false), uriEncode(p.Value, false)})
 	}
 	join := func() string {
 		parts := make([]string, len(params))
@@ -386,8 +599,6 @@ func sha256Hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-// IsError reports whether err is a verification failure.
-func IsError(err error) bool {
-	var e *Error
-	return errors.As(err, &e)
-}
+// UnsignedPayload is the payload hash of a request whose body is not
+// signed (S3 pre-signed URLs, or a client's choice over TLS).
+const UnsignedPayload = unsignedPayload

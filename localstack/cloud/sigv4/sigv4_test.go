@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -209,4 +211,132 @@ func TestScopeOf(t *testing.T) {
 	if _, ok := ScopeOf(plain); ok {
 		t.Error("unsigned request has a scope")
 	}
+}
+
+// TestVerifyDeclared checks S3's form: the signature covers the declared
+// payload hash, and HashChecker refuses a body that is not the one hashed.
+func TestVerifyDeclared(t *testing.T) {
+	v := &Verifier{Service: "s3", Region: "us-east-1", Secrets: map[string]string{"test": "test"}}
+	sign := func(body, payloadHash string, tamper func(*http.Request)) *http.Request {
+		req, _ := http.NewRequest("PUT", "http://localhost/bucket/key", strings.NewReader(body))
+		req.Header.Set("X-Amz-Content-Sha256", payloadHash)
+		if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"},
+			req, payloadHash, "s3", "us-east-1", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if tamper != nil {
+			tamper(req)
+		}
+		return req
+	}
+	for _, tc := range []struct {
+		name       string
+		req        *http.Request
+		wantReason Reason
+		wantErr    bool
+		wantBody   bool // reading the body succeeds
+	}{
+		{name: "sha256", req: sign("hello", hashHex([]byte("hello")), nil), wantBody: true},
+		{name: "unsigned payload", req: sign("hello", unsignedPayload, nil), wantBody: true},
+		{name: "streaming", req: streaming(t, []string{"hello ", "world"}, nil), wantBody: true},
+		{name: "streaming, chunk changed", req: streaming(t, []string{"hello ", "world"}, func(b []byte) []byte {
+			return bytes.Replace(b, []byte("world"), []byte("WORLD"), 1)
+		})},
+		{name: "streaming, chunk dropped", req: streaming(t, []string{"hello ", "world"}, func(b []byte) []byte {
+			i := bytes.Index(b, []byte("\r\nhello \r\n")) + len("\r\nhello \r\n")
+			j := bytes.Index(b, []byte("\r\nworld\r\n")) + len("\r\nworld\r\n")
+			return append(append([]byte{}, b[:i]...), b[j:]...)
+		})},
+		{name: "streaming, data after the last chunk", req: streaming(t, []string{"hello"}, func(b []byte) []byte {
+			return append(b, "extra"...)
+		})},
+		{name: "streaming, garbage", req: streaming(t, []string{"hello"}, func([]byte) []byte { return []byte("hello") })},
+		{name: "tampered body", req: sign("hello", hashHex([]byte("hello")), func(r *http.Request) {
+			r.Body = io.NopCloser(strings.NewReader("HELLO"))
+		})},
+		{name: "declared hash changed", req: sign("hello", hashHex([]byte("hello")), func(r *http.Request) {
+			r.Header.Set("X-Amz-Content-Sha256", hashHex([]byte("other")))
+		}), wantErr: true, wantReason: ReasonSignature},
+		{name: "signed trailer, not checked so refused", req: sign("hello", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER", nil), wantErr: true, wantReason: ReasonSignature},
+		{name: "no declared hash", req: sign("hello", hashHex([]byte("hello")), func(r *http.Request) {
+			r.Header.Del("X-Amz-Content-Sha256")
+		}), wantErr: true, wantReason: ReasonSignature},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, declared, err := v.VerifyDeclared(tc.req)
+			if tc.wantErr {
+				var e *Error
+				if !errors.As(err, &e) || e.Reason != tc.wantReason {
+					t.Fatalf("got %v, want reason %d", err, tc.wantReason)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = declared
+			_, err = io.ReadAll(tc.req.Body)
+			var e *Error
+			if tc.wantBody && err != nil {
+				t.Errorf("reading body: %v", err)
+			}
+			if !tc.wantBody && (!errors.As(err, &e) || e.Reason != ReasonPayload) {
+				t.Errorf("reading a tampered body: got %v, want a payload error", err)
+			}
+		})
+	}
+}
+
+func TestVerifyReasons(t *testing.T) {
+	v := verifier()
+	for _, tc := range []struct {
+		name string
+		req  *http.Request
+		want Reason
+	}{
+		{"unsigned", func() *http.Request { r, _ := http.NewRequest("GET", "http://h/p", nil); return r }(), ReasonMissing},
+		{"unknown key", signed(t, "GET", "http://h/p", signOpts{key: "nobody", secret: "x"}), ReasonUnknownKey},
+		{"wrong secret", signed(t, "GET", "http://h/p", signOpts{key: "test", secret: "x"}), ReasonSignature},
+		{"old", signed(t, "GET", "http://h/p", signOpts{at: time.Now().Add(-time.Hour)}), ReasonExpired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := v.Verify(tc.req, nil)
+			var e *Error
+			if !errors.As(err, &e) || e.Reason != tc.want {
+				t.Errorf("got %v, want reason %d", err, tc.want)
+			}
+		})
+	}
+}
+
+// streaming builds a PUT with a STREAMING-AWS4-HMAC-SHA256-PAYLOAD body of
+// the given chunks, signed by the SDK's signers, and lets change alter the
+// bytes sent.
+func streaming(t *testing.T, chunks []string, change func([]byte) []byte) *http.Request {
+	t.Helper()
+	creds := aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}
+	now := time.Now()
+	req, _ := http.NewRequest("PUT", "http://localhost/bucket/key", nil)
+	req.Header.Set("X-Amz-Content-Sha256", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+	req.Header.Set("Content-Encoding", "aws-chunked")
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "s3", "us-east-1", now); err != nil {
+		t.Fatal(err)
+	}
+	auth := req.Header.Get("Authorization")
+	seed, _ := hex.DecodeString(auth[strings.LastIndex(auth, "Signature=")+len("Signature="):])
+	signer := v4.NewStreamSigner(creds, "s3", "us-east-1", seed)
+	var body bytes.Buffer
+	for _, c := range append(chunks, "") {
+		sig, err := signer.GetSignature(context.Background(), nil, []byte(c), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&body, "%x;chunk-signature=%x\r\n%s\r\n", len(c), sig, c)
+	}
+	b := body.Bytes()
+	if change != nil {
+		b = change(b)
+	}
+	req.Body = io.NopCloser(bytes.NewReader(b))
+	return req
 }
