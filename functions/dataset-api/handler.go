@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -24,6 +28,7 @@ type catalogStore interface {
 	GetSchema(ctx context.Context, id string) (xdm.Schema, error)
 	CreateDataset(ctx context.Context, d catalog.Dataset) error
 	GetDataset(ctx context.Context, id string) (catalog.Dataset, error)
+	UpdateDataset(ctx context.Context, d, prev catalog.Dataset) error
 	ListDatasets(ctx context.Context) ([]catalog.Dataset, error)
 	GetBatch(ctx context.Context, id string) (catalog.Batch, error)
 	ListBatches(ctx context.Context, datasetID string, limit int) ([]catalog.Batch, error)
@@ -56,6 +61,7 @@ func newService(cat catalogStore, sandbox string, now func() time.Time) *handler
 	h.router.Handle("GET "+catalogBase+"/dataSets", h.listDatasets)
 	h.router.Handle("POST "+catalogBase+"/dataSets", h.createDataset)
 	h.router.Handle("GET "+catalogBase+"/dataSets/{id}", h.getDataset)
+	h.router.Handle("PATCH "+catalogBase+"/dataSets/{id}", h.patchDataset)
 	h.router.Handle("GET "+catalogBase+"/batches", h.listBatches)
 	h.router.Handle("GET "+catalogBase+"/batches/{id}", h.getBatch)
 	return h
@@ -93,6 +99,58 @@ func (h *handler) createDataset(ctx context.Context, r *apigw.Request) (int, any
 	}
 	slog.InfoContext(ctx, "dataset created", "datasetId", d.ID, "schemaId", s.ID)
 	return http.StatusCreated, []string{"@/dataSets/" + d.ID}, nil
+}
+
+// patchDataset is AEP's PATCH /dataSets/{id}: a JSON Patch array
+// (Content-Type application/json-patch+json) on /name, /description and
+// /tags, or a JSON object whose name, description and tags replace the
+// dataset's. 200 answers AEP's ["@/dataSets/{id}"]. Enabling Profile or
+// Identity does not backfill earlier rows (AEP's rule); the dataset then
+// shows when it was enabled (profileEnabledAt, identityEnabledAt).
+func (h *handler) patchDataset(ctx context.Context, r *apigw.Request) (int, any, error) {
+	var raw json.RawMessage
+	if err := r.Decode(&raw); err != nil {
+		return 0, nil, err
+	}
+	var ops []xdm.PatchOp
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(t, &fields); err != nil {
+			return 0, nil, fault.E(fault.Invalid, "REQ-JSON", "request body is not valid JSON")
+		}
+		keys := make([]string, 0, len(fields))
+		for k := range fields {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ops = append(ops, xdm.PatchOp{Op: "add", Path: "/" + strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1"), Value: fields[k]})
+		}
+	} else if err := (&apigw.Request{Body: raw}).Decode(&ops); err != nil {
+		return 0, nil, err
+	}
+	prev, err := h.cat.GetDataset(ctx, r.Param("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	d, err := catalog.PatchDataset(prev, ops, h.now())
+	if err != nil {
+		return 0, nil, err
+	}
+	if catalog.ParseTags(d.Tags).Upsert && !catalog.ParseTags(prev.Tags).Upsert {
+		s, err := h.cat.GetSchema(ctx, d.SchemaRef.ID)
+		if err != nil {
+			return 0, nil, err
+		}
+		if s.Class != xdm.ProfileClass {
+			return 0, nil, fault.E(fault.Invalid, "CATALOG-UPSERT-CLASS", "isUpsert applies to datasets of the profile class only")
+		}
+	}
+	if err := h.cat.UpdateDataset(ctx, d, prev); err != nil {
+		return 0, nil, err
+	}
+	slog.InfoContext(ctx, "dataset updated", "datasetId", d.ID, "profileEnabled", catalog.ParseTags(d.Tags).ProfileEnabled, "identityEnabled", catalog.ParseTags(d.Tags).IdentityEnabled)
+	return http.StatusOK, []string{"@/dataSets/" + d.ID}, nil
 }
 
 func (h *handler) getDataset(ctx context.Context, r *apigw.Request) (int, any, error) {
