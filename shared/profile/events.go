@@ -48,7 +48,7 @@ type EventPage struct {
 // Timeline returns a page of the events of the cluster of the asked
 // identity, ordered by timestamp: the union of every member's events.
 func (s *Service) Timeline(ctx context.Context, q EventQuery) (EventPage, error) {
-	id, err := identity.Normalize(q.Namespace, q.Value)
+	id, err := s.normalize(ctx, q.Namespace, q.Value)
 	if err != nil {
 		return EventPage{}, err
 	}
