@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -161,16 +162,66 @@ func (h *handler) getDataset(ctx context.Context, r *apigw.Request) (int, any, e
 	return http.StatusOK, map[string]catalog.Dataset{d.ID: d}, nil
 }
 
+// Catalog listing limits (AEP's "Filter Catalog data using query
+// parameters"): 20 objects without a limit, 1 to 100 with one.
+const (
+	defaultListLimit = 20
+	maxListLimit     = 100
+)
+
+// listDatasets answers AEP's GET /dataSets: a map keyed by id of at most
+// limit datasets, oldest first, from offset start (default 0). A page also
+// ends where its JSON would pass topology.MaxPageBytes, so a client pages
+// with start += the number of datasets it received, until it receives none.
 func (h *handler) listDatasets(ctx context.Context, r *apigw.Request) (int, any, error) {
+	limit, err := queryInt(r, "limit", defaultListLimit, 1, maxListLimit)
+	if err != nil {
+		return 0, nil, err
+	}
+	start, err := queryInt(r, "start", 0, 0, math.MaxInt32)
+	if err != nil {
+		return 0, nil, err
+	}
 	ds, err := h.cat.ListDatasets(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
-	out := make(map[string]catalog.Dataset, len(ds))
+	sort.Slice(ds, func(i, j int) bool {
+		if ds[i].Created != ds[j].Created {
+			return ds[i].Created < ds[j].Created
+		}
+		return ds[i].ID < ds[j].ID
+	})
+	ds = ds[min(start, len(ds)):]
+	out := make(map[string]catalog.Dataset, min(limit, len(ds)))
+	size := 0
 	for _, d := range ds {
+		if len(out) == limit {
+			break
+		}
+		b, err := json.Marshal(d)
+		if err != nil {
+			return 0, nil, fault.Wrap(err, fault.Internal, "ENCODE", "dataset could not be encoded")
+		}
+		if size += len(d.ID) + len(b) + 4; size > topology.MaxPageBytes && len(out) > 0 {
+			break
+		}
 		out[d.ID] = d
 	}
 	return http.StatusOK, out, nil
+}
+
+// queryInt reads an integer query parameter within [lo, hi], def when absent.
+func queryInt(r *apigw.Request, name string, def, lo, hi int) (int, error) {
+	v := r.Query.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fault.Errorf(fault.Invalid, "CATALOG-"+strings.ToUpper(name), "%s must be a number from %d to %d", name, lo, hi)
+	}
+	return n, nil
 }
 
 // batchView is AEP's Catalog batch object.

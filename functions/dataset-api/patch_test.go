@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
 func createDataset(t *testing.T, h *handler, body string) string {
@@ -117,4 +120,50 @@ func TestPatchDataset(t *testing.T) {
 func (m *memCatalog) UpdateDataset(ctx context.Context, d, prev catalog.Dataset) error {
 	m.datasets[d.ID] = d
 	return nil
+}
+
+// TestListDatasetsPagesAreBoundedInBytes lists 30 datasets of 200 KB each
+// (6 MB): AEP's limit and start page through them, every page stays under
+// topology.MaxPageBytes, and each dataset is listed once.
+func TestListDatasetsPagesAreBoundedInBytes(t *testing.T) {
+	h, m := newTestHandler(t)
+	big := strings.Repeat("f", 200*1024)
+	for i := 0; i < 30; i++ {
+		createDataset(t, h, `{"name":"ds`+strconv.Itoa(i)+`","schemaRef":{"id":"https://ns.adobe.com/mosaic/schemas/e1"},"fileDescription":{"note":"`+big+`"}}`)
+	}
+	seen := map[string]bool{}
+	for start, pages := 0, 0; ; pages++ {
+		if pages > 30 {
+			t.Fatal("paging does not end")
+		}
+		resp, err := h.Handle(context.Background(), event("GET "+catalogBase+"/dataSets", nil, "limit=100&start="+strconv.Itoa(start), ""))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("list: %v %d %s", err, resp.StatusCode, resp.Body[:min(200, len(resp.Body))])
+		}
+		if len(resp.Body) > topology.MaxPageBytes+1024 {
+			t.Fatalf("page %d is %d bytes", pages, len(resp.Body))
+		}
+		var page map[string]any
+		if err := json.Unmarshal([]byte(resp.Body), &page); err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for id := range page {
+			if seen[id] {
+				t.Fatalf("%s listed twice", id)
+			}
+			seen[id] = true
+		}
+		start += len(page)
+	}
+	if len(seen) != len(m.datasets) {
+		t.Errorf("%d datasets over all pages, want %d", len(seen), len(m.datasets))
+	}
+	for _, q := range []string{"limit=0", "limit=101", "start=-1", "start=x"} {
+		if status, _ := call(t, h, event("GET "+catalogBase+"/dataSets", nil, q, "")); status != 400 {
+			t.Errorf("%s: %d, want 400", q, status)
+		}
+	}
 }

@@ -13,9 +13,10 @@ import (
 // from the environment and refuses to start with an invalid one.
 func TestTenantFromEnvironment(t *testing.T) {
 	t.Cleanup(func() { _ = xdm.SetTenant("") })
+	t.Setenv("AWS_REGION", "us-east-1")
 	env := func(tenant string) func(string) string {
 		return func(k string) string {
-			return map[string]string{topology.EnvCatalogTable: "catalog", topology.EnvTenantID: tenant, "AWS_REGION": "us-east-1"}[k]
+			return map[string]string{topology.EnvCatalogTable: "catalog", topology.EnvTenantID: tenant}[k]
 		}
 	}
 	if _, err := newHandler(context.Background(), env("Not A Tenant")); err == nil || !strings.Contains(err.Error(), topology.EnvTenantID) {

@@ -35,6 +35,14 @@ const (
 	EnvS3PathStyle = "MOSAIC_S3_PATH_STYLE"
 )
 
+// MaxPageBytes bounds the JSON of the items of one page of any API
+// listing. A Lambda function's synchronous response is at most 6 MB
+// (AWS Lambda quotas, "Invocation payload"), and the body travels inside the
+// response as a JSON string, where escaping can double its size; 2.5 MB of
+// items leaves room for both. A page ends where the bytes run out, and its
+// next link continues there.
+const MaxPageBytes = 2_500_000
+
 // IngestPrefix is the key prefix of the landing bucket whose object
 // creations trigger batch ingestion: ingest/<datasetId>/<file>.
 const IngestPrefix = "ingest/"
