@@ -21,9 +21,10 @@ type nsCache struct {
 	list    []identity.Namespace
 	codes   map[string]bool // lower-cased codes of list
 	loaded  bool
-	checked time.Time // when list was read
-	forced  time.Time // when a miss last forced a read
-	missed  bool      // a miss asks for a read before list is used again
+	checked time.Time     // when list was read
+	forced  time.Time     // when a miss last forced a read
+	missed  bool          // a miss asks for a read before list is used again
+	reading chan struct{} // closed when the read a miss forced ends
 }
 
 // knows reports whether code is a standard namespace or in the cache.
@@ -51,8 +52,10 @@ func (l *SpecLoader) miss(now time.Time) bool {
 // Namespaces lists the tenant's custom identity namespaces (nil when the
 // source keeps none), cached for the loader's freshness window, and read
 // again sooner when a row named a namespace the cache did not know (see
-// Spec). Use it with identity.Lookup(code, custom). When a read fails
-// transiently, the last good list is served.
+// Spec). Callers that arrive while such a read is under way wait for it, so
+// none of them decides on the list the read replaces. Use it with
+// identity.Lookup(code, custom). When a read fails transiently, the last
+// good list is served.
 func (l *SpecLoader) Namespaces(ctx context.Context) ([]identity.Namespace, error) {
 	src, ok := l.src.(NamespaceSource)
 	if !ok {
@@ -60,18 +63,36 @@ func (l *SpecLoader) Namespaces(ctx context.Context) ([]identity.Namespace, erro
 	}
 	now := l.Now()
 	l.mu.Lock()
-	fresh := l.ns.loaded && !l.ns.missed && now.Sub(l.ns.checked) < l.Freshness
-	list, loaded, forced := l.ns.list, l.ns.loaded, l.ns.missed
-	if forced {
-		// One read per miss burst: concurrent callers use the current list.
-		l.ns.missed = false
-		l.ns.forced = now
+	if wait := l.ns.reading; wait != nil {
+		l.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, fault.Wrap(ctx.Err(), fault.Unavailable, "NAMESPACES-WAIT", "stopped waiting for the identity namespaces")
+		}
+		l.mu.Lock()
 	}
-	l.mu.Unlock()
-	if fresh {
+	if l.ns.loaded && !l.ns.missed && now.Sub(l.ns.checked) < l.Freshness {
+		list := l.ns.list
+		l.mu.Unlock()
 		return list, nil
 	}
+	list, loaded := l.ns.list, l.ns.loaded
+	var done chan struct{}
+	if l.ns.missed {
+		// One read per burst of misses; callers meanwhile wait for it.
+		l.ns.missed, l.ns.forced = false, now
+		done = make(chan struct{})
+		l.ns.reading = done
+	}
+	l.mu.Unlock()
 	read, err := src.ListNamespaces(ctx)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if done != nil {
+		close(done)
+		l.ns.reading = nil
+	}
 	if err != nil {
 		if loaded && fault.KindOf(err).Transient() {
 			return list, nil
@@ -82,9 +103,7 @@ func (l *SpecLoader) Namespaces(ctx context.Context) ([]identity.Namespace, erro
 	for _, ns := range read {
 		codes[strings.ToLower(ns.Code)] = true
 	}
-	l.mu.Lock()
 	l.ns.list, l.ns.codes, l.ns.loaded, l.ns.checked = read, codes, true, now
-	l.mu.Unlock()
 	return read, nil
 }
 

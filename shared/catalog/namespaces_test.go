@@ -125,3 +125,55 @@ func TestNamespaceMissFloodIsBounded(t *testing.T) {
 		t.Errorf("stale list: %v, %d reads", err, src.nsReads-before)
 	}
 }
+
+// slowNS is a namespace source whose reads block until released.
+type slowNS struct {
+	*nsSource
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *slowNS) ListNamespaces(ctx context.Context) ([]identity.Namespace, error) {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.nsSource.ListNamespaces(ctx)
+}
+
+// TestNamespaceReadIsAwaited checks that a caller arriving while a forced
+// read is under way uses that read's list, not the one it replaces.
+func TestNamespaceReadIsAwaited(t *testing.T) {
+	_, inner, _ := newNSLoader(t)
+	src := &slowNS{nsSource: inner, entered: make(chan struct{}, 4), release: make(chan struct{})}
+	l := NewSpecLoader(src)
+	clock := time.Unix(1000, 0)
+	l.Now = func() time.Time { return clock }
+	ctx := context.Background()
+	go func() { <-src.entered; src.release <- struct{}{} }()
+	if _, err := l.Namespaces(ctx); err != nil {
+		t.Fatal(err)
+	}
+	inner.ns = append(inner.ns, identity.Namespace{ID: 1000003, Code: "Fresh", IDType: identity.TypeCrossDevice, Custom: true})
+	got := make(chan bool, 1)
+	go func() {
+		_, ok, _ := l.Namespace(ctx, "Fresh") // forces a read, which blocks
+		got <- ok
+	}()
+	<-src.entered // the forced read is under way
+	second := make(chan []identity.Namespace, 1)
+	go func() {
+		list, _ := l.Namespaces(ctx)
+		second <- list
+	}()
+	select {
+	case list := <-second:
+		t.Fatalf("a caller used %v while the forced read was under way", list)
+	case <-time.After(50 * time.Millisecond): // proving a goroutine still blocks needs a bound; 50 ms is ample for an unblocked call
+	}
+	src.release <- struct{}{}
+	if list := <-second; len(list) != 1 || list[0].Code != "Fresh" {
+		t.Errorf("waiting caller got %v, want the fresh list", list)
+	}
+	if !<-got {
+		t.Error("the forcing lookup did not find the fresh namespace")
+	}
+}
