@@ -59,7 +59,7 @@ func TestFunctions(t *testing.T) {
 				t.Errorf("%s: fixed FunctionName; names must be generated", f.Name)
 			}
 			vars := p["Environment"].(map[string]any)["Variables"].(map[string]any)
-			want := []string{topology.EnvSandboxName}
+			want := []string{topology.EnvSandboxName, topology.EnvTenantID}
 			for k := range f.Env {
 				want = append(want, k)
 			}
@@ -69,6 +69,9 @@ func TestFunctions(t *testing.T) {
 			}
 			if vars[topology.EnvSandboxName] != s.cfg.Sandbox {
 				t.Errorf("%s: sandbox %v; want %s", f.Name, vars[topology.EnvSandboxName], s.cfg.Sandbox)
+			}
+			if vars[topology.EnvTenantID] != s.cfg.TenantID || s.cfg.TenantID == "" {
+				t.Errorf("%s: tenant id %v; want the environment's, %q", f.Name, vars[topology.EnvTenantID], s.cfg.TenantID)
 			}
 			if _, ok := vars[topology.EnvS3PathStyle]; ok {
 				t.Errorf("%s: %s is for the emulators only", f.Name, topology.EnvS3PathStyle)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+
+	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
 
 // Config is everything that differs between environments. It is typed Go,
@@ -18,6 +20,12 @@ type Config struct {
 	Name string
 	// Sandbox is the AEP sandbox name the functions report and scope by.
 	Sandbox string
+	// TenantID is AEP's TENANT_ID of the stack: tenant schemas get
+	// https://ns.adobe.com/<TenantID>/… ids and fields under _<TenantID>.
+	// A company moving from AEP sets its own, so its field paths do not
+	// change. Ids derived from it are stored: never change it once data
+	// exists. Empty means "mosaic".
+	TenantID string
 	// RemovalPolicy applies to every stateful resource: prod keeps its data
 	// when a stack is deleted, the others clean up after themselves.
 	RemovalPolicy awscdk.RemovalPolicy
@@ -43,7 +51,7 @@ const DefaultEnv = "dev"
 // (QUALITY S3), so it appears nowhere in Config.
 var configs = map[string]Config{
 	"dev": {
-		Name: "dev", Sandbox: "dev",
+		Name: "dev", Sandbox: "dev", TenantID: "mosaic",
 		RemovalPolicy: awscdk.RemovalPolicy_DESTROY,
 		LogRetention:  awslogs.RetentionDays_ONE_WEEK,
 		ShardCount:    1,
@@ -52,14 +60,14 @@ var configs = map[string]Config{
 		FailureRetention: 4 * 24 * time.Hour,
 	},
 	"staging": {
-		Name: "staging", Sandbox: "staging",
+		Name: "staging", Sandbox: "staging", TenantID: "mosaic",
 		RemovalPolicy:    awscdk.RemovalPolicy_DESTROY,
 		LogRetention:     awslogs.RetentionDays_ONE_MONTH,
 		StreamRetention:  24 * time.Hour,
 		FailureRetention: 14 * 24 * time.Hour,
 	},
 	"prod": {
-		Name: "prod", Sandbox: "prod",
+		Name: "prod", Sandbox: "prod", TenantID: "mosaic",
 		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 		LogRetention:  awslogs.RetentionDays_THREE_MONTHS,
 		ShardCount:    4,
@@ -89,6 +97,9 @@ func ConfigFor(name string) (Config, error) {
 	cfg, ok := configs[name]
 	if !ok {
 		return Config{}, fmt.Errorf("unknown environment %q: use -c env=%s", name, strings.Join(Envs(), "|"))
+	}
+	if err := xdm.CheckTenant(cfg.TenantID); err != nil {
+		return Config{}, fmt.Errorf("environment %s: %w", name, err)
 	}
 	return cfg, nil
 }

@@ -74,9 +74,9 @@ func NewFunctions(scope constructs.Construct, id string, cfg Config, assets stri
 }
 
 // functionEnv maps the topology's environment (variable → resource ID) to
-// physical names, plus the sandbox name.
+// physical names, plus the sandbox name and the tenant id.
 func functionEnv(f topology.Function, cfg Config, data *Data) (map[string]*string, error) {
-	env := map[string]*string{topology.EnvSandboxName: jsii.String(cfg.Sandbox)}
+	env := map[string]*string{topology.EnvSandboxName: jsii.String(cfg.Sandbox), topology.EnvTenantID: jsii.String(cfg.TenantID)}
 	keys := make([]string, 0, len(f.Env))
 	for k := range f.Env {
 		keys = append(keys, k)

@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -24,6 +29,7 @@ type catalogStore interface {
 	GetSchema(ctx context.Context, id string) (xdm.Schema, error)
 	CreateDataset(ctx context.Context, d catalog.Dataset) error
 	GetDataset(ctx context.Context, id string) (catalog.Dataset, error)
+	UpdateDataset(ctx context.Context, d, prev catalog.Dataset) error
 	ListDatasets(ctx context.Context) ([]catalog.Dataset, error)
 	GetBatch(ctx context.Context, id string) (catalog.Batch, error)
 	ListBatches(ctx context.Context, datasetID string, limit int) ([]catalog.Batch, error)
@@ -56,6 +62,7 @@ func newService(cat catalogStore, sandbox string, now func() time.Time) *handler
 	h.router.Handle("GET "+catalogBase+"/dataSets", h.listDatasets)
 	h.router.Handle("POST "+catalogBase+"/dataSets", h.createDataset)
 	h.router.Handle("GET "+catalogBase+"/dataSets/{id}", h.getDataset)
+	h.router.Handle("PATCH "+catalogBase+"/dataSets/{id}", h.patchDataset)
 	h.router.Handle("GET "+catalogBase+"/batches", h.listBatches)
 	h.router.Handle("GET "+catalogBase+"/batches/{id}", h.getBatch)
 	return h
@@ -95,6 +102,58 @@ func (h *handler) createDataset(ctx context.Context, r *apigw.Request) (int, any
 	return http.StatusCreated, []string{"@/dataSets/" + d.ID}, nil
 }
 
+// patchDataset is AEP's PATCH /dataSets/{id}: a JSON Patch array
+// (Content-Type application/json-patch+json) on /name, /description and
+// /tags, or a JSON object whose name, description and tags replace the
+// dataset's. 200 answers AEP's ["@/dataSets/{id}"]. Enabling Profile or
+// Identity does not backfill earlier rows (AEP's rule); the dataset then
+// shows when it was enabled (profileEnabledAt, identityEnabledAt).
+func (h *handler) patchDataset(ctx context.Context, r *apigw.Request) (int, any, error) {
+	var raw json.RawMessage
+	if err := r.Decode(&raw); err != nil {
+		return 0, nil, err
+	}
+	var ops []xdm.PatchOp
+	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '{' {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(t, &fields); err != nil {
+			return 0, nil, fault.E(fault.Invalid, "REQ-JSON", "request body is not valid JSON")
+		}
+		keys := make([]string, 0, len(fields))
+		for k := range fields {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			ops = append(ops, xdm.PatchOp{Op: "add", Path: "/" + strings.ReplaceAll(strings.ReplaceAll(k, "~", "~0"), "/", "~1"), Value: fields[k]})
+		}
+	} else if err := (&apigw.Request{Body: raw}).Decode(&ops); err != nil {
+		return 0, nil, err
+	}
+	prev, err := h.cat.GetDataset(ctx, r.Param("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	d, err := catalog.PatchDataset(prev, ops, h.now())
+	if err != nil {
+		return 0, nil, err
+	}
+	if catalog.ParseTags(d.Tags).Upsert && !catalog.ParseTags(prev.Tags).Upsert {
+		s, err := h.cat.GetSchema(ctx, d.SchemaRef.ID)
+		if err != nil {
+			return 0, nil, err
+		}
+		if s.Class != xdm.ProfileClass {
+			return 0, nil, fault.E(fault.Invalid, "CATALOG-UPSERT-CLASS", "isUpsert applies to datasets of the profile class only")
+		}
+	}
+	if err := h.cat.UpdateDataset(ctx, d, prev); err != nil {
+		return 0, nil, err
+	}
+	slog.InfoContext(ctx, "dataset updated", "datasetId", d.ID, "profileEnabled", catalog.ParseTags(d.Tags).ProfileEnabled, "identityEnabled", catalog.ParseTags(d.Tags).IdentityEnabled)
+	return http.StatusOK, []string{"@/dataSets/" + d.ID}, nil
+}
+
 func (h *handler) getDataset(ctx context.Context, r *apigw.Request) (int, any, error) {
 	d, err := h.cat.GetDataset(ctx, r.Param("id"))
 	if err != nil {
@@ -103,16 +162,66 @@ func (h *handler) getDataset(ctx context.Context, r *apigw.Request) (int, any, e
 	return http.StatusOK, map[string]catalog.Dataset{d.ID: d}, nil
 }
 
+// Catalog listing limits (AEP's "Filter Catalog data using query
+// parameters"): 20 objects without a limit, 1 to 100 with one.
+const (
+	defaultListLimit = 20
+	maxListLimit     = 100
+)
+
+// listDatasets answers AEP's GET /dataSets: a map keyed by id of at most
+// limit datasets, oldest first, from offset start (default 0). A page also
+// ends where its JSON would pass topology.MaxPageBytes, so a client pages
+// with start += the number of datasets it received, until it receives none.
 func (h *handler) listDatasets(ctx context.Context, r *apigw.Request) (int, any, error) {
+	limit, err := queryInt(r, "limit", defaultListLimit, 1, maxListLimit)
+	if err != nil {
+		return 0, nil, err
+	}
+	start, err := queryInt(r, "start", 0, 0, math.MaxInt32)
+	if err != nil {
+		return 0, nil, err
+	}
 	ds, err := h.cat.ListDatasets(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
-	out := make(map[string]catalog.Dataset, len(ds))
+	sort.Slice(ds, func(i, j int) bool {
+		if ds[i].Created != ds[j].Created {
+			return ds[i].Created < ds[j].Created
+		}
+		return ds[i].ID < ds[j].ID
+	})
+	ds = ds[min(start, len(ds)):]
+	out := make(map[string]catalog.Dataset, min(limit, len(ds)))
+	size := 0
 	for _, d := range ds {
+		if len(out) == limit {
+			break
+		}
+		b, err := json.Marshal(d)
+		if err != nil {
+			return 0, nil, fault.Wrap(err, fault.Internal, "ENCODE", "dataset could not be encoded")
+		}
+		if size += len(d.ID) + len(b) + 4; size > topology.MaxPageBytes && len(out) > 0 {
+			break
+		}
 		out[d.ID] = d
 	}
 	return http.StatusOK, out, nil
+}
+
+// queryInt reads an integer query parameter within [lo, hi], def when absent.
+func queryInt(r *apigw.Request, name string, def, lo, hi int) (int, error) {
+	v := r.Query.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fault.Errorf(fault.Invalid, "CATALOG-"+strings.ToUpper(name), "%s must be a number from %d to %d", name, lo, hi)
+	}
+	return n, nil
 }
 
 // batchView is AEP's Catalog batch object.

@@ -177,7 +177,6 @@ func TestCreateDatasetErrors(t *testing.T) {
 	}{
 		{"unknown schema", `{"name":"x","schemaRef":{"id":"https://ns.adobe.com/mosaic/schemas/nope"}}`, 400, "CATALOG-SCHEMA-NOT-FOUND"},
 		{"no schemaRef", `{"name":"x"}`, 400, "CATALOG-SCHEMAREF"},
-		{"no name", `{"schemaRef":{"id":"https://ns.adobe.com/mosaic/schemas/e1"}}`, 400, "CATALOG-NAME"},
 		{"unknown field", `{"name":"x","schemaRef":{"id":"https://ns.adobe.com/mosaic/schemas/e1"},"bogus":1}`, 400, "REQ-JSON"},
 		{"upsert on events", `{"name":"x","schemaRef":{"id":"https://ns.adobe.com/mosaic/schemas/e1"},"tags":{"unifiedProfile":["enabled:true","isUpsert:true"]}}`, 400, "CATALOG-UPSERT-CLASS"},
 		{"bad tag", `{"name":"x","schemaRef":{"id":"https://ns.adobe.com/mosaic/schemas/e1"},"tags":{"unifiedIdentity":["on"]}}`, 400, "CATALOG-TAG"},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mosaic-cdp/mosaic/shared/apigw"
 	"github.com/mosaic-cdp/mosaic/shared/awsenv"
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/merge"
@@ -23,15 +24,24 @@ type profiles interface {
 	Timeline(ctx context.Context, q profile.EventQuery) (profile.EventPage, error)
 }
 
+// namespaces finds the tenant's identity namespaces, standard and custom;
+// catalog.SpecLoader implements it with a cache that reads a just-created
+// namespace on its first use.
+type namespaces interface {
+	Namespace(ctx context.Context, code string) (identity.Namespace, bool, error)
+	Namespaces(ctx context.Context) ([]identity.Namespace, error)
+}
+
 type handler struct {
 	*apigw.Router
 	profiles profiles
+	ns       namespaces
 	// policies are the merge policies; for now the defaults of each class.
 	policies []merge.Policy
 }
 
 func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
-	env, err := awsenv.Require(getenv, topology.EnvProfileTable)
+	env, err := awsenv.Require(getenv, topology.EnvProfileTable, topology.EnvCatalogTable)
 	if err != nil {
 		return nil, err
 	}
@@ -40,7 +50,8 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 		return nil, err
 	}
 	prof := store.NewProfiles(c.DynamoDB, env[topology.EnvProfileTable])
-	return newRouter(getenv(topology.EnvSandboxName), &profile.Service{Graph: prof, Events: prof}), nil
+	ns := catalog.NewSpecLoader(store.NewCatalog(c.DynamoDB, env[topology.EnvCatalogTable]))
+	return newRouter(getenv(topology.EnvSandboxName), &profile.Service{Graph: prof, Events: prof, Namespaces: ns.Namespace}, ns), nil
 }
 
 const (
@@ -50,8 +61,8 @@ const (
 	routeMembers  = "GET /data/core/identity/cluster/members"
 )
 
-func newRouter(sandbox string, p profiles) *handler {
-	h := &handler{Router: apigw.NewRouter(sandbox), profiles: p, policies: merge.Defaults()}
+func newRouter(sandbox string, p profiles, ns namespaces) *handler {
+	h := &handler{Router: apigw.NewRouter(sandbox), profiles: p, ns: ns, policies: merge.Defaults()}
 	h.Handle(routeEntities, h.entities)
 	h.Handle(routePolicies, h.listPolicies)
 	h.Handle(routePolicy, h.getPolicy)
@@ -260,28 +271,29 @@ type clusterMembers struct {
 	Members      []member `json:"members"`
 }
 
-func memberOf(id identity.ID) member {
+func memberOf(id identity.ID, custom []identity.Namespace) member {
 	m := member{Namespace: id.Namespace, ID: id.Value}
-	if ns, ok := identity.LookupStandard(id.Namespace); ok {
+	if ns, ok := identity.Lookup(id.Namespace, custom); ok {
 		m.NSID = ns.ID
 	}
 	return m
 }
 
-// members answers AEP's cluster members read; the namespace is given by
-// code (namespace or ns) or by its numeric id (nsId).
+// members answers AEP's cluster members read; the namespace, standard or
+// custom, is given by code (namespace or ns) or by its numeric id (nsId).
 func (h *handler) members(ctx context.Context, r *apigw.Request) (int, any, error) {
 	ns := r.Query.Get("namespace")
 	if ns == "" {
 		ns = r.Query.Get("ns")
 	}
 	if ns == "" && r.Query.Get("nsId") != "" {
-		n, err := strconv.Atoi(r.Query.Get("nsId"))
-		if err == nil {
-			for _, s := range identity.Standard {
-				if s.ID == n {
-					ns = s.Code
-				}
+		custom, err := h.custom(ctx)
+		if err != nil {
+			return 0, nil, err
+		}
+		if n, err := strconv.Atoi(r.Query.Get("nsId")); err == nil {
+			if found, ok := identity.LookupID(n, custom); ok {
+				ns = found.Code
 			}
 		}
 		if ns == "" {
@@ -295,9 +307,22 @@ func (h *handler) members(ctx context.Context, r *apigw.Request) (int, any, erro
 	if err != nil {
 		return 0, nil, err
 	}
-	out := clusterMembers{XID: profile.EntityID(ids[0]), CompositeXID: memberOf(ids[0]), Members: make([]member, len(ids))}
+	// Read after the lookup, which reads a just-created namespace.
+	custom, err := h.custom(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := clusterMembers{XID: profile.EntityID(ids[0]), CompositeXID: memberOf(ids[0], custom), Members: make([]member, len(ids))}
 	for i, id := range ids {
-		out.Members[i] = memberOf(id)
+		out.Members[i] = memberOf(id, custom)
 	}
 	return http.StatusOK, out, nil
+}
+
+// custom lists the tenant's custom namespaces (none without a source).
+func (h *handler) custom(ctx context.Context) ([]identity.Namespace, error) {
+	if h.ns == nil {
+		return nil, nil
+	}
+	return h.ns.Namespaces(ctx)
 }

@@ -83,7 +83,7 @@ func newTestRouter() *handler {
 			ecid: {{ID: "e2", Timestamp: 200, Record: map[string]any{"_id": "e2"}}},
 		},
 	}
-	return newRouter("prod", &profile.Service{Graph: g, Events: g})
+	return newRouter("prod", &profile.Service{Graph: g, Events: g}, nil)
 }
 
 func get(t *testing.T, h *handler, route string, q url.Values, params map[string]string) (int, map[string]any) {

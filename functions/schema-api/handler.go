@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -54,6 +55,9 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := xdm.SetTenant(getenv(topology.EnvTenantID)); err != nil {
+		return nil, fmt.Errorf("%s: %w", topology.EnvTenantID, err)
+	}
 	clients, err := awsenv.Load(ctx, getenv)
 	if err != nil {
 		return nil, err
@@ -93,6 +97,7 @@ func newService(reg registry, sandbox string, now func() time.Time) *handler {
 	r.Handle("DELETE "+registryBase+"/tenant/descriptors/{id}", h.deleteDescriptor)
 	r.Handle("GET "+registryBase+"/tenant/unions", h.listUnions)
 	r.Handle("GET "+registryBase+"/tenant/unions/{id}", h.getUnion)
+	r.Handle("GET "+registryBase+"/stats", h.stats)
 	r.Handle("GET "+namespaceAPI, h.listNamespaces)
 	r.Handle("POST "+namespaceAPI, h.createNamespace)
 	r.Handle("GET "+namespaceAPI+"/{code}", h.getNamespace)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"sort"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/mosaic-cdp/mosaic/shared/apigw"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
 // listing is AEP's Schema Registry listing shape.
@@ -45,7 +47,8 @@ const MaxPage = 300
 // meta:altId, "-" for descending; limit (1..300, default 300); start, the
 // _page.next of the previous page. Ties in title break by altId, and the
 // start token carries both ("<title>|<altId>"), so paging never skips or
-// repeats a resource.
+// repeats a resource. A page also ends where its JSON would pass
+// topology.MaxPageBytes, Lambda's response limit with room to spare.
 func paged(r *apigw.Request, entries []entry) (int, any, error) {
 	order := r.Query.Get("orderby")
 	if order == "" {
@@ -95,10 +98,32 @@ func paged(r *apigw.Request, entries []entry) (int, any, error) {
 		})
 		entries = entries[i:]
 	}
+	// A page ends after limit entries or where its JSON would pass
+	// topology.MaxPageBytes (at least one entry); next starts at the first
+	// entry left out.
+	out := make([]any, 0, min(limit, len(entries)))
+	size := 0
+	for _, e := range entries {
+		if len(out) == limit {
+			break
+		}
+		var item any = e.full
+		if wantsSummary(r) {
+			item = e.sum
+		}
+		b, err := json.Marshal(item)
+		if err != nil {
+			return 0, nil, fault.Wrap(err, fault.Internal, "ENCODE", "resource could not be encoded")
+		}
+		if size += len(b) + 1; size > topology.MaxPageBytes && len(out) > 0 {
+			break
+		}
+		out = append(out, item)
+	}
 	var next *string
 	links := map[string]any{}
-	if len(entries) > limit {
-		k1, k2 := key(entries[limit])
+	if len(out) < len(entries) {
+		k1, k2 := key(entries[len(out)])
 		tok := k1
 		if k2 != "" {
 			tok += "|" + k2
@@ -106,15 +131,6 @@ func paged(r *apigw.Request, entries []entry) (int, any, error) {
 		next = &tok
 		q := url.Values{"orderby": {order}, "limit": {strconv.Itoa(limit)}, "start": {tok}}
 		links["next"] = map[string]any{"href": strings.TrimPrefix(r.RouteKey, "GET ") + "?" + q.Encode()}
-		entries = entries[:limit]
-	}
-	out := make([]any, 0, len(entries))
-	for _, e := range entries {
-		if wantsSummary(r) {
-			out = append(out, e.sum)
-		} else {
-			out = append(out, e.full)
-		}
 	}
 	return http.StatusOK, listing{Results: out, Page: page{OrderBy: order, Next: next, Count: len(out)}, Links: links}, nil
 }

@@ -3,6 +3,7 @@ package catalog
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"regexp"
 	"strings"
 	"time"
 
@@ -18,6 +19,12 @@ const (
 
 // DefaultSchemaContentType is the schemaRef content type AEP examples use.
 const DefaultSchemaContentType = "application/vnd.adobe.xed-full+json;version=1"
+
+// schemaContentType matches the schemaRef content types AEP's Catalog API
+// documents: the Schema Registry's representations of a schema
+// (application/vnd.adobe.xed[-full][-notext][-desc]+json, optionally with
+// "; version=<n>", spaces and case as clients send them).
+var schemaContentType = regexp.MustCompile(`^application/vnd\.adobe\.xed(-full)?(-notext)?(-desc)?\+json(\s*;\s*version\s*=\s*[0-9.]+)?$`)
 
 // SchemaRef points a dataset at its schema.
 type SchemaRef struct {
@@ -42,6 +49,13 @@ type Dataset struct {
 	Files           string              `json:"files"`
 	SchemaRef       SchemaRef           `json:"schemaRef"`
 	FileDescription map[string]any      `json:"fileDescription,omitempty"`
+	// ProfileEnabledAt and IdentityEnabledAt (epoch ms) are when the
+	// unifiedProfile and unifiedIdentity tags last became enabled:true, 0
+	// while disabled. As on AEP, enabling does not backfill: rows ingested
+	// before that time are not in Profile or the identity graph until they
+	// are ingested again.
+	ProfileEnabledAt  int64 `json:"profileEnabledAt,omitempty"`
+	IdentityEnabledAt int64 `json:"identityEnabledAt,omitempty"`
 }
 
 // DatasetInput is the body of POST /dataSets.
@@ -105,11 +119,10 @@ func checkTags(tags map[string][]string) error {
 }
 
 // NewDataset builds a dataset from a create request. The caller checks that
-// the schema exists.
+// the schema exists. A request without a name (AEP's Catalog API does not
+// require one) gets "Dataset <id>"; schemaRef.contentType, when given, must
+// be one of the Schema Registry's schema representations.
 func NewDataset(in DatasetInput, imsOrg, sandbox string, now time.Time) (Dataset, error) {
-	if strings.TrimSpace(in.Name) == "" {
-		return Dataset{}, fault.E(fault.Invalid, "CATALOG-NAME", "name is required")
-	}
 	if in.SchemaRef == nil || in.SchemaRef.ID == "" {
 		return Dataset{}, fault.E(fault.Invalid, "CATALOG-SCHEMAREF", "schemaRef.id is required")
 	}
@@ -120,28 +133,45 @@ func NewDataset(in DatasetInput, imsOrg, sandbox string, now time.Time) (Dataset
 	if ref.ContentType == "" {
 		ref.ContentType = DefaultSchemaContentType
 	}
+	if !schemaContentType.MatchString(strings.ToLower(strings.TrimSpace(ref.ContentType))) {
+		return Dataset{}, fault.E(fault.Invalid, "CATALOG-SCHEMAREF", "schemaRef.contentType must be a schema representation such as application/vnd.adobe.xed-full+json;version=1")
+	}
 	tags := in.Tags
 	if tags == nil {
 		tags = map[string][]string{}
 	}
 	id := newDatasetID()
 	ms := now.UnixMilli()
+	name := strings.TrimSpace(in.Name)
+	if name == "" {
+		name = "Dataset " + id
+	}
+	flags := ParseTags(tags)
+	var profileAt, identityAt int64
+	if flags.ProfileEnabled {
+		profileAt = ms
+	}
+	if flags.IdentityEnabled {
+		identityAt = ms
+	}
 	return Dataset{
-		ID:              id,
-		Name:            in.Name,
-		Description:     in.Description,
-		ImsOrg:          imsOrg,
-		SandboxID:       sandbox,
-		Tags:            tags,
-		Version:         "1.0.0",
-		Created:         ms,
-		Updated:         ms,
-		CreatedClient:   "mosaic",
-		CreatedUser:     "mosaic",
-		UpdatedUser:     "mosaic",
-		Files:           "@/dataSetFiles?dataSetId=" + id,
-		SchemaRef:       ref,
-		FileDescription: in.FileDescription,
+		ProfileEnabledAt:  profileAt,
+		IdentityEnabledAt: identityAt,
+		ID:                id,
+		Name:              name,
+		Description:       in.Description,
+		ImsOrg:            imsOrg,
+		SandboxID:         sandbox,
+		Tags:              tags,
+		Version:           "1.0.0",
+		Created:           ms,
+		Updated:           ms,
+		CreatedClient:     "mosaic",
+		CreatedUser:       "mosaic",
+		UpdatedUser:       "mosaic",
+		Files:             "@/dataSetFiles?dataSetId=" + id,
+		SchemaRef:         ref,
+		FileDescription:   in.FileDescription,
 	}, nil
 }
 

@@ -50,14 +50,14 @@ type SpecLoader struct {
 	Freshness time.Duration
 	Now       func() time.Time
 
+	// NamespaceRetry is the least time between two reads of the namespaces
+	// that a miss forces (see Namespace); it bounds what a flood of unknown
+	// namespace codes costs the table to one read per NamespaceRetry.
+	NamespaceRetry time.Duration
+
 	mu      sync.Mutex
 	entries map[string]*specEntry
-	ns      *nsEntry
-}
-
-type nsEntry struct {
-	list    []identity.Namespace
-	checked time.Time
+	ns      nsCache
 }
 
 type specEntry struct {
@@ -68,7 +68,7 @@ type specEntry struct {
 
 // NewSpecLoader returns a loader reading from src.
 func NewSpecLoader(src SpecSource) *SpecLoader {
-	return &SpecLoader{src: src, Freshness: DefaultFreshness, Now: time.Now, entries: map[string]*specEntry{}}
+	return &SpecLoader{src: src, Freshness: DefaultFreshness, NamespaceRetry: DefaultNamespaceRetry, Now: time.Now, entries: map[string]*specEntry{}}
 }
 
 // Spec returns the ingest spec of a dataset. Unknown datasets are fault
@@ -103,6 +103,7 @@ func (l *SpecLoader) Spec(ctx context.Context, datasetID string) (*IngestSpec, e
 	if err != nil {
 		return nil, err
 	}
+	l.noteMisses(spec)
 	l.mu.Lock()
 	l.entries[datasetID] = &specEntry{spec: spec, key: key, checked: now}
 	l.mu.Unlock()
@@ -159,34 +160,6 @@ func specKey(ds Dataset, s xdm.Schema, descs []xdm.Descriptor, groups []xdm.Fiel
 		fmt.Fprintf(&b, "|%s@%s", g.ID, g.Version)
 	}
 	return b.String()
-}
-
-// Namespaces lists the tenant's custom identity namespaces, cached for the
-// loader's freshness window (nil when the source keeps none). Use it with
-// identity.Lookup(code, custom) to know every namespace of the tenant.
-func (l *SpecLoader) Namespaces(ctx context.Context) ([]identity.Namespace, error) {
-	src, ok := l.src.(NamespaceSource)
-	if !ok {
-		return nil, nil
-	}
-	now := l.Now()
-	l.mu.Lock()
-	e := l.ns
-	l.mu.Unlock()
-	if e != nil && now.Sub(e.checked) < l.Freshness {
-		return e.list, nil
-	}
-	list, err := src.ListNamespaces(ctx)
-	if err != nil {
-		if e != nil && fault.KindOf(err).Transient() {
-			return e.list, nil
-		}
-		return nil, err
-	}
-	l.mu.Lock()
-	l.ns = &nsEntry{list: list, checked: now}
-	l.mu.Unlock()
-	return list, nil
 }
 
 // BuildSpec resolves and compiles a dataset's schema into its ingest spec;

@@ -79,12 +79,18 @@ func TestNewDataset(t *testing.T) {
 	if len(d.ID) != 24 || d.Created != now.UnixMilli() || d.SchemaRef.ContentType != DefaultSchemaContentType || d.Files != "@/dataSetFiles?dataSetId="+d.ID {
 		t.Errorf("got %+v", d)
 	}
+	for _, ct := range []string{"application/vnd.adobe.xed-full-notext+json; version=1", "application/vnd.adobe.xed+json", "application/vnd.adobe.xed-full+json;version=1"} {
+		u, err := NewDataset(DatasetInput{SchemaRef: &SchemaRef{ID: "x", ContentType: ct}}, "org", "prod", now)
+		if err != nil || u.Name != "Dataset "+u.ID || u.SchemaRef.ContentType != ct {
+			t.Errorf("no name, content type %s: %+v %v, want a generated name and the type kept", ct, u, err)
+		}
+	}
 	for _, tc := range []struct {
 		name string
 		in   DatasetInput
 		code string
 	}{
-		{"no name", DatasetInput{SchemaRef: &SchemaRef{ID: "x"}}, "CATALOG-NAME"},
+		{"unknown schemaRef content type", DatasetInput{SchemaRef: &SchemaRef{ID: "x", ContentType: "application/xml"}}, "CATALOG-SCHEMAREF"},
 		{"no schemaRef", DatasetInput{Name: "x"}, "CATALOG-SCHEMAREF"},
 		{"bad tag value", DatasetInput{Name: "x", SchemaRef: &SchemaRef{ID: "x"}, Tags: map[string][]string{"unifiedProfile": {"enabled:yes"}}}, "CATALOG-TAG"},
 	} {

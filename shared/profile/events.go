@@ -2,6 +2,7 @@ package profile
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -9,9 +10,11 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/merge"
+	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
-// MaxEventsPerPage is the most events one page returns (PRODUCT §6).
+// MaxEventsPerPage is the most events one page returns (PRODUCT §6); a
+// page also ends where its JSON would pass EventQuery.MaxBytes.
 const MaxEventsPerPage = 1000
 
 // maxEventTime is the largest epoch ms of 13 digits, the width of the
@@ -27,6 +30,9 @@ type EventQuery struct {
 	// Start is the cursor of a previous page's next, or empty.
 	Start  string
 	Fields []string
+	// MaxBytes bounds the JSON of the page's children; 0 means
+	// topology.MaxPageBytes. A page holds at least one event.
+	MaxBytes int
 }
 
 // EventChild is one event of the answer, AEP's shape.
@@ -48,7 +54,7 @@ type EventPage struct {
 // Timeline returns a page of the events of the cluster of the asked
 // identity, ordered by timestamp: the union of every member's events.
 func (s *Service) Timeline(ctx context.Context, q EventQuery) (EventPage, error) {
-	id, err := identity.Normalize(q.Namespace, q.Value)
+	id, err := s.normalize(ctx, q.Namespace, q.Value)
 	if err != nil {
 		return EventPage{}, err
 	}
@@ -123,22 +129,41 @@ func (s *Service) Timeline(ctx context.Context, q EventQuery) (EventPage, error)
 		return EventPage{}, fault.E(fault.NotFound, CodeNotFound, "no profile for this identity")
 	}
 	var page EventPage
-	if len(all) > q.Limit {
+	more := len(all) > q.Limit
+	if more {
 		all = all[:q.Limit]
-		last := all[len(all)-1]
-		page.Next = strconv.FormatInt(last.Timestamp, 10) + ":" + last.ID
+	}
+	budget := q.MaxBytes
+	if budget <= 0 {
+		budget = topology.MaxPageBytes
 	}
 	rel := EntityID(id)
-	page.Children = make([]EventChild, len(all))
+	page.Children = make([]EventChild, 0, len(all))
+	size := 2 // the brackets of the array
 	for i, e := range all {
 		ent := e.Record
 		if len(q.Fields) > 0 {
 			ent = Project(ent, q.Fields)
 		}
-		page.Children[i] = EventChild{
+		c := EventChild{
 			RelatedEntityID: rel, EntityID: e.ID, Timestamp: e.Timestamp, Entity: ent,
 			LastModifiedAt: time.UnixMilli(e.Timestamp).UTC().Format(time.RFC3339),
 		}
+		b, err := json.Marshal(c)
+		if err != nil {
+			return EventPage{}, fault.Wrap(err, fault.Internal, "EVENTS-ENCODE", "event could not be encoded")
+		}
+		size += len(b) + 1
+		if size > budget && i > 0 {
+			// The bytes ran out: the next page starts at this event.
+			all, more = all[:i], true
+			break
+		}
+		page.Children = append(page.Children, c)
+	}
+	if more {
+		last := all[len(all)-1]
+		page.Next = strconv.FormatInt(last.Timestamp, 10) + ":" + last.ID
 	}
 	return page, nil
 }

@@ -37,6 +37,27 @@ type Service struct {
 	Graph      Graph
 	Events     EventReader
 	ClusterCap int
+	// Namespaces finds an identity namespace by code, standard or the
+	// tenant's custom one (catalog.SpecLoader.Namespace); nil knows the
+	// standard namespaces only.
+	Namespaces func(ctx context.Context, code string) (identity.Namespace, bool, error)
+}
+
+// normalize turns an asked (namespace, value) into an ID among the
+// standard and the tenant's custom namespaces; an unknown namespace is
+// Invalid identity.CodeUnknownNamespace.
+func (s *Service) normalize(ctx context.Context, namespace, value string) (identity.ID, error) {
+	if s.Namespaces == nil {
+		return identity.Normalize(namespace, value)
+	}
+	ns, ok, err := s.Namespaces(ctx, namespace)
+	if err != nil {
+		return identity.ID{}, err
+	}
+	if !ok {
+		return identity.Normalize(namespace, value)
+	}
+	return identity.NormalizeValue(ns, value)
 }
 
 // PolicyRef names the merge policy a read used.
@@ -85,7 +106,7 @@ func (s *Service) cap() int {
 // those dotted paths of the entity. An identity Mosaic has never seen is
 // NotFound.
 func (s *Service) Lookup(ctx context.Context, namespace, value string, policy merge.Policy, fields []string) (map[string]Entity, error) {
-	id, err := identity.Normalize(namespace, value)
+	id, err := s.normalize(ctx, namespace, value)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +140,7 @@ func (s *Service) Lookup(ctx context.Context, namespace, value string, policy me
 // Members returns the identities of the cluster of (namespace, value), the
 // asked one first.
 func (s *Service) Members(ctx context.Context, namespace, value string) ([]identity.ID, error) {
-	id, err := identity.Normalize(namespace, value)
+	id, err := s.normalize(ctx, namespace, value)
 	if err != nil {
 		return nil, err
 	}

@@ -26,10 +26,22 @@ const (
 	EnvLandingBucket = "MOSAIC_LANDING_BUCKET"
 	EnvIngestStream  = "MOSAIC_INGEST_STREAM"
 	EnvSandboxName   = "MOSAIC_SANDBOX_NAME"
+	// EnvTenantID is the stack's tenant id (AEP's TENANT_ID: tenant $ids are
+	// https://ns.adobe.com/<tenant>/…, tenant fields sit under _<tenant>);
+	// empty means "mosaic". Set per environment, never changed afterwards.
+	EnvTenantID = "MOSAIC_TENANT_ID"
 	// EnvS3PathStyle switches S3 clients to path-style addressing ("1" or
 	// "true"), which the local emulators need and AWS does not.
 	EnvS3PathStyle = "MOSAIC_S3_PATH_STYLE"
 )
+
+// MaxPageBytes bounds the JSON of the items of one page of any API
+// listing. A Lambda function's synchronous response is at most 6 MB
+// (AWS Lambda quotas, "Invocation payload"), and the body travels inside the
+// response as a JSON string, where escaping can double its size; 2.5 MB of
+// items leaves room for both. A page ends where the bytes run out, and its
+// next link continues there.
+const MaxPageBytes = 2_500_000
 
 // IngestPrefix is the key prefix of the landing bucket whose object
 // creations trigger batch ingestion: ingest/<datasetId>/<file>.
@@ -206,6 +218,7 @@ var Functions = []Function{
 			{"DELETE", schemaRegistry + "/tenant/descriptors/{id}"},
 			{"GET", schemaRegistry + "/tenant/unions"},
 			{"GET", schemaRegistry + "/tenant/unions/{id}"},
+			{"GET", schemaRegistry + "/stats"},
 			{"GET", "/data/core/idnamespace/identities"},
 			{"POST", "/data/core/idnamespace/identities"},
 			{"GET", "/data/core/idnamespace/identities/{code}"},
@@ -220,6 +233,7 @@ var Functions = []Function{
 			{"GET", catalog + "/dataSets"},
 			{"POST", catalog + "/dataSets"},
 			{"GET", catalog + "/dataSets/{id}"},
+			{"PATCH", catalog + "/dataSets/{id}"},
 			{"GET", catalog + "/batches"},
 			{"GET", catalog + "/batches/{id}"},
 		},

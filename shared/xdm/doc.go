@@ -5,16 +5,56 @@
 // against it. It keeps AEP's resource format ($id, meta:altId, allOf of $refs,
 // meta:extends) so AEP clients work unchanged. Storage lives in package store.
 //
-// Tenant: Mosaic serves one tenant per stack. Its id is TenantID ("mosaic"),
-// so tenant schemas are https://ns.adobe.com/mosaic/schemas/<hash> with
-// altId _mosaic.schemas.<hash>, and tenant fields belong under "_mosaic".
+// Tenant: Mosaic serves one tenant per stack. Its id is TenantID (AEP's
+// TENANT_ID, "mosaic" unless configured), so tenant schemas are
+// https://ns.adobe.com/<tenant>/schemas/<hash> with altId
+// _<tenant>.schemas.<hash>, and tenant fields belong under "_<tenant>".
 package xdm
 
-import "strings"
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
 
-// TenantID is the tenant id of every Mosaic stack (AEP's TENANT_ID). It is a
-// constant: ids derived from it are stored, so changing it would orphan them.
-const TenantID = "mosaic"
+// DefaultTenantID is the tenant id of a stack that configures none.
+const DefaultTenantID = "mosaic"
+
+// TenantID is the stack's tenant id (AEP's TENANT_ID) and TenantObject the
+// object every tenant field sits under ("_" + TenantID). Both change only
+// through SetTenant, once, as a function starts: ids derived from the
+// tenant id are stored, so a stack keeps its tenant id for life.
+var (
+	TenantID     = DefaultTenantID
+	TenantObject = "_" + DefaultTenantID
+)
+
+// tenantPattern is the form of AEP tenant ids: lower-case letters, digits
+// and underscores, as they appear in $ids (https://ns.adobe.com/<tenant>/…)
+// and field names (_<tenant>).
+var tenantPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_]{0,63}$`)
+
+// SetTenant sets the stack's tenant id; "" keeps DefaultTenantID. An id
+// that is not lower-case letters, digits and underscores (at most 64) is
+// an error. Call it before serving, never concurrently with readers.
+func SetTenant(id string) error {
+	if id == "" {
+		id = DefaultTenantID
+	}
+	if err := CheckTenant(id); err != nil {
+		return err
+	}
+	TenantID, TenantObject = id, "_"+id
+	return nil
+}
+
+// CheckTenant reports whether id is a valid tenant id.
+func CheckTenant(id string) error {
+	if !tenantPattern.MatchString(id) {
+		return fmt.Errorf("tenant id %q must be 1 to 64 lower-case letters, digits or underscores, starting with a letter or digit", id)
+	}
+	return nil
+}
 
 // ImsOrg is the organisation reported on tenant resources.
 const ImsOrg = "MOSAIC@AdobeOrg"

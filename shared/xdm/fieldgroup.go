@@ -10,10 +10,6 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 )
 
-// TenantObject is the object every tenant field sits under ("_mosaic"), so
-// that tenant fields never collide with XDM's.
-const TenantObject = "_" + TenantID
-
 // FieldGroup is a tenant field group in AEP's resource format. Its fields
 // sit under TenantObject; it extends the classes in IntendedToExtend.
 type FieldGroup struct {

@@ -110,7 +110,7 @@ func NewSchema(in SchemaInput, sandbox string, now time.Time, tenant ...FieldGro
 		AllOf:           in.AllOf,
 		Extends:         in.Extends,
 		ContainerID:     ContainerTenant,
-		TenantNamespace: "_" + TenantID,
+		TenantNamespace: TenantObject,
 		ImsOrg:          ImsOrg,
 		SandboxID:       sandbox,
 		SandboxType:     "development",
