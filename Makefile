@@ -15,6 +15,7 @@ RIE         := $(BIN)/aws-lambda-rie
 ENV         ?= dev
 EDGE        ?= 127.0.0.1:4566
 DATA        ?=
+TENANT      ?= mosaic
 GO_SOURCES  := $(shell find functions shared localstack cmd -name '*.go' -not -path '*/node_modules/*' 2>/dev/null) go.mod go.sum
 
 export CDK_DISABLE_CLI_TELEMETRY := true
@@ -66,8 +67,8 @@ $(BIN)/mosaic-local: $(GO_SOURCES)
 # ---------------------------------------------------------------- run
 
 .PHONY: dev
-dev: tools build-local ## run Mosaic on the local cloud (DATA=dir keeps data across restarts)
-	$(BIN)/mosaic-local -edge $(EDGE) -dist dist/local -rie $(RIE) -outputs cdk-outputs-local.json $(if $(DATA),-data $(DATA))
+dev: tools build-local ## run Mosaic on the local cloud (DATA=dir keeps data across restarts, TENANT=acme sets the tenant id)
+	$(BIN)/mosaic-local -edge $(EDGE) -dist dist/local -rie $(RIE) -outputs cdk-outputs-local.json -tenant $(TENANT) $(if $(DATA),-data $(DATA))
 
 # ---------------------------------------------------------------- test
 

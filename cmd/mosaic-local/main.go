@@ -18,6 +18,7 @@ import (
 
 	"github.com/mosaic-cdp/mosaic/localstack/cloud"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
+	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
 
 func main() {
@@ -38,12 +39,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.RIE, "rie", "", "aws-lambda-rie binary (default $MOSAIC_RIE or bin/aws-lambda-rie)")
 	fs.StringVar(&cfg.Env, "env", "local", "environment name used in stack and resource names")
 	fs.StringVar(&cfg.Sandbox, "sandbox", "prod", "sandbox name given to the functions")
+	fs.StringVar(&cfg.Tenant, "tenant", xdm.DefaultTenantID, "tenant id (AEP's TENANT_ID) given to the functions: tenant fields sit under _<tenant>")
 	fs.StringVar(&cfg.LogsDir, "logs", "", "function logs folder (default <data or a temp dir>/logs)")
 	fs.StringVar(&cfg.Region, "region", "us-east-1", "AWS region")
 	fs.StringVar(&cfg.AccessKey, "access-key", "test", "access key ID accepted by the API")
 	fs.StringVar(&cfg.SecretKey, "secret-key", "test", "secret access key accepted by the API")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if err := xdm.CheckTenant(cfg.Tenant); err != nil {
+		return fmt.Errorf("-tenant: %w", err)
 	}
 	if cfg.OutputsFile != "" {
 		abs, err := filepath.Abs(cfg.OutputsFile)

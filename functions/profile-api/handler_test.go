@@ -89,7 +89,9 @@ func newTestRouter() *handler {
 func get(t *testing.T, h *handler, route string, q url.Values, params map[string]string) (int, map[string]any) {
 	t.Helper()
 	resp, err := h.Serve(context.Background(), events.APIGatewayV2HTTPRequest{
-		RouteKey: route, RawQueryString: q.Encode(), PathParameters: params,
+		// url.Values.Encode writes a space as "+", which a query reads as a plus
+		// sign (RFC 3986); API Gateway passes the query as the client wrote it.
+		RouteKey: route, RawQueryString: strings.ReplaceAll(q.Encode(), "+", "%20"), PathParameters: params,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{RequestID: "r1"},
 	})
 	if err != nil {

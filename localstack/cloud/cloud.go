@@ -51,6 +51,7 @@ type Config struct {
 	RIE         string // aws-lambda-rie binary; default $MOSAIC_RIE or bin/aws-lambda-rie
 	Env         string // environment name, default "local"
 	Sandbox     string // MOSAIC_SANDBOX_NAME, default "prod"
+	Tenant      string // MOSAIC_TENANT_ID, default "" (the functions' default, "mosaic")
 	Region      string // default us-east-1
 	AccessKey   string // default "test"
 	SecretKey   string // default "test"
@@ -362,6 +363,7 @@ func (c *Cloud) functionEnv(f topology.Function) []string {
 	}
 	return append(env,
 		topology.EnvSandboxName+"="+c.cfg.Sandbox,
+		topology.EnvTenantID+"="+c.cfg.Tenant,
 		topology.EnvS3PathStyle+"=1",
 		"AWS_REGION="+c.cfg.Region,
 		"AWS_DEFAULT_REGION="+c.cfg.Region,
