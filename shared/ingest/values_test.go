@@ -11,9 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
-	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/merge"
 )
 
@@ -218,5 +216,16 @@ func TestFailedRecordBounded(t *testing.T) {
 	})
 }
 
-var _ = identity.Warning{}
-var _ = catalog.Violation{}
+
+func TestParseClockSkew(t *testing.T) {
+	for in, want := range map[string]time.Duration{"": DefaultMaxClockSkew, " 90m ": 90 * time.Minute, "2h": 2 * time.Hour} {
+		if got, err := ParseClockSkew(in); err != nil || got != want {
+			t.Errorf("ParseClockSkew(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"1 hour", "-1h", "0s", "60"} {
+		if _, err := ParseClockSkew(bad); err == nil {
+			t.Errorf("ParseClockSkew(%q) succeeded", bad)
+		}
+	}
+}
