@@ -216,7 +216,6 @@ func TestFailedRecordBounded(t *testing.T) {
 	})
 }
 
-
 func TestParseClockSkew(t *testing.T) {
 	for in, want := range map[string]time.Duration{"": DefaultMaxClockSkew, " 90m ": 90 * time.Minute, "2h": 2 * time.Hour} {
 		if got, err := ParseClockSkew(in); err != nil || got != want {
