@@ -63,6 +63,12 @@ func TestFunctions(t *testing.T) {
 			for k := range f.Env {
 				want = append(want, k)
 			}
+			for k, v := range f.Settings {
+				want = append(want, k)
+				if vars[k] != v {
+					t.Errorf("%s: %s = %v; want %s", f.Name, k, vars[k], v)
+				}
+			}
 			sort.Strings(want)
 			if diff := cmp.Diff(want, sortedKeys(vars)); diff != "" {
 				t.Errorf("%s: environment variables (-want +got):\n%s", f.Name, diff)

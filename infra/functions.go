@@ -74,7 +74,8 @@ func NewFunctions(scope constructs.Construct, id string, cfg Config, assets stri
 }
 
 // functionEnv maps the topology's environment (variable → resource ID) to
-// physical names, plus the sandbox name and the tenant id.
+// physical names, plus the sandbox name, the tenant id and the function's
+// settings.
 func functionEnv(f topology.Function, cfg Config, data *Data) (map[string]*string, error) {
 	env := map[string]*string{topology.EnvSandboxName: jsii.String(cfg.Sandbox), topology.EnvTenantID: jsii.String(cfg.TenantID)}
 	keys := make([]string, 0, len(f.Env))
@@ -88,6 +89,9 @@ func functionEnv(f topology.Function, cfg Config, data *Data) (map[string]*strin
 			return nil, fmt.Errorf("function %s: env %s: %w", f.Name, k, err)
 		}
 		env[k] = name
+	}
+	for k, v := range f.Settings {
+		env[k] = jsii.String(v)
 	}
 	return env, nil
 }

@@ -45,12 +45,16 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	skew, err := ingest.ParseClockSkew(getenv(topology.EnvMaxClockSkew))
+	if err != nil {
+		return nil, err
+	}
 	cat := store.NewCatalog(c.DynamoDB, env[topology.EnvCatalogTable])
 	prof := store.NewProfiles(c.DynamoDB, env[topology.EnvProfileTable])
 	specs := catalog.NewSpecLoader(cat)
 	return &handler{
 		specs:    specs,
-		pipeline: &ingest.Pipeline{Fragments: prof, Links: prof, Events: prof, Namespaces: specs},
+		pipeline: &ingest.Pipeline{Fragments: prof, Links: prof, Events: prof, Namespaces: specs, MaxClockSkew: skew},
 		failed:   store.NewFailedRecords(c.DynamoDB, env[topology.EnvCatalogTable]),
 		now:      time.Now,
 	}, nil

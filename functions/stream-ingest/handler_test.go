@@ -107,7 +107,7 @@ func kinesisEvent(datas ...string) events.KinesisEvent {
 		r.EventID = "shardId-000000000001:" + seq
 		r.Kinesis.SequenceNumber = seq
 		r.Kinesis.Data = []byte(d)
-		r.Kinesis.ApproximateArrivalTimestamp = events.SecondsEpochTime{Time: time.UnixMilli(int64(1000 * (i + 1)))}
+		r.Kinesis.ApproximateArrivalTimestamp = events.SecondsEpochTime{Time: time.Date(2026, 2, 1, 0, 0, i+1, 0, time.UTC)}
 		ev.Records = append(ev.Records, r)
 	}
 	return ev

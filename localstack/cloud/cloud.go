@@ -353,6 +353,9 @@ func (c *Cloud) functionEnv(f topology.Function) []string {
 		}
 		env = append(env, k+"="+name)
 	}
+	for k, v := range f.Settings {
+		env = append(env, k+"="+v)
+	}
 	timeout := int(f.Timeout / time.Second)
 	if timeout < 1 {
 		timeout = 3

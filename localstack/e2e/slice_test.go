@@ -142,7 +142,7 @@ func TestSlice(t *testing.T) {
 	for i := 2; i <= 24; i++ {
 		lines = append(lines, fmt.Sprintf(`{"_id":"crm-%d","personalEmail":{"address":"user%02d@example.com"},"person":{"name":{"firstName":"User%d"}}}`, i, i, i))
 	}
-	lines = append(lines, `{"_id":"crm-bad","personalEmail":{"address":"bad@example.com"},"person":{"name":{"firstName":42}}}`)
+	lines = append(lines, `{"_id":"crm-bad","personalEmail":{"address":"bad@example.com"},"person":{"name":{"firstName":true}}}`)
 	file := filepath.Join(t.TempDir(), "crm.json")
 	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)

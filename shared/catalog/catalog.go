@@ -51,7 +51,11 @@ type IngestSpec struct {
 	Upsert          bool
 	// Validate checks one decoded row (map[string]any from encoding/json)
 	// against the resolved schema, returning at most five violations.
-	Validate   func(row map[string]any) []Violation
+	Validate func(row map[string]any) []Violation
+	// Check is Validate that also reports whether coercion changed the
+	// row (the ingest pipeline then stores the row encoded again rather
+	// than the bytes received). Nil when Validate is nil.
+	Check      func(row map[string]any) (vs []Violation, changed bool)
 	Identities []IdentityField
 }
 

@@ -207,16 +207,23 @@ func BuildSpec(ds Dataset, s xdm.Schema, descs []xdm.Descriptor, groups ...xdm.F
 		IdentityEnabled: flags.IdentityEnabled,
 		Upsert:          flags.Upsert,
 		Validate: func(row map[string]any) []Violation {
-			vs := v.Validate(row)
-			if len(vs) == 0 {
-				return nil
-			}
-			out := make([]Violation, len(vs))
-			for i, x := range vs {
-				out[i] = Violation(x)
-			}
-			return out
+			return violations(v.Validate(row))
+		},
+		Check: func(row map[string]any) ([]Violation, bool) {
+			vs, changed := v.ValidateRow(row)
+			return violations(vs), changed
 		},
 		Identities: ids,
 	}, nil
+}
+
+func violations(vs []xdm.Violation) []Violation {
+	if len(vs) == 0 {
+		return nil
+	}
+	out := make([]Violation, len(vs))
+	for i, x := range vs {
+		out[i] = Violation(x)
+	}
+	return out
 }

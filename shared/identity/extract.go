@@ -241,3 +241,39 @@ func IsRefused(err error) bool {
 	var fe *fault.Error
 	return errors.As(err, &fe) && fe.Kind == fault.Invalid
 }
+
+// TrimFields trims white space around the string values of the descriptor
+// identity fields of record, in place, and reports whether it changed any.
+// It runs before validation, so that a value's format is checked as it
+// will be normalised: a descriptor field then passes or fails exactly as
+// the same value in identityMap would (NormalizeValue trims both).
+func TrimFields(record map[string]any, fields []Field) bool {
+	changed := false
+	for _, f := range fields {
+		i := strings.LastIndexByte(f.Path, '/')
+		if i < 0 {
+			continue
+		}
+		parent, ok := Pointer(record, f.Path[:i])
+		if !ok {
+			continue
+		}
+		obj, ok := parent.(map[string]any)
+		if !ok {
+			continue
+		}
+		key := f.Path[i+1:]
+		if strings.IndexByte(key, '~') >= 0 {
+			key = strings.ReplaceAll(strings.ReplaceAll(key, "~1", "/"), "~0", "~")
+		}
+		s, ok := obj[key].(string)
+		if !ok {
+			continue
+		}
+		if t := strings.TrimSpace(s); len(t) != len(s) {
+			obj[key] = t
+			changed = true
+		}
+	}
+	return changed
+}

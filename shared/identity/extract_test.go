@@ -142,7 +142,7 @@ func TestExtract(t *testing.T) {
 		{name: "invalid value dropped", record: withPrimary(map[string]any{"CRMID": entry("Invalid")}), fields: emailField, want: []Identity{primaryA}, wantWarns: []string{CodeBlockedValue}},
 		{name: "empty value dropped", record: withPrimary(map[string]any{"CRMID": entry("")}), fields: emailField, want: []Identity{primaryA}, wantWarns: []string{CodeEmptyValue}},
 		{name: "whitespace value dropped", record: withPrimary(map[string]any{"CRMID": entry(" \t\n")}), fields: emailField, want: []Identity{primaryA}, wantWarns: []string{CodeEmptyValue}},
-		{name: "value over 1024 characters dropped", record: withPrimary(map[string]any{"CRMID": entry(strings.Repeat("c", 1025))}), fields: emailField, want: []Identity{primaryA}, wantWarns: []string{CodeValueTooLong}},
+		{name: "value over 1024 bytes dropped", record: withPrimary(map[string]any{"CRMID": entry(strings.Repeat("ü", 513))}), fields: emailField, want: []Identity{primaryA}, wantWarns: []string{CodeValueTooLong}},
 		{name: "ECID not 38 digits dropped", record: withPrimary(map[string]any{"ECID": entry(ecid[:37])}), fields: emailField, want: []Identity{primaryA}, wantWarns: []string{CodeValueFormat}},
 		{name: "non-string id dropped", record: withPrimary(map[string]any{"Phone": entry(5.0)}), fields: emailField, want: []Identity{primaryA}, wantWarns: []string{CodeValueType}},
 		{
@@ -271,5 +271,53 @@ func TestPointer(t *testing.T) {
 				t.Errorf("Pointer(%q) found a value, want none", p)
 			}
 		})
+	}
+}
+
+// TestSameValueEitherSource: a value gives the same node key whether it
+// comes from a descriptor field or from identityMap, in any namespace
+// spelling, with the same refusals.
+func TestSameValueEitherSource(t *testing.T) {
+	ecid := strings.Repeat("7", 38)
+	custom := []Namespace{{ID: 100000001, Code: "LoyaltyPlus", IDType: TypeCrossDevice, Custom: true}}
+	tests := []struct {
+		ns    string
+		value any
+	}{
+		{"Email", "  Jane.Doe@Example.COM\t"},
+		{"email", "\u00a0jane.doe@example.com\n"},
+		{"Phone", " +1 (555) 010-0000 "},
+		{"phone", "+1.555.010.0000"},
+		{"Phone_E.164", "+1 555 010 0000"},
+		{"ECID", " " + ecid + " "},
+		{"CRMID", "  C-Abc "},
+		{"LoyaltyPlus", " Gold-42 "},
+		{"loyaltyplus", "Gold-42"},
+		{"Email_LC_SHA256", " ABCDEF0123 "},
+		{"GAID", " 38400000-8CF0-11BD-B23E-10B96E40000D "},
+		{"CRMID", strings.Repeat("ü", MaxValueBytes/2+1)},
+		{"ECID", ecid[:37] + " 1"},
+	}
+	for _, tt := range tests {
+		s, _ := tt.value.(string)
+		byField, errField := Extract(
+			map[string]any{"person": map[string]any{"id": tt.value}},
+			[]Field{{Path: "/person/id", Namespace: tt.ns, Primary: true}}, custom)
+		byMap, errMap := Extract(
+			map[string]any{"identityMap": map[string]any{" " + tt.ns + " ": []any{map[string]any{"id": s, "primary": true}}}},
+			nil, custom)
+		if (errField == nil) != (errMap == nil) {
+			t.Errorf("%s %q: descriptor error %v, identityMap error %v", tt.ns, s, errField, errMap)
+			continue
+		}
+		if errField != nil {
+			if fault.As(errField).Code != fault.As(errMap).Code {
+				t.Errorf("%s %q: descriptor code %s, identityMap code %s", tt.ns, s, fault.As(errField).Code, fault.As(errMap).Code)
+			}
+			continue
+		}
+		if a, b := byField.Primary().Key(), byMap.Primary().Key(); a != b {
+			t.Errorf("%s %q: descriptor key %q, identityMap key %q", tt.ns, s, a, b)
+		}
 	}
 }

@@ -8,8 +8,19 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 )
 
-// MaxValueLength is the longest identity value accepted (PRODUCT §5).
-const MaxValueLength = 1024
+// Size bounds of an identity, in UTF-8 bytes as DynamoDB counts them. A
+// node's partition key is "<NS>#<value>", at most 64+1+1024 = 1,089 bytes,
+// well inside DynamoDB's 2,048-byte partition key limit
+// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html).
+const (
+	// MaxValueBytes is the longest identity value accepted, after
+	// trimming (PRODUCT §5 in docs/api.md: over 1,024 bytes is refused).
+	MaxValueBytes = 1024
+	// MaxNamespaceBytes is the longest namespace code: the limit of a
+	// custom namespace code (NewCustom), applied to every namespace a
+	// value is normalised in.
+	MaxNamespaceBytes = 64
+)
 
 // Stable codes of refused identities.
 const (
@@ -17,6 +28,7 @@ const (
 	CodeEmptyValue       = "IDENTITY-VALUE-EMPTY"
 	CodeBlockedValue     = "IDENTITY-VALUE-BLOCKED"
 	CodeValueTooLong     = "IDENTITY-VALUE-TOO-LONG"
+	CodeNamespaceTooLong = "IDENTITY-NAMESPACE-TOO-LONG"
 	CodeValueEncoding    = "IDENTITY-VALUE-ENCODING"
 	CodeValueFormat      = "IDENTITY-VALUE-FORMAT"
 	CodeValueType        = "IDENTITY-VALUE-TYPE"
@@ -85,18 +97,35 @@ func NormalizeIn(namespace, value string, custom []Namespace) (ID, error) {
 // unknownNamespace names the code (a namespace code is not personal data),
 // cut short so that a hostile key cannot flood the error.
 func unknownNamespace(code string) error {
-	if len(code) > 64 {
-		code = code[:64] + "…"
-	}
-	return fault.Errorf(fault.Invalid, CodeUnknownNamespace, "identity namespace %q is neither a standard nor a custom namespace of this organization", code)
+	return fault.Errorf(fault.Invalid, CodeUnknownNamespace, "identity namespace %q is neither a standard nor a custom namespace of this organization", shortCode(code))
 }
 
-// NormalizeValue normalises a value of a known namespace (PRODUCT §5):
-// values that are empty, whitespace, a placeholder (null, anonymous,
-// invalid, undefined) or over MaxValueLength characters are refused; emails
-// are trimmed and lower-cased, phones lose spaces and punctuation, an ECID
-// must be exactly 38 digits.
+// shortCode cuts a namespace code to MaxNamespaceBytes at a UTF-8 boundary,
+// marking the cut with "…".
+func shortCode(code string) string {
+	if len(code) <= MaxNamespaceBytes {
+		return code
+	}
+	n := MaxNamespaceBytes
+	for n > 0 && !utf8.RuneStart(code[n]) {
+		n--
+	}
+	return code[:n] + "…"
+}
+
+// NormalizeValue normalises a value of a known namespace (PRODUCT §5, in
+// docs/api.md): the value is trimmed of white space first, whatever its
+// source; values that are empty, a placeholder (null, anonymous, invalid,
+// undefined) or over MaxValueBytes bytes are refused; emails (and the
+// lower-case hashes) are lower-cased, phones lose spaces and punctuation,
+// an ECID must be exactly 38 digits and is otherwise kept as it is; other
+// namespaces keep the value's case. A namespace code over
+// MaxNamespaceBytes is refused (CodeNamespaceTooLong), so that every key
+// fits DynamoDB's partition key.
 func NormalizeValue(ns Namespace, value string) (ID, error) {
+	if len(ns.Code) > MaxNamespaceBytes {
+		return ID{}, fault.Errorf(fault.Invalid, CodeNamespaceTooLong, "identity namespace %q is over %d bytes", shortCode(ns.Code), MaxNamespaceBytes)
+	}
 	if !utf8.ValidString(value) {
 		return ID{}, fault.Errorf(fault.Invalid, CodeValueEncoding, "%s identity value is not valid UTF-8", ns.Code)
 	}
@@ -104,8 +133,8 @@ func NormalizeValue(ns Namespace, value string) (ID, error) {
 	switch {
 	case v == "":
 		return ID{}, fault.Errorf(fault.Invalid, CodeEmptyValue, "%s identity value is empty", ns.Code)
-	case len(v) > MaxValueLength && utf8.RuneCountInString(v) > MaxValueLength:
-		return ID{}, fault.Errorf(fault.Invalid, CodeValueTooLong, "%s identity value is over %d characters", ns.Code, MaxValueLength)
+	case len(v) > MaxValueBytes:
+		return ID{}, fault.Errorf(fault.Invalid, CodeValueTooLong, "%s identity value is %d bytes, over the %d-byte limit", ns.Code, len(v), MaxValueBytes)
 	case isBlocked(v):
 		return ID{}, fault.Errorf(fault.Invalid, CodeBlockedValue, "%s identity value is a placeholder (null, anonymous, invalid, undefined)", ns.Code)
 	}
@@ -121,6 +150,9 @@ func NormalizeValue(ns Namespace, value string) (ID, error) {
 		if len(v) != 38 || strings.IndexFunc(v, func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
 			return ID{}, fault.E(fault.Invalid, CodeValueFormat, "ECID identity value must be exactly 38 digits")
 		}
+	}
+	if len(v) > MaxValueBytes { // lower-casing may lengthen a value
+		return ID{}, fault.Errorf(fault.Invalid, CodeValueTooLong, "%s identity value is %d bytes, over the %d-byte limit", ns.Code, len(v), MaxValueBytes)
 	}
 	return ID{Namespace: ns.Code, Value: v}, nil
 }

@@ -29,14 +29,16 @@ func TestNormalize(t *testing.T) {
 		{"null", "Email", "NULL", ID{}, CodeBlockedValue},
 		{"anonymous", "CRMID", "Anonymous", ID{}, CodeBlockedValue},
 		{"invalid", "CRMID", "invalid", ID{}, CodeBlockedValue},
-		{"too long", "CRMID", strings.Repeat("a", MaxValueLength+1), ID{}, CodeValueTooLong},
-		{"at the limit", "CRMID", strings.Repeat("a", MaxValueLength), ID{"CRMID", strings.Repeat("a", MaxValueLength)}, ""},
+		{"too long", "CRMID", strings.Repeat("a", MaxValueBytes+1), ID{}, CodeValueTooLong},
+		{"at the limit", "CRMID", strings.Repeat("a", MaxValueBytes), ID{"CRMID", strings.Repeat("a", MaxValueBytes)}, ""},
 		{"invalid utf-8", "CRMID", "a\xffb", ID{}, CodeValueEncoding},
 		{"phone without digits", "Phone", "()-", ID{}, CodeValueFormat},
 		{"undefined", "CRMID", " UNDEFINED ", ID{}, CodeBlockedValue},
 		{"blocked word inside a value is kept", "CRMID", "null-42", ID{"CRMID", "null-42"}, ""},
-		{"limit counts characters not bytes", "CRMID", strings.Repeat("é", MaxValueLength), ID{"CRMID", strings.Repeat("é", MaxValueLength)}, ""},
-		{"too many characters", "CRMID", strings.Repeat("é", MaxValueLength+1), ID{}, CodeValueTooLong},
+		{"limit counts bytes: two-byte runes at the limit", "CRMID", strings.Repeat("é", MaxValueBytes/2), ID{"CRMID", strings.Repeat("é", MaxValueBytes/2)}, ""},
+		{"limit counts bytes: two-byte runes over it", "CRMID", strings.Repeat("é", MaxValueBytes/2+1), ID{}, CodeValueTooLong},
+		{"600 emoji are 2,400 bytes", "Email", strings.Repeat("😀", 600), ID{}, CodeValueTooLong},
+		{"surrounding spaces do not count", "CRMID", " " + strings.Repeat("a", MaxValueBytes) + " ", ID{"CRMID", strings.Repeat("a", MaxValueBytes)}, ""},
 		{"email with non-ASCII upper case", "Email", "ÉLISE@Example.com", ID{"Email", "élise@example.com"}, ""},
 	}
 	for _, tt := range tests {
@@ -59,6 +61,28 @@ func TestNormalize(t *testing.T) {
 				t.Errorf("normalising twice changed %v to %v (%v)", got, again, err)
 			}
 		})
+	}
+}
+
+// TestKeyFitsPartitionKey: every key an accepted identity gives fits
+// DynamoDB's 2,048-byte partition key, whatever its namespace code.
+func TestKeyFitsPartitionKey(t *testing.T) {
+	const partitionKeyBytes = 2048
+	long := Namespace{Code: strings.Repeat("N", MaxNamespaceBytes), IDType: TypeCrossDevice, Custom: true}
+	id, err := NormalizeValue(long, strings.Repeat("\U0010FFFF", MaxValueBytes/4))
+	if err != nil {
+		t.Fatalf("longest namespace and value refused: %v", err)
+	}
+	if n := len(id.Key()); n > partitionKeyBytes {
+		t.Errorf("key is %d bytes, over %d", n, partitionKeyBytes)
+	}
+	tooLong := Namespace{Code: strings.Repeat("N", 3000), IDType: TypeCrossDevice, Custom: true}
+	_, err = NormalizeValue(tooLong, "x")
+	if !errors.Is(err, fault.E(fault.Invalid, CodeNamespaceTooLong, "")) {
+		t.Fatalf("a 3,000-byte namespace code: got %v, want %s", err, CodeNamespaceTooLong)
+	}
+	if n := len(err.Error()); n > 512 {
+		t.Errorf("error message is %d bytes", n)
 	}
 }
 

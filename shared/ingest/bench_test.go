@@ -50,6 +50,9 @@ var p1EventRow = []byte(`{"_id":"2f6c1a9e-0b7d-4c1e-9a55-3f0e8d2b7c41","timestam
 	`{"SKU":"SKU-2044","name":"Merino Socks","quantity":2,"priceTotal":29.98,"currencyCode":"USD"},` +
 	`{"SKU":"SKU-3310","name":"Bottle","quantity":1,"priceTotal":25.00,"currencyCode":"USD"}]}`)
 
+// p1Received is when the P1 rows arrive: after their lastUpdatedDate.
+var p1Received = time.Date(2026, 1, 15, 10, 30, 0, 0, time.UTC)
+
 var enabledTags = map[string][]string{
 	catalog.TagUnifiedProfile:  {catalog.TagEnabledTrue},
 	catalog.TagUnifiedIdentity: {catalog.TagEnabledTrue},
@@ -133,7 +136,7 @@ func TestP1Rows(t *testing.T) {
 			if n := len(tt.row); n < 900 || n > 1200 {
 				t.Errorf("row is %d bytes, want about 1 KB", n)
 			}
-			out, err := p1Pipeline().Process(context.Background(), tt.spec, Row{Data: tt.row, Received: time.UnixMilli(1)})
+			out, err := p1Pipeline().Process(context.Background(), tt.spec, Row{Data: tt.row, Received: p1Received})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,7 +171,7 @@ func BenchmarkP1(b *testing.B) {
 		})
 		b.Run(c.name+"/pipeline", func(b *testing.B) {
 			p := p1Pipeline()
-			row := Row{Data: c.row, Received: time.UnixMilli(1), Src: "s3:ingest/p1/rows.json#etag:0000000001", Batch: "b1"}
+			row := Row{Data: c.row, Received: p1Received, Src: "s3:ingest/p1/rows.json#etag:0000000001", Batch: "b1"}
 			b.ReportAllocs()
 			b.SetBytes(int64(len(c.row)))
 			for b.Loop() {

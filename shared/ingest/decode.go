@@ -41,6 +41,10 @@ const (
 	CodeRowJSON     = "ROW-JSON"
 	CodeRowDepth    = "ROW-DEPTH"
 	CodeRowObject   = "ROW-NOT-OBJECT"
+	// CodeRowEncoding: the file starts with a UTF-16 or UTF-32 byte-order
+	// mark; JSON Lines are UTF-8 (RFC 8259 §8.1), so the file is refused
+	// as a whole, in one failed record.
+	CodeRowEncoding = "ROW-ENCODING"
 )
 
 // DecodeRow decodes one record: valid UTF-8, one JSON object, nested at
@@ -131,11 +135,48 @@ type Line struct {
 	Err error
 }
 
-// LineReader reads JSON Lines in constant memory.
+// LineReader reads JSON Lines in constant memory. A UTF-8 byte-order mark
+// at the start of the stream (Windows tools write one) is skipped, as RFC
+// 8259 §8.1 lets a parser do; a UTF-16 or UTF-32 one makes the first line
+// a CodeRowEncoding error and ends the stream.
 type LineReader struct {
-	r   *bufio.Reader
-	n   int
-	max int
+	r       *bufio.Reader
+	n       int
+	max     int
+	started bool
+	done    bool
+}
+
+// byteOrderMarks are the marks of encodings other than UTF-8, longest
+// first (UTF-32 LE starts as UTF-16 LE does).
+var byteOrderMarks = []struct {
+	mark, name string
+}{
+	{"\x00\x00\xFE\xFF", "UTF-32 (big-endian)"},
+	{"\xFF\xFE\x00\x00", "UTF-32 (little-endian)"},
+	{"\xFE\xFF", "UTF-16 (big-endian)"},
+	{"\xFF\xFE", "UTF-16 (little-endian)"},
+}
+
+// start skips a UTF-8 byte-order mark, or refuses another encoding's.
+func (lr *LineReader) start() (Line, bool, error) {
+	lr.started = true
+	head, err := lr.r.Peek(4)
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+		return Line{}, false, err
+	}
+	if bytes.HasPrefix(head, []byte("\xEF\xBB\xBF")) {
+		_, _ = lr.r.Discard(3)
+		return Line{}, false, nil
+	}
+	for _, b := range byteOrderMarks {
+		if bytes.HasPrefix(head, []byte(b.mark)) {
+			lr.done = true
+			return Line{Number: 1, Err: fault.Errorf(fault.Invalid, CodeRowEncoding,
+				"file is %s text (byte-order mark); JSON Lines files must be UTF-8", b.name)}, true, nil
+		}
+	}
+	return Line{}, false, nil
 }
 
 // NewLineReader reads lines of at most max bytes from r (MaxLineBytes when max ≤ 0).
@@ -149,6 +190,14 @@ func NewLineReader(r io.Reader, max int) *LineReader {
 // Next returns the next non-blank line, or io.EOF. Read errors of the
 // underlying reader are returned as they are.
 func (lr *LineReader) Next() (Line, error) {
+	if lr.done {
+		return Line{}, io.EOF
+	}
+	if !lr.started {
+		if l, refused, err := lr.start(); err != nil || refused {
+			return l, err
+		}
+	}
 	var buf []byte
 	for {
 		frag, err := lr.r.ReadSlice('\n')

@@ -175,3 +175,59 @@ func FuzzLineReader(f *testing.F) {
 		}
 	})
 }
+
+// TestLineReaderByteOrderMark: a UTF-8 byte-order mark at the start of a
+// file is not data; a UTF-16 or UTF-32 one refuses the file's first line
+// with a code that names the encoding.
+func TestLineReaderByteOrderMark(t *testing.T) {
+	read := func(data string) []Line {
+		t.Helper()
+		lr := NewLineReader(strings.NewReader(data), 0)
+		var out []Line
+		for {
+			l, err := lr.Next()
+			if err == io.EOF {
+				return out
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Data = append([]byte(nil), l.Data...)
+			out = append(out, l)
+		}
+	}
+	t.Run("UTF-8", func(t *testing.T) {
+		lines := read("\xEF\xBB\xBF{\"a\":1}\r\n{\"a\":2}\r\n")
+		if len(lines) != 2 || string(lines[0].Data) != `{"a":1}` || lines[0].Number != 1 {
+			t.Fatalf("lines %v", lines)
+		}
+		if _, err := DecodeRow(lines[0].Data, MaxProfileBytes); err != nil {
+			t.Errorf("first row: %v", err)
+		}
+	})
+	t.Run("UTF-8 mark later is data", func(t *testing.T) {
+		lines := read("{\"a\":1}\n\xEF\xBB\xBF{\"a\":2}\n")
+		if len(lines) != 2 || string(lines[1].Data) != "\xEF\xBB\xBF{\"a\":2}" {
+			t.Fatalf("lines %v", lines)
+		}
+	})
+	t.Run("only a mark", func(t *testing.T) {
+		if lines := read("\xEF\xBB\xBF"); len(lines) != 0 {
+			t.Fatalf("lines %v", lines)
+		}
+	})
+	for name, data := range map[string]string{
+		"UTF-16 LE": "\xFF\xFE{\x00\"\x00a\x00\"\x00:\x001\x00}\x00\n\x00",
+		"UTF-16 BE": "\xFE\xFF\x00{\x00\"\x00a\x00\"\x00:\x001\x00}\x00\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			lines := read(data)
+			if len(lines) == 0 || lines[0].Err == nil {
+				t.Fatalf("lines %v, want the first to be refused", lines)
+			}
+			if code, msg := Describe(lines[0].Err); code != CodeRowEncoding || !strings.Contains(msg, "UTF-16") {
+				t.Errorf("refused with %s %q, want %s naming UTF-16", code, msg, CodeRowEncoding)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
 
 // FailedRecord is one refused row or message, in the one format used for
@@ -39,11 +40,23 @@ type FailedWriter interface {
 // a failed record.
 func Transient(err error) bool { return fault.KindOf(err).Transient() }
 
-// Describe returns the stable code and the safe message of a row error.
+// Size bounds of a failed record's parts, in bytes, so that a failed
+// record always fits a DynamoDB item (400 KB:
+// https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html)
+// and a batch's error summary stays small. Longer values are cut at a
+// UTF-8 boundary and end in "…".
+const (
+	MaxCodeBytes         = 64
+	MaxPointerBytes      = xdm.MaxPointerBytes
+	MaxErrorMessageBytes = xdm.MaxMessageBytes
+)
+
+// Describe returns the stable code and the safe message of a row error,
+// within MaxCodeBytes and MaxErrorMessageBytes.
 func Describe(err error) (code, message string) {
 	e := fault.As(err)
 	if e.Kind == fault.Internal {
 		return "INTERNAL", "internal error"
 	}
-	return e.Code, e.Message
+	return xdm.Truncate(e.Code, MaxCodeBytes), xdm.Truncate(e.Message, MaxErrorMessageBytes)
 }

@@ -1,8 +1,9 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
-	"fmt"
+	"errors"
 	"strings"
 	"time"
 
@@ -10,7 +11,12 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/merge"
+	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
+
+// utf8BOM is the UTF-8 byte-order mark, which RFC 8259 §8.1 lets a parser
+// ignore at the start of a text.
+var utf8BOM = []byte("\xEF\xBB\xBF")
 
 // Pipeline error codes.
 const (
@@ -25,7 +31,30 @@ const (
 	CodeArrayTooLong     = "ARRAY-TOO-LONG"
 	maxEventIDLength     = 512
 	maxViolationsInError = 5
+	// CodeOrderingTimeClamped is a warning, not a refusal: the row's
+	// extSourceSystemAudit.lastUpdatedDate was more than MaxClockSkew
+	// after the row was received, and the receive time was used instead.
+	CodeOrderingTimeClamped = "ORDERING-TIME-CLAMPED"
 )
+
+// DefaultMaxClockSkew is how far past its receive time a row's
+// extSourceSystemAudit.lastUpdatedDate may be before it is clamped, when
+// Pipeline.MaxClockSkew is zero. Producers' clocks drift, but a date in the
+// far future would otherwise win every later update of the attribute.
+const DefaultMaxClockSkew = time.Hour
+
+// ParseClockSkew reads the MOSAIC_MAX_CLOCK_SKEW setting: a Go duration
+// ("1h", "90m") greater than zero; empty means DefaultMaxClockSkew.
+func ParseClockSkew(s string) (time.Duration, error) {
+	if strings.TrimSpace(s) == "" {
+		return DefaultMaxClockSkew, nil
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil || d <= 0 {
+		return 0, fault.Errorf(fault.Invalid, "CONFIG-CLOCK-SKEW", "clock skew %q is not a positive Go duration such as 1h", s)
+	}
+	return d, nil
+}
 
 // FragmentWriter writes a fragment if it is not older than the stored one.
 type FragmentWriter interface {
@@ -80,13 +109,27 @@ type Pipeline struct {
 	// Namespaces, when set, adds the tenant's custom namespaces to the
 	// standard ones that identities may use.
 	Namespaces Namespaces
+	// MaxClockSkew bounds how far an ordering time may be after the row's
+	// receive time (see DefaultMaxClockSkew, used when zero).
+	MaxClockSkew time.Duration
 }
 
 // Process ingests one row of the dataset described by spec. An invalid
-// row returns an error of an invalid kind with a stable code; a transient
-// failure returns an error for which Transient is true. Processing a row
-// twice leaves the store as processing it once.
+// row returns an error of an invalid kind with a stable code and a message
+// of at most MaxErrorMessageBytes; a transient failure returns an error for
+// which Transient is true. Processing a row twice leaves the store as
+// processing it once.
+//
+// What is written is the row after validation's coercions (xdm.Coerce),
+// with its descriptor identity fields trimmed and a far-future ordering
+// time clamped; the bytes received are passed on (Raw) only when they are
+// that row already.
 func (p *Pipeline) Process(ctx context.Context, spec *catalog.IngestSpec, row Row) (Outcome, error) {
+	out, err := p.process(ctx, spec, row)
+	return out, boundError(err)
+}
+
+func (p *Pipeline) process(ctx context.Context, spec *catalog.IngestSpec, row Row) (Outcome, error) {
 	out := Outcome{Class: spec.Class}
 	limit := MaxProfileBytes
 	switch spec.Class {
@@ -111,7 +154,8 @@ func (p *Pipeline) Process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 		}
 		return out, fault.Errorf(fault.Invalid, code, "record is %d bytes, over the %d-byte limit", len(row.Data), limit)
 	}
-	rec, err := DecodeRow(row.Data, limit)
+	data := bytes.TrimPrefix(row.Data, utf8BOM)
+	rec, err := DecodeRow(data, limit)
 	if err != nil {
 		return out, err
 	}
@@ -122,10 +166,21 @@ func (p *Pipeline) Process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 	if err := checkArrays(rec, maxArray); err != nil {
 		return out, err
 	}
-	if spec.Validate != nil {
+	// changed: rec no longer is what data spells.
+	fields := fieldsOf(spec)
+	changed := identity.TrimFields(rec, fields)
+	switch {
+	case spec.Check != nil:
+		vs, c := spec.Check(rec)
+		if len(vs) > 0 {
+			return out, violationError(vs)
+		}
+		changed = changed || c
+	case spec.Validate != nil:
 		if vs := spec.Validate(rec); len(vs) > 0 {
 			return out, violationError(vs)
 		}
+		changed = true // unknown: encode the coerced row
 	}
 	var custom []identity.Namespace
 	if p.Namespaces != nil {
@@ -133,7 +188,7 @@ func (p *Pipeline) Process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 			return out, err
 		}
 	}
-	ids, err := identity.Extract(rec, fieldsOf(spec), custom)
+	ids, err := identity.Extract(rec, fields, custom)
 	if err != nil {
 		return out, err
 	}
@@ -142,14 +197,29 @@ func (p *Pipeline) Process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 	ts := row.Received.UnixMilli()
 	if t, ok := merge.LastUpdated(rec); ok {
 		ts = t
+		skew := p.MaxClockSkew
+		if skew <= 0 {
+			skew = DefaultMaxClockSkew
+		}
+		if !row.Received.IsZero() && t > row.Received.Add(skew).UnixMilli() {
+			ts = row.Received.UnixMilli()
+			merge.SetLastUpdated(rec, row.Received)
+			changed = true
+			out.Warnings = append(out.Warnings, identity.Warning{Code: CodeOrderingTimeClamped,
+				Message: "extSourceSystemAudit.lastUpdatedDate is more than " + skew.String() + " after the row was received; the receive time is used"})
+		}
 	}
 	primary := ids.Primary().Key()
+	raw := data
+	if changed {
+		raw = nil // the writer encodes rec
+	}
 
 	if spec.ProfileEnabled {
 		switch spec.Class {
 		case catalog.ProfileClass:
 			err = p.Fragments.PutFragment(ctx, merge.Fragment{
-				Identity: primary, Dataset: spec.DatasetID, Record: rec, Raw: row.Data,
+				Identity: primary, Dataset: spec.DatasetID, Record: rec, Raw: raw,
 				TS: ts, Src: row.Src, Batch: row.Batch,
 			})
 		case catalog.EventClass:
@@ -158,7 +228,7 @@ func (p *Pipeline) Process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 			if err != nil {
 				return out, err
 			}
-			ev.Identity, ev.Dataset, ev.Record, ev.Raw, ev.Src, ev.Batch = primary, spec.DatasetID, rec, row.Data, row.Src, row.Batch
+			ev.Identity, ev.Dataset, ev.Record, ev.Raw, ev.Src, ev.Batch = primary, spec.DatasetID, rec, raw, row.Src, row.Batch
 			err = p.Events.PutEvent(ctx, ev)
 		}
 		if err != nil {
@@ -201,8 +271,12 @@ func eventOf(rec map[string]any) (merge.Event, error) {
 	return merge.Event{ID: id, Timestamp: t.UnixMilli()}, nil
 }
 
+// violationError is one refusal for a row's violations: the first's code,
+// and their pointers and messages, each cut to its bound, in a message
+// of at most MaxErrorMessageBytes.
 func violationError(vs []catalog.Violation) error {
 	var b strings.Builder
+	b.WriteString("record does not match the schema: ")
 	for i, v := range vs {
 		if i == maxViolationsInError {
 			break
@@ -211,14 +285,30 @@ func violationError(vs []catalog.Violation) error {
 			b.WriteString("; ")
 		}
 		if v.Pointer != "" {
-			b.WriteString(v.Pointer)
+			b.WriteString(xdm.Truncate(v.Pointer, MaxPointerBytes))
 			b.WriteString(": ")
 		}
-		b.WriteString(v.Message)
+		b.WriteString(xdm.Truncate(v.Message, MaxErrorMessageBytes))
+		if b.Len() >= MaxErrorMessageBytes {
+			break
+		}
 	}
 	code := vs[0].Code
 	if code == "" {
 		code = CodeSchemaViolation
 	}
-	return fault.E(fault.Invalid, code, fmt.Sprintf("record does not match the schema: %s", b.String()))
+	return fault.E(fault.Invalid, xdm.Truncate(code, MaxCodeBytes), xdm.Truncate(b.String(), MaxErrorMessageBytes))
+}
+
+// boundError cuts the code and message of a refusal to their bounds, so
+// that no failed record outgrows its item, whatever built the error.
+func boundError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var fe *fault.Error
+	if !errors.As(err, &fe) || (len(fe.Message) <= MaxErrorMessageBytes && len(fe.Code) <= MaxCodeBytes) {
+		return err
+	}
+	return &fault.Error{Kind: fe.Kind, Code: xdm.Truncate(fe.Code, MaxCodeBytes), Message: xdm.Truncate(fe.Message, MaxErrorMessageBytes), Err: fe.Err}
 }

@@ -72,7 +72,7 @@ func TestProcessOrderingTime(t *testing.T) {
 	rec := &recorder{}
 	p := &Pipeline{Fragments: rec, Links: rec, Events: rec}
 	row := Row{Data: []byte(`{"personalEmail":{"address":"a@example.com"},"extSourceSystemAudit":{"lastUpdatedDate":"2026-01-02T03:04:05.678Z"}}`),
-		Received: time.UnixMilli(1)}
+		Received: time.Date(2026, 1, 2, 4, 0, 0, 0, time.UTC)}
 	if _, err := p.Process(context.Background(), profileSpec, row); err != nil {
 		t.Fatal(err)
 	}

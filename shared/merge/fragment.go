@@ -12,8 +12,10 @@ type Fragment struct {
 	Identity string
 	Dataset  string
 	Record   map[string]any
-	// Raw, when set, is Record as received JSON; writers store it as is
-	// rather than encoding Record again.
+	// Raw, when set, is Record as JSON: the bytes received, passed on only
+	// when validation's coercions changed nothing, so that writers store
+	// them as they are rather than encoding Record again. When nil,
+	// writers encode Record (the coerced row).
 	Raw []byte
 	// TS is the ordering time, epoch ms: extSourceSystemAudit.lastUpdatedDate
 	// when the record had it, else when its source received it.
@@ -43,7 +45,7 @@ type Event struct {
 	Timestamp int64  // epoch ms
 	Dataset   string
 	Record    map[string]any
-	Raw       []byte // Record as received JSON, when known
+	Raw       []byte // Record as JSON, when the bytes received are it (see Fragment.Raw)
 	Src       string
 	Batch     string
 }

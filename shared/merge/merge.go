@@ -44,11 +44,24 @@ func LastUpdated(record map[string]any) (int64, bool) {
 	return t.UnixMilli(), true
 }
 
+// SetLastUpdated sets extSourceSystemAudit.lastUpdatedDate of record to t
+// as an RFC 3339 UTC date-time with milliseconds (the clamp of a
+// far-future ordering time).
+func SetLastUpdated(record map[string]any, t time.Time) {
+	audit, ok := record["extSourceSystemAudit"].(map[string]any)
+	if !ok {
+		audit = map[string]any{}
+		record["extSourceSystemAudit"] = audit
+	}
+	audit["lastUpdatedDate"] = t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
 // Profile merges fragments into one entity under policy p. Fragments are
 // first put in winning order (the loser first), then laid over each other:
-// objects merge key by key, arrays and scalars are taken whole, nulls never
-// win. identityMap is the union of every fragment's identities. The result
-// does not depend on the order of fragments.
+// objects merge key by key, arrays and scalars are taken whole, empty
+// values (null, "", [], {}: see Empty) never win. identityMap is the
+// union of every fragment's identities. The result does not depend on the
+// order of fragments.
 func Profile(fragments []Fragment, p Policy) Result {
 	frags := make([]Fragment, 0, len(fragments))
 	rank := map[string]int{}
@@ -113,23 +126,47 @@ func Profile(fragments []Fragment, p Policy) Result {
 	return res
 }
 
-// overlay lays src over dst: src's values win, objects merge key by key.
+// overlay lays src over dst: src's values win, objects merge key by key,
+// and empty values (see Empty) are absent: they never replace a value.
 func overlay(dst, src map[string]any) {
 	for k, v := range src {
-		if v == nil || k == "identityMap" {
+		if k == "identityMap" || Empty(v) {
 			continue
 		}
 		if sm, ok := v.(map[string]any); ok {
 			dm, ok := dst[k].(map[string]any)
 			if !ok {
 				dm = map[string]any{}
-				dst[k] = dm
 			}
 			overlay(dm, sm)
+			dst[k] = dm
 			continue
 		}
 		dst[k] = v
 	}
+}
+
+// Empty reports whether v counts as absent when merging: null, "", an
+// empty array, or an object whose every field is absent (at any depth).
+// A newer empty value therefore never wins over a filled one (docs/api.md,
+// "Merging"); so [] never empties a list that another fragment filled.
+func Empty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		for _, e := range x {
+			if !Empty(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // identityUnion collects identityMap entries of several fragments, one per
@@ -154,18 +191,21 @@ func (u *identityUnion) add(v any) {
 		if !ok {
 			continue
 		}
-		canon := code
-		if ns, ok := identity.LookupStandard(code); ok {
-			canon = ns.Code
+		// A custom namespace normalises as any non-standard one does
+		// (trimmed, case kept), as the graph's keys do.
+		ns, ok := identity.LookupStandard(strings.TrimSpace(code))
+		if !ok {
+			ns = identity.Namespace{Code: strings.TrimSpace(code)}
 		}
+		canon := ns.Code
 		for _, e := range entries {
 			m, ok := e.(map[string]any)
 			if !ok {
 				continue
 			}
 			raw, _ := m["id"].(string)
-			key := strings.ToLower(strings.TrimSpace(raw))
-			if id, err := identity.Normalize(canon, raw); err == nil {
+			key := strings.TrimSpace(raw)
+			if id, err := identity.NormalizeValue(ns, raw); err == nil {
 				key = id.Value
 			}
 			if u.entries[canon] == nil {

@@ -79,7 +79,34 @@ var mergeCases = []struct {
 			{Identity: "Email#a", Dataset: "web", TS: 2, Src: "b", Record: rec(`{"address":"unknown"}`)},
 		},
 	},
+	{
+		name:   "empty_values_never_win",
+		policy: Defaults()[0],
+		frags: []Fragment{
+			{Identity: "Email#a", Dataset: "crm", TS: 1, Src: "a", Record: rec(`{"person":{"name":{"firstName":"Jane","lastName":"Doe"}},"tags":["a"],"prefs":{"lang":"fr"},"nick":"JD"}`)},
+			{Identity: "Email#a", Dataset: "web", TS: 2, Src: "b", Record: rec(`{"person":{"name":{"firstName":"","lastName":null}},"tags":[],"prefs":{},"nick":"","extra":{"a":{"b":""}}}`)},
+		},
+	},
 	{name: "no_fragments", policy: Defaults()[0]},
+}
+
+// TestEmptyNeverWins: null, "", [] and {} (at any depth) are absent: a
+// newer fragment holding them never replaces a filled value, under either
+// policy, and adds no empty field of its own.
+func TestEmptyNeverWins(t *testing.T) {
+	older := Fragment{Identity: "Email#a", Dataset: "crm", TS: 1, Src: "a",
+		Record: rec(`{"person":{"name":{"firstName":"Jane"}},"tags":["a"],"prefs":{"lang":"fr"}}`)}
+	for _, empty := range []string{`null`, `""`, `[]`, `{}`, `{"x":""}`, `{"x":{"y":null}}`} {
+		newer := Fragment{Identity: "Email#a", Dataset: "web", TS: 2, Src: "b",
+			Record: rec(`{"person":{"name":{"firstName":` + empty + `}},"tags":` + empty + `,"prefs":{"lang":` + empty + `},"other":` + empty + `}`)}
+		for _, p := range []Policy{Defaults()[0], {ID: "p", IdentityGraph: IdentityGraph{Type: GraphPDG},
+			AttributeMerge: AttributeMerge{Type: DataSetPrecedence, Order: []string{"web", "crm"}}}} {
+			got := Profile([]Fragment{older, newer}, p).Entity
+			if d := cmp.Diff(older.Record, got); d != "" {
+				t.Errorf("%s under %s: merged (-want +got):\n%s", empty, p.AttributeMerge.Type, d)
+			}
+		}
+	}
 }
 
 type golden struct {

@@ -30,6 +30,10 @@ const (
 	// https://ns.adobe.com/<tenant>/…, tenant fields sit under _<tenant>);
 	// empty means "mosaic". Set per environment, never changed afterwards.
 	EnvTenantID = "MOSAIC_TENANT_ID"
+	// EnvMaxClockSkew is how far past its receive time a row's
+	// extSourceSystemAudit.lastUpdatedDate may be before ingestion clamps
+	// it to the receive time: a Go duration ("1h", "90m"); unset means 1h.
+	EnvMaxClockSkew = "MOSAIC_MAX_CLOCK_SKEW"
 	// EnvS3PathStyle switches S3 clients to path-style addressing ("1" or
 	// "true"), which the local emulators need and AWS does not.
 	EnvS3PathStyle = "MOSAIC_S3_PATH_STYLE"
@@ -141,8 +145,11 @@ type Function struct {
 	Timeout  time.Duration
 	// Env maps an environment variable to the logical ID of the resource
 	// whose physical name it carries.
-	Env    map[string]string
-	Grants []Grant
+	Env map[string]string
+	// Settings are plain environment variables (not resources) and their
+	// values, e.g. EnvMaxClockSkew.
+	Settings map[string]string
+	Grants   []Grant
 	// Concurrency is how many local processes serve this function on the
 	// local cloud (each Runtime Interface Emulator takes one invocation at a time).
 	Concurrency int
@@ -167,6 +174,9 @@ func withEnv(extra map[string]string) map[string]string {
 	return env
 }
 
+// ingestSettings are the two ingest functions' settings.
+var ingestSettings = map[string]string{EnvMaxClockSkew: "1h"}
+
 const (
 	schemaRegistry = "/data/foundation/schemaregistry"
 	catalog        = "/data/foundation/catalog"
@@ -178,6 +188,7 @@ var Functions = []Function{
 	{
 		Name: "batch-ingest", ID: "BatchIngest", MemoryMB: 512, Timeout: 5 * time.Minute,
 		Env:         withEnv(map[string]string{EnvLandingBucket: LandingBucket}),
+		Settings:    ingestSettings,
 		Grants:      []Grant{{CatalogTable, ReadWrite}, {ProfileTable, ReadWrite}, {LandingBucket, Read}},
 		Concurrency: 2,
 		S3:          &S3Trigger{Bucket: LandingBucket, Prefix: IngestPrefix},
@@ -185,6 +196,7 @@ var Functions = []Function{
 	{
 		Name: "stream-ingest", ID: "StreamIngest", MemoryMB: 512, Timeout: time.Minute,
 		Env:         withEnv(nil),
+		Settings:    ingestSettings,
 		Grants:      []Grant{{CatalogTable, ReadWrite}, {ProfileTable, ReadWrite}},
 		Concurrency: 1,
 		Stream:      &StreamTrigger{Stream: IngestStream, BatchSize: 100, MaxRetries: 3, Bisect: true, MaxBatchingWindow: 0},

@@ -200,12 +200,20 @@ func onlyModelled(sch *jsonschema.Schema) bool {
 // certainly valid against n. It stops at the first doubt: the caller then
 // runs the reference path, which finishes the (idempotent) coercion.
 func (n *node) object(obj map[string]any) bool {
+	var changed bool
+	return n.walk(obj, &changed)
+}
+
+// walk is object that also sets *changed when it changes obj (a value
+// converted, a null or "" dropped), at any depth.
+func (n *node) walk(obj map[string]any, changed *bool) bool {
 	if n.slow || n.typ != "object" {
 		return false // even an empty row: the library may want properties
 	}
 	for k, val := range obj {
 		if val == nil || val == "" {
 			delete(obj, k)
+			*changed = true
 			continue
 		}
 		c := n.props[k]
@@ -215,12 +223,13 @@ func (n *node) object(obj map[string]any) bool {
 		if c == nil {
 			return false // XDM-UNKNOWN-FIELD
 		}
-		nv, changed, ok := c.value(val)
+		nv, replaced, ok := c.value(val, changed)
 		if !ok {
 			return false
 		}
-		if changed {
+		if replaced {
 			obj[k] = nv
+			*changed = true
 		}
 	}
 	for _, r := range n.required {
@@ -232,23 +241,24 @@ func (n *node) object(obj map[string]any) bool {
 }
 
 // value coerces val like coerceValue and reports whether the result is
-// certainly valid against n. changed says whether nv replaces val (values
+// certainly valid against n. replaced says whether nv replaces val (values
 // are not compared: maps and slices are not comparable); objects and arrays
-// are coerced in place.
-func (n *node) value(val any) (nv any, changed, ok bool) {
+// are coerced in place, and *changed is set when anything inside them
+// changes.
+func (n *node) value(val any, changed *bool) (nv any, replaced, ok bool) {
 	if n.slow {
 		return val, false, false
 	}
-	nv, ok = n.check(val)
+	nv, ok = n.check(val, changed)
 	return nv, ok && n.typ != "object" && n.typ != "array" && nv != val, ok
 }
 
-// check is value without the changed flag.
-func (n *node) check(val any) (any, bool) {
+// check is value without the replaced flag.
+func (n *node) check(val any, changed *bool) (any, bool) {
 	switch n.typ {
 	case "object":
 		m, ok := val.(map[string]any)
-		return val, ok && n.object(m)
+		return val, ok && n.walk(m, changed)
 	case "array":
 		a, ok := val.([]any)
 		if !ok {
@@ -268,17 +278,18 @@ func (n *node) check(val any) (any, bool) {
 			if x == nil {
 				// The coercion pass keeps null elements; the library
 				// then checks them against items.
-				if _, _, ok := n.items.value(nil); !ok {
+				if _, _, ok := n.items.value(nil, changed); !ok {
 					return val, false
 				}
 				continue
 			}
-			nx, changed, ok := n.items.value(x)
+			nx, replaced, ok := n.items.value(x, changed)
 			if !ok {
 				return val, false
 			}
-			if changed {
+			if replaced {
 				a[i] = nx
+				*changed = true
 			}
 		}
 		return val, true
@@ -331,6 +342,9 @@ func (n *node) check(val any) (any, bool) {
 					s := t.Format(time.DateOnly)
 					return s, n.str(s)
 				}
+			} else if isFinite(x) {
+				s := numberString(x)
+				return s, n.str(s)
 			}
 			return val, false
 		case string:

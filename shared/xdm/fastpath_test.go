@@ -78,12 +78,19 @@ func checkSamePath(t *testing.T, v *Validator, rowJSON []byte) {
 		return
 	}
 	_ = json.Unmarshal(rowJSON, &lib)
-	got, want := v.Validate(fast), v.validateLibrary(lib)
+	var libChanged bool
+	got, fastChanged := v.ValidateRow(fast)
+	want := v.validateLibrary(lib, &libChanged)
 	if d := cmp.Diff(want, got); d != "" {
 		t.Fatalf("row %s: violations differ from the library's (-library +fast):\n%s", rowJSON, d)
 	}
 	if d := cmp.Diff(lib, fast); d != "" {
 		t.Fatalf("row %s: coerced rows differ (-library +fast):\n%s", rowJSON, d)
+	}
+	var orig map[string]any
+	_ = json.Unmarshal(rowJSON, &orig)
+	if same := cmp.Equal(orig, fast); fastChanged == same || libChanged == same {
+		t.Fatalf("row %s: changed is %v (fast) and %v (library), but the coerced row equals the input: %v", rowJSON, fastChanged, libChanged, same)
 	}
 }
 
@@ -368,7 +375,10 @@ func BenchmarkValidate(b *testing.B) {
 	for _, bc := range []struct {
 		name     string
 		validate func(map[string]any) []Violation
-	}{{"fast", pv.Validate}, {"library", pv.validateLibrary}} {
+	}{{"fast", pv.Validate}, {"library", func(row map[string]any) []Violation {
+		var changed bool
+		return pv.validateLibrary(row, &changed)
+	}}} {
 		b.Run(bc.name, func(b *testing.B) {
 			var row map[string]any
 			if err := json.Unmarshal(data, &row); err != nil {

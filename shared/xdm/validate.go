@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -15,6 +16,15 @@ import (
 
 // MaxViolations is the most violations reported for one row.
 const MaxViolations = 5
+
+// Size bounds of a violation, in bytes, so that a row with a huge field
+// name cannot make a huge failed record (DynamoDB items hold at most
+// 400 KB: https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html).
+// A longer pointer or message is cut at a UTF-8 boundary and ends in "…".
+const (
+	MaxPointerBytes = 256
+	MaxMessageBytes = 1024
+)
 
 // Violation is one reason a row does not fit its schema. It has the same
 // shape as catalog.Violation (convert with catalog.Violation(v)); xdm keeps
@@ -92,23 +102,32 @@ func Compile(res *Resolved, required ...string) (*Validator, error) {
 // violations, ordered by pointer, or nil. Messages never hold row values.
 // Validating a row a second time gives the same answer.
 func (v *Validator) Validate(row map[string]any) []Violation {
-	if !v.fast.object(row) {
+	vs, _ := v.ValidateRow(row)
+	return vs
+}
+
+// ValidateRow is Validate that also reports whether coercion changed the
+// row, so that a caller may store the bytes it received when they already
+// are the coerced row, and encode the row again only when not.
+func (v *Validator) ValidateRow(row map[string]any) (vs []Violation, changed bool) {
+	if !v.fast.walk(row, &changed) {
 		// A violation or something the walk does not model: the
 		// reference path decides and names the violations.
-		return v.validateLibrary(row)
+		vs := v.validateLibrary(row, &changed)
+		return vs, changed
 	}
 	if vi, ok := v.futureTimestamp(row); ok {
-		return []Violation{vi}
+		return []Violation{vi}, changed
 	}
-	return nil
+	return nil, changed
 }
 
 // validateLibrary is Validate by the reference path: the coercion pass,
 // then the library over the whole row. Validate must always answer as it
 // does; the differential tests hold it to that.
-func (v *Validator) validateLibrary(row map[string]any) []Violation {
+func (v *Validator) validateLibrary(row map[string]any, changed *bool) []Violation {
 	var out []Violation
-	coerceObject(row, v.root, nil, &out)
+	coerceObject(row, v.root, nil, &out, changed)
 	if err := v.schema.Validate(row); err != nil {
 		var ve *jsonschema.ValidationError
 		if !errors.As(err, &ve) {
@@ -139,7 +158,28 @@ func (v *Validator) validateLibrary(row map[string]any) []Violation {
 	if len(out) > MaxViolations {
 		out = out[:MaxViolations]
 	}
+	for i := range out {
+		out[i].Pointer = Truncate(out[i].Pointer, MaxPointerBytes)
+		out[i].Message = Truncate(out[i].Message, MaxMessageBytes)
+	}
 	return out
+}
+
+// Truncate cuts s to at most max bytes at a UTF-8 boundary; a cut string
+// ends in "…" (counted in max).
+func Truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	const mark = "…"
+	n := max - len(mark)
+	if n < 0 {
+		return s[:0]
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + mark
 }
 
 // futureTimestamp reports an experience event whose timestamp is later

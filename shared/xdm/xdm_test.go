@@ -3,6 +3,7 @@ package xdm
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -114,7 +115,10 @@ func TestValidate(t *testing.T) {
 		{"valid profile", v, `{"personalEmail":{"address":"jane@example.com"},"person":{"name":{"firstName":"Jane"},"birthDate":"1990-04-01","gender":"female"},"identityMap":{"ECID":[{"id":"1","primary":true}]},"extSourceSystemAudit":{"lastUpdatedDate":"2025-01-01T00:00:00Z"}}`, nil},
 		{"unknown field", v, `{"personalEmail":{"address":"a@b.co"},"unknownField":1,"person":{"nickname":"x"}}`, []Violation{{Pointer: "/person/nickname", Code: CodeUnknownField, Message: "field is not defined by the schema"}, {Pointer: "/unknownField", Code: CodeUnknownField, Message: "field is not defined by the schema"}}},
 		{"primary identity required", v, `{"person":{"name":{"firstName":"Jane"}}}`, []Violation{{Pointer: "/personalEmail", Code: CodeRequired, Message: "required field is missing"}}},
-		{"wrong type", v, `{"personalEmail":{"address":"a@b.co"},"person":{"name":{"firstName":5}}}`, []Violation{{Pointer: "/person/name/firstName", Code: CodeType, Message: "must be string, got number"}}},
+		{"wrong type", v, `{"personalEmail":{"address":"a@b.co"},"person":{"name":{"firstName":true}}}`, []Violation{{Pointer: "/person/name/firstName", Code: CodeType, Message: "must be string, got boolean"}}},
+		{"number in a string field is spelled", v, `{"personalEmail":{"address":"a@b.co"},"person":{"name":{"firstName":5}}}`, nil},
+		{"number in an email field is checked as its spelling", v, `{"personalEmail":{"address":5}}`, []Violation{{Pointer: "/personalEmail/address", Code: CodeFormat, Message: "must be a valid email"}}},
+		{"a huge unknown field is bounded", v, `{"personalEmail":{"address":"a@b.co"},"` + strings.Repeat("ü", 2000) + `":1}`, []Violation{{Pointer: "/" + strings.Repeat("ü", (MaxPointerBytes-4)/2) + "…", Code: CodeUnknownField, Message: "field is not defined by the schema"}}},
 		{"bad date-time", v, `{"personalEmail":{"address":"a@b.co"},"extSourceSystemAudit":{"lastUpdatedDate":"yesterday"}}`, []Violation{{Pointer: "/extSourceSystemAudit/lastUpdatedDate", Code: CodeFormat, Message: "must be a valid date-time"}}},
 		{"bad enum", v, `{"personalEmail":{"address":"a@b.co"},"person":{"gender":"secret-value"}}`, []Violation{{Pointer: "/person/gender", Code: CodeEnum, Message: "must be one of the allowed values"}}},
 		{"identityMap item without id", v, `{"personalEmail":{"address":"a@b.co"},"identityMap":{"Email":[{"primary":true}]}}`, []Violation{{Pointer: "/identityMap/Email/0/id", Code: CodeRequired, Message: "required field is missing"}}},
