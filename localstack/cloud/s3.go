@@ -195,8 +195,27 @@ type s3Hook struct {
 	backend  gofakes3.Backend
 	region   string
 	triggers []s3Trigger
-	seq      atomic.Uint64
-	now      func() time.Time
+	// seq is the last sequencer given (see nextSequencer).
+	seq atomic.Uint64
+	now func() time.Time
+}
+
+// nextSequencer numbers one object creation. S3 gives every event of a key
+// a sequencer, a hex string that grows with each later event of the key and
+// stays the same on a redelivery ("Event message structure", Amazon S3 User
+// Guide); functions use it to tell a new upload from a redelivered event.
+// The number is the wall clock in nanoseconds, or one more than the last
+// one when the clock has not moved, so that uploads made after a restart of
+// a local cloud that keeps its data (-data) still sort after earlier ones.
+func (h *s3Hook) nextSequencer() uint64 {
+	now := uint64(h.now().UnixNano())
+	for {
+		last := h.seq.Load()
+		next := max(last+1, now)
+		if h.seq.CompareAndSwap(last, next) {
+			return next
+		}
+	}
 }
 
 // responseRecorder remembers the status and, for small bodies, the body of
@@ -297,11 +316,13 @@ func (h *s3Hook) objectCreated(bucket, key, eventName, etag string) {
 			obj.Contents.Close()
 		}
 	}
+	// One upload, one sequencer, whichever triggers it reaches.
+	seq := h.nextSequencer()
 	for _, t := range h.triggers {
 		if t.bucket != bucket || !strings.HasPrefix(key, t.prefix) {
 			continue
 		}
-		ev := s3Event(h.region, bucket, key, eventName, etag, size, h.seq.Add(1), h.now())
+		ev := s3Event(h.region, bucket, key, eventName, etag, size, seq, h.now())
 		payload, err := json.Marshal(ev)
 		if err != nil {
 			continue
