@@ -35,7 +35,11 @@ const profFailedPfx = "FAILED#"
 
 func profFailedKey(r ingest.FailedRecord) (string, string) {
 	if r.Shard != "" || r.Seq != "" {
-		return profFailedPfx + r.Batch, fmt.Sprintf("S#%s#%s#%04d", r.Shard, r.Seq, r.Index)
+		sk := fmt.Sprintf("S#%s#%s#%04d", r.Shard, r.Seq, r.Index)
+		if r.SubSequence > 0 {
+			sk += fmt.Sprintf("#%05d", r.SubSequence)
+		}
+		return profFailedPfx + r.Batch, sk
 	}
 	return profFailedPfx + r.Batch, fmt.Sprintf("R#%s#%010d", r.File, r.Row)
 }
