@@ -160,6 +160,16 @@ func rowSource(rec events.S3EventRecord, key string, line int) string {
 	return fmt.Sprintf("s3:%s#%s:%010d", key, up, line)
 }
 
+// objectInput reads the upload the event announces: on a versioned bucket
+// its own version, which a later upload of the key does not replace.
+func objectInput(rec events.S3EventRecord, bucket, key string) *s3.GetObjectInput {
+	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
+	if v := rec.S3.Object.VersionID; v != "" && v != "null" {
+		in.VersionId = aws.String(v)
+	}
+	return in
+}
+
 // datasetOf parses ingest/<datasetId>/<name>.
 func datasetOf(key string) (string, bool) {
 	rest, ok := strings.CutPrefix(key, topology.IngestPrefix)
@@ -240,7 +250,7 @@ func (h *handler) object(ctx context.Context, rec events.S3EventRecord) error {
 		return err
 	}
 
-	out, err := h.objects.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	out, err := h.objects.GetObject(ctx, objectInput(rec, bucket, key))
 	if err != nil {
 		var nsk *s3types.NoSuchKey
 		if errors.As(err, &nsk) {
