@@ -199,9 +199,15 @@ func TestStreamTrigger(t *testing.T) {
 			}
 			s.app.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), want)
 		}
-		s.app.ResourceCountIs(jsii.String("AWS::Lambda::EventSourceMapping"), jsii.Number(float64(n)))
+		queueTriggers := 0
+		for _, f := range topology.Functions {
+			if f.Queue != nil {
+				queueTriggers++
+			}
+		}
+		s.app.ResourceCountIs(jsii.String("AWS::Lambda::EventSourceMapping"), jsii.Number(float64(n+queueTriggers)))
 		// The on-failure queue is encrypted and refuses plain HTTP.
-		s.app.ResourceCountIs(jsii.String("AWS::SQS::Queue"), jsii.Number(float64(n)))
+		s.app.ResourceCountIs(jsii.String("AWS::SQS::Queue"), jsii.Number(float64(n+len(topology.Queues))))
 		s.app.HasResourceProperties(jsii.String("AWS::SQS::Queue"), map[string]any{"SqsManagedSseEnabled": true})
 		s.app.HasResourceProperties(jsii.String("AWS::SQS::QueuePolicy"), map[string]any{
 			"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
@@ -246,5 +252,81 @@ func TestAppOutputs(t *testing.T) {
 		})
 		s.app.HasOutput(jsii.String(topology.OutputRegion), map[string]any{"Value": map[string]any{"Ref": "AWS::Region"}})
 		s.app.HasOutput(jsii.String(topology.OutputSandbox), map[string]any{"Value": s.cfg.Sandbox})
+	})
+}
+
+// TestAsyncFailureDestination: a function with an asynchronous configuration
+// retries as the topology says, sends what it discards to its queue, and
+// drains that queue with partial batch responses; the queue is encrypted,
+// refuses plain HTTP and hides messages longer than the function runs; the
+// role may send to, receive from and delete on that queue only.
+func TestAsyncFailureDestination(t *testing.T) {
+	forEachEnv(t, func(t *testing.T, s *synthesized) {
+		found := 0
+		for _, f := range topology.Functions {
+			if f.Async == nil {
+				continue
+			}
+			found++
+			fnID, roleID := fnIDs(t, s, f.Name)
+			q := s.stacks.Ingest.Queues[f.Async.OnFailure]
+			if q == nil {
+				t.Fatalf("%s: no queue %s", f.Name, f.Async.OnFailure)
+			}
+			qID := *s.stacks.App.GetLogicalId(q.Node().DefaultChild().(awscdk.CfnElement))
+			queueArn := map[string]any{"Fn::GetAtt": []any{qID, "Arn"}}
+			s.app.HasResourceProperties(jsii.String("AWS::Lambda::EventInvokeConfig"), map[string]any{
+				"FunctionName":         map[string]any{"Ref": fnID},
+				"MaximumRetryAttempts": f.Async.MaxRetries,
+				"DestinationConfig":    map[string]any{"OnFailure": map[string]any{"Destination": queueArn}},
+			})
+			s.app.HasResourceProperties(jsii.String("AWS::Lambda::EventSourceMapping"), map[string]any{
+				"FunctionName":          map[string]any{"Ref": fnID},
+				"EventSourceArn":        queueArn,
+				"BatchSize":             f.Queue.BatchSize,
+				"FunctionResponseTypes": []any{"ReportBatchItemFailures"},
+			})
+			var visibility float64
+			for _, tq := range topology.Queues {
+				if tq.ID == f.Async.OnFailure {
+					visibility = tq.VisibilityTimeout.Seconds()
+				}
+			}
+			if visibility < f.Timeout.Seconds() {
+				t.Errorf("queue visibility %vs is below the function timeout %v", visibility, f.Timeout)
+			}
+			s.app.HasResource(jsii.String("AWS::SQS::Queue"), map[string]any{
+				"Properties": map[string]any{"SqsManagedSseEnabled": true, "VisibilityTimeout": visibility},
+			})
+			s.app.HasResourceProperties(jsii.String("AWS::SQS::QueuePolicy"), map[string]any{
+				"Queues": []any{map[string]any{"Ref": qID}},
+				"PolicyDocument": map[string]any{"Statement": assertions.Match_ArrayWith(&[]any{assertions.Match_ObjectLike(&map[string]any{
+					"Effect":    "Deny",
+					"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+				})})},
+			})
+			var sqsActions []string
+			for _, st := range roleStatements(t, s.appJSON, roleID) {
+				for _, a := range st.actions {
+					if !strings.HasPrefix(a, "sqs:") {
+						continue
+					}
+					sqsActions = append(sqsActions, a)
+					for _, r := range st.resources {
+						if mustJSON(r) != mustJSON(queueArn) {
+							t.Errorf("%s on %s, want only its own queue", a, mustJSON(r))
+						}
+					}
+				}
+			}
+			sort.Strings(sqsActions)
+			want := []string{"sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage"}
+			if diff := cmp.Diff(want, sqsActions); diff != "" {
+				t.Errorf("%s: sqs actions (-want +got):\n%s", f.Name, diff)
+			}
+		}
+		if found == 0 {
+			t.Error("no function has an on-failure destination")
+		}
 	})
 }

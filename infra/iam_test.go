@@ -99,7 +99,7 @@ func TestLeastPrivilege(t *testing.T) {
 						services["kinesis"] = true
 					}
 				}
-				if f.Stream != nil {
+				if f.Stream != nil || f.Async != nil || f.Queue != nil {
 					services["sqs"] = true
 				}
 				sts := roleStatements(t, s.appJSON, roleID)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awss3notifications"
@@ -16,9 +17,11 @@ import (
 )
 
 // Ingest holds the on-failure queues of the stream triggers, keyed by
-// function name.
+// function name, and the topology's queues (on-failure destinations of
+// asynchronous invocations), keyed by queue ID.
 type Ingest struct {
 	FailureQueues map[string]awssqs.Queue
+	Queues        map[string]awssqs.Queue
 }
 
 // NewIngest wires the topology's triggers: S3 object creation under a
@@ -26,7 +29,16 @@ type Ingest struct {
 // bisection, bounded retries and an on-failure queue.
 func NewIngest(scope constructs.Construct, id string, cfg Config, data *Data, fns *Functions) (*Ingest, error) {
 	c := constructs.NewConstruct(scope, jsii.String(id))
-	in := &Ingest{FailureQueues: map[string]awssqs.Queue{}}
+	in := &Ingest{FailureQueues: map[string]awssqs.Queue{}, Queues: map[string]awssqs.Queue{}}
+	for _, q := range topology.Queues {
+		in.Queues[q.ID] = awssqs.NewQueue(c, jsii.String(q.ID), &awssqs.QueueProps{
+			Encryption:        awssqs.QueueEncryption_SQS_MANAGED,
+			EnforceSSL:        jsii.Bool(true),
+			RetentionPeriod:   awscdk.Duration_Seconds(jsii.Number(cfg.FailureRetention.Seconds())),
+			VisibilityTimeout: awscdk.Duration_Seconds(jsii.Number(q.VisibilityTimeout.Seconds())),
+			RemovalPolicy:     cfg.RemovalPolicy,
+		})
+	}
 	for _, f := range topology.Functions {
 		fn := fns.ByName[f.Name]
 		if t := f.S3; t != nil {
@@ -41,8 +53,39 @@ func NewIngest(scope constructs.Construct, id string, cfg Config, data *Data, fn
 			}
 			in.FailureQueues[f.Name] = q
 		}
+		if err := asyncFailures(f, in.Queues, fn); err != nil {
+			return nil, err
+		}
 	}
 	return in, nil
+}
+
+// asyncFailures gives a function its asynchronous retries and on-failure
+// destination, and makes it consume the queue it drains. The destination
+// lets the function's role send to the queue (Lambda sends with it); the
+// event source lets it receive and delete, on that queue only.
+func asyncFailures(f topology.Function, queues map[string]awssqs.Queue, fn awslambda.Function) error {
+	if a := f.Async; a != nil {
+		q, ok := queues[a.OnFailure]
+		if !ok {
+			return fmt.Errorf("function %s: on-failure destination is unknown queue %q", f.Name, a.OnFailure)
+		}
+		fn.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{
+			RetryAttempts: jsii.Number(float64(a.MaxRetries)),
+			OnFailure:     awslambdadestinations.NewSqsDestination(q),
+		})
+	}
+	if t := f.Queue; t != nil {
+		q, ok := queues[t.Queue]
+		if !ok {
+			return fmt.Errorf("function %s: queue trigger on unknown queue %q", f.Name, t.Queue)
+		}
+		fn.AddEventSource(awslambdaeventsources.NewSqsEventSource(q, &awslambdaeventsources.SqsEventSourceProps{
+			BatchSize:               jsii.Number(float64(t.BatchSize)),
+			ReportBatchItemFailures: jsii.Bool(true),
+		}))
+	}
+	return nil
 }
 
 func s3Trigger(c constructs.Construct, f topology.Function, t *topology.S3Trigger, data *Data, fn awslambda.Function) error {

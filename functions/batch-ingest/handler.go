@@ -108,12 +108,70 @@ func (h *handler) Handle(ctx context.Context, ev events.S3Event) error {
 	return nil
 }
 
-// BatchID is the deterministic id of the implicit batch of an object
-// version: the same bucket, key and ETag always give the same batch, so a
-// redelivered event or an identical re-put is recognised.
-func BatchID(bucket, key, etag string) string {
-	sum := sha256.Sum256([]byte(bucket + "\x00" + key + "\x00" + strings.Trim(etag, `"`)))
+// BatchID is the deterministic id of the implicit batch of one upload:
+// bucket, key and the upload's identity (see uploadOf). Every PUT, copy or
+// completed multipart upload is new data with its own batch, even when its
+// content is unchanged; only a redelivered S3 event (same version or
+// sequencer) finds the batch it opened first.
+func BatchID(bucket, key, upload string) string {
+	sum := sha256.Sum256([]byte(bucket + "\x00" + key + "\x00" + upload))
 	return hex.EncodeToString(sum[:12])
+}
+
+// sequencerWidth is the width to which sequencers are left-padded with '0'
+// so that they compare as strings: AWS documents that sequencers of one key
+// order its events once the shorter is padded with zeros ("Event message
+// structure", Amazon S3 User Guide). 32 hex digits is above any length S3
+// or the local cloud emits.
+const sequencerWidth = 32
+
+// uploadOf identifies the upload an S3 event record announces: the object's
+// versionId on a versioned bucket, else its sequencer, which S3 gives each
+// event of a key, increasing, and keeps on a redelivery of the same event.
+// A record with neither (hand-made events) falls back to the ETag, which
+// makes an identical re-put a redelivery.
+func uploadOf(rec events.S3EventRecord) string {
+	o := rec.S3.Object
+	switch {
+	case o.VersionID != "" && o.VersionID != "null":
+		return "v:" + o.VersionID
+	case o.Sequencer != "":
+		return "s:" + paddedSequencer(o.Sequencer)
+	default:
+		return "e:" + strings.Trim(o.ETag, `"`)
+	}
+}
+
+// paddedSequencer left-pads a sequencer to sequencerWidth, upper-cased, so
+// that a later upload of a key sorts after an earlier one.
+func paddedSequencer(seq string) string {
+	seq = strings.ToUpper(seq)
+	if len(seq) >= sequencerWidth {
+		return seq
+	}
+	return strings.Repeat("0", sequencerWidth-len(seq)) + seq
+}
+
+// rowSource is the tie-breaker of a row's fragments (Row.Src): the key,
+// then the upload's padded sequencer, then the row number, so that between
+// two uploads of one key received in the same millisecond the later upload
+// wins.
+func rowSource(rec events.S3EventRecord, key string, line int) string {
+	up := paddedSequencer(rec.S3.Object.Sequencer)
+	if rec.S3.Object.Sequencer == "" {
+		up = strings.Trim(rec.S3.Object.ETag, `"`)
+	}
+	return fmt.Sprintf("s3:%s#%s:%010d", key, up, line)
+}
+
+// objectInput reads the upload the event announces: on a versioned bucket
+// its own version, which a later upload of the key does not replace.
+func objectInput(rec events.S3EventRecord, bucket, key string) *s3.GetObjectInput {
+	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
+	if v := rec.S3.Object.VersionID; v != "" && v != "null" {
+		in.VersionId = aws.String(v)
+	}
+	return in
 }
 
 // datasetOf parses ingest/<datasetId>/<name>.
@@ -150,7 +208,7 @@ func (h *handler) object(ctx context.Context, rec events.S3EventRecord) error {
 		created = h.now()
 	}
 	b := catalog.Batch{
-		ID:                      BatchID(bucket, key, etag),
+		ID:                      BatchID(bucket, key, uploadOf(rec)),
 		DatasetID:               datasetID,
 		Status:                  catalog.BatchLoading,
 		Created:                 created.UnixMilli(),
@@ -200,7 +258,7 @@ func (h *handler) object(ctx context.Context, rec events.S3EventRecord) error {
 		return err
 	}
 
-	out, err := h.objects.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	out, err := h.objects.GetObject(ctx, objectInput(rec, bucket, key))
 	if err != nil {
 		var nsk *s3types.NoSuchKey
 		if errors.As(err, &nsk) {
@@ -219,7 +277,7 @@ func (h *handler) object(ctx context.Context, rec events.S3EventRecord) error {
 		body = zr
 	}
 
-	res, err := h.rows(ctx, spec, b, key, etag, body)
+	res, err := h.rows(ctx, spec, b, key, func(line int) string { return rowSource(rec, key, line) }, body)
 	if err != nil {
 		log.WarnContext(ctx, "batch interrupted; it will be retried", "kind", fault.KindOf(err).String(), "err", err)
 		return err
@@ -296,7 +354,7 @@ func (r *fileResult) summary() []catalog.BatchError {
 // rows runs the pipeline on every line of the file, a bounded number at
 // once, and records refused rows. It returns an error only for failures
 // that a retry may cure.
-func (h *handler) rows(ctx context.Context, spec *catalog.IngestSpec, b catalog.Batch, key, etag string, body io.Reader) (*fileResult, error) {
+func (h *handler) rows(ctx context.Context, spec *catalog.IngestSpec, b catalog.Batch, key string, src func(line int) string, body io.Reader) (*fileResult, error) {
 	res := &fileResult{codes: map[string]*catalog.BatchError{}}
 	received := time.UnixMilli(b.Created)
 	stopAt := time.Time{}
@@ -357,7 +415,7 @@ func (h *handler) rows(ctx context.Context, spec *catalog.IngestSpec, b catalog.
 		row := ingest.Row{
 			Data:     append([]byte(nil), line.Data...),
 			Received: received,
-			Src:      fmt.Sprintf("s3:%s#%s:%010d", key, etag, line.Number),
+			Src:      src(line.Number),
 			Batch:    b.ID,
 		}
 		n := line.Number

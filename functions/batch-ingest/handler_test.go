@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -231,20 +232,27 @@ func TestHandleFileOutcomes(t *testing.T) {
 	}
 }
 
-func TestHandleRedeliveryAndReput(t *testing.T) {
+// upload is the event S3 sends for one upload of key: its own sequencer
+// (hex, as S3 writes it) and, on a versioned bucket, its version.
+func upload(key, etag, sequencer, version string, at time.Time) events.S3Event {
+	ev := s3Event(key, etag, at)
+	ev.Records[0].S3.Object.Sequencer = sequencer
+	ev.Records[0].S3.Object.VersionID = version
+	return ev
+}
+
+func TestHandleRedeliveryIsSkipped(t *testing.T) {
 	fx := newFixture()
 	key := "ingest/ds1/f.json"
 	fx.objects.data[key] = lines(rowJSON("jane@example.com", "Jane"))
 	ctx := context.Background()
-	if err := fx.h.Handle(ctx, s3Event(key, "e1", time.UnixMilli(1000))); err != nil {
+	ev := upload(key, "e1", "0055AED6DCD90281E5", "", time.UnixMilli(1000))
+	if err := fx.h.Handle(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
 	first := onlyBatch(t, fx)
-	// The same event again, and the same content put again later.
-	for _, at := range []int64{1000, 5000} {
-		if err := fx.h.Handle(ctx, s3Event(key, "e1", time.UnixMilli(at))); err != nil {
-			t.Fatal(err)
-		}
+	if err := fx.h.Handle(ctx, ev); err != nil {
+		t.Fatal(err)
 	}
 	if fx.objects.reads != 1 {
 		t.Errorf("file read %d times, want 1: a redelivery of a finished batch is skipped", fx.objects.reads)
@@ -252,9 +260,80 @@ func TestHandleRedeliveryAndReput(t *testing.T) {
 	if diff := cmp.Diff(first, onlyBatch(t, fx)); diff != "" {
 		t.Errorf("batch changed by a redelivery (-want +got):\n%s", diff)
 	}
-	fr := fx.prof.frags["Email#jane@example.com|ds1"]
-	if fr.TS != 1000 {
+	if fr := fx.prof.frags["Email#jane@example.com|ds1"]; fr.TS != 1000 {
 		t.Errorf("fragment ordering time %d, want the object's creation time 1000", fr.TS)
+	}
+}
+
+func TestHandleEveryUploadIsNewData(t *testing.T) {
+	key := "ingest/ds1/f.json"
+	a := lines(rowJSON("jane@example.com", "Ann"))
+	b := lines(rowJSON("jane@example.com", "Bea"))
+	// The three uploads carry the same event time (one millisecond), so only
+	// their sequencers can order them; the third is a shorter hex string
+	// than the second and still later once padded.
+	tests := []struct {
+		name    string
+		uploads []events.S3Event
+	}{
+		{"sequencer", []events.S3Event{
+			upload(key, "etag-a", "0000000000000000F0", "", time.UnixMilli(1000)),
+			upload(key, "etag-b", "0000000000000000FF", "", time.UnixMilli(1000)),
+			upload(key, "etag-a", "100", "", time.UnixMilli(1000)),
+		}},
+		{"version", []events.S3Event{
+			upload(key, "etag-a", "0A", "v-first", time.UnixMilli(1000)),
+			upload(key, "etag-b", "0B", "v-second", time.UnixMilli(1000)),
+			upload(key, "etag-a", "0C", "v-third", time.UnixMilli(1000)),
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture()
+			for i, ev := range tt.uploads {
+				fx.objects.data[key] = []string{a, b, a}[i]
+				if err := fx.h.Handle(context.Background(), ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if fx.objects.reads != 3 || len(fx.batches.m) != 3 {
+				t.Fatalf("%d reads, %d batches; want each of 3 uploads read as its own batch", fx.objects.reads, len(fx.batches.m))
+			}
+			fr := fx.prof.frags["Email#jane@example.com|ds1"]
+			if !strings.Contains(string(fr.Raw), `"Ann"`) {
+				t.Errorf("profile holds %s, want the last upload (Ann)", fr.Raw)
+			}
+		})
+	}
+}
+
+func TestHandleUnchangedFileAfterFixIsProcessed(t *testing.T) {
+	fx := newFixture()
+	key := "ingest/later/f.json"
+	fx.objects.data[key] = lines(rowJSON("jane@example.com", "Jane"))
+	ctx := context.Background()
+	if err := fx.h.Handle(ctx, upload(key, "e1", "01", "", time.UnixMilli(1000))); err != nil {
+		t.Fatal(err)
+	}
+	if b := onlyBatch(t, fx); b.Status != catalog.BatchFailed {
+		t.Fatalf("first drop: status %q, want failed (no such dataset)", b.Status)
+	}
+	// The operator fixes the cause and drops the very same file again.
+	fx.h.specs.(fakeSpecs)["later"] = &catalog.IngestSpec{DatasetID: "later", Class: catalog.ProfileClass, ProfileEnabled: true, IdentityEnabled: true,
+		Identities: []catalog.IdentityField{{Path: "/personalEmail/address", Namespace: "Email", Primary: true}}}
+	if err := fx.h.Handle(ctx, upload(key, "e1", "02", "", time.UnixMilli(2000))); err != nil {
+		t.Fatal(err)
+	}
+	var statuses []string
+	for _, b := range fx.batches.m {
+		statuses = append(statuses, b.Status)
+	}
+	sort.Strings(statuses)
+	if diff := cmp.Diff([]string{catalog.BatchFailed, catalog.BatchSuccess}, statuses); diff != "" {
+		t.Errorf("batch statuses (-want +got):\n%s", diff)
+	}
+	if _, ok := fx.prof.frags["Email#jane@example.com|later"]; !ok {
+		t.Error("the re-dropped file's row was not ingested")
 	}
 }
 
@@ -262,7 +341,7 @@ func TestHandleUnfinishedBatchIsReprocessedWithItsTime(t *testing.T) {
 	fx := newFixture()
 	key := "ingest/ds1/f.json"
 	fx.objects.data[key] = lines(rowJSON("jane@example.com", "Jane"))
-	id := BatchID("landing", key, "e1")
+	id := BatchID("landing", key, uploadOf(s3Event(key, "e1", time.UnixMilli(9000)).Records[0]))
 	fx.batches.m[id] = catalog.Batch{ID: id, DatasetID: testDataset, Status: catalog.BatchProcessing, Created: 700}
 	if err := fx.h.Handle(context.Background(), s3Event(key, "e1", time.UnixMilli(9000))); err != nil {
 		t.Fatal(err)

@@ -1,5 +1,6 @@
 // Command batch-ingest ingests files dropped under ingest/<datasetId>/ in
-// the landing bucket: one implicit batch per object.
+// the landing bucket, one implicit batch per upload, and drains its own
+// on-failure queue: a batch whose S3 event Lambda discarded ends failed.
 package main
 
 import (
@@ -18,5 +19,5 @@ func main() {
 		slog.Error("init failed", "err", err)
 		os.Exit(1)
 	}
-	lambda.Start(h.Handle)
+	lambda.Start(h.Invoke)
 }

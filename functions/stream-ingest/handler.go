@@ -103,56 +103,39 @@ func (h *handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	return resp, nil
 }
 
-// record ingests one Kinesis record and returns how many of its messages
-// were refused, or a transient error.
+// record ingests one Kinesis record, or each user record of a KPL
+// aggregate, and returns how many messages were refused, or a transient
+// error (which leaves the whole Kinesis record for a retry: the writes of
+// its user records are idempotent).
 func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, specs map[string]*catalog.IngestSpec) (int, error) {
 	k := rec.Kinesis
 	shard := shardOf(rec)
 	var refused []ingest.FailedRecord
-	refuse := func(index int, dataset string, err error) {
+	refuse := func(sub, index int, dataset string, err error) {
 		code, msg := ingest.Describe(err)
 		refused = append(refused, ingest.FailedRecord{
-			Batch: ingest.StreamBatch, Dataset: dataset, Shard: shard, Seq: k.SequenceNumber, Index: index,
+			Batch: ingest.StreamBatch, Dataset: dataset, Shard: shard, Seq: k.SequenceNumber, SubSequence: sub, Index: index,
 			Code: code, Message: msg, At: h.now().UnixMilli(),
 		})
 	}
-	msgs, err := ingest.ParseMessages(k.Data)
+	users, err := ingest.SplitRecord(k.Data)
 	if err != nil {
-		refuse(0, "", err)
+		refuse(0, 0, "", err)
 	}
-	for _, m := range msgs {
-		if m.Err != nil {
-			refuse(m.Index, m.DatasetID, m.Err)
+	for _, u := range users {
+		if u.Err != nil {
+			refuse(u.SubSequence, 0, "", u.Err)
 			continue
 		}
-		spec, ok := specs[m.DatasetID]
-		if !ok {
-			spec, err = h.specs.Spec(ctx, m.DatasetID)
-			if err != nil {
-				if ingest.Transient(err) {
-					return 0, err
-				}
-				refuse(m.Index, m.DatasetID, err)
-				continue
-			}
-			specs[m.DatasetID] = spec
-		}
-		if m.SchemaID != "" && spec.SchemaID != "" && m.SchemaID != spec.SchemaID {
-			refuse(m.Index, m.DatasetID, schemaMismatch)
-			continue
-		}
+		// Position of the user record: sequence number, then the
+		// sub-sequence within an aggregate, zero-padded so that sources
+		// compare in stream order.
 		src := fmt.Sprintf("kinesis:%s:%s", shard, k.SequenceNumber)
-		if len(msgs) > 1 {
-			src = fmt.Sprintf("%s#%04d", src, m.Index)
+		if u.Aggregated {
+			src = fmt.Sprintf("%s:%05d", src, u.SubSequence)
 		}
-		_, err := h.pipeline.Process(ctx, spec, ingest.Row{
-			Data: m.Entity, Received: k.ApproximateArrivalTimestamp.Time, Src: src, Batch: src, Op: m.Op,
-		})
-		if err != nil {
-			if ingest.Transient(err) {
-				return 0, err
-			}
-			refuse(m.Index, m.DatasetID, err)
+		if err := h.userRecord(ctx, k, u, src, specs, refuse); err != nil {
+			return 0, err
 		}
 	}
 	if len(refused) > 0 {
@@ -161,6 +144,51 @@ func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, spe
 		}
 	}
 	return len(refused), nil
+}
+
+// userRecord ingests the messages of one user record.
+func (h *handler) userRecord(ctx context.Context, k events.KinesisRecord, u ingest.UserRecord, base string, specs map[string]*catalog.IngestSpec,
+	refuse func(sub, index int, dataset string, err error)) error {
+	msgs, err := ingest.ParseMessages(u.Data)
+	if err != nil {
+		refuse(u.SubSequence, 0, "", err)
+	}
+	for _, m := range msgs {
+		if m.Err != nil {
+			refuse(u.SubSequence, m.Index, m.DatasetID, m.Err)
+			continue
+		}
+		spec, ok := specs[m.DatasetID]
+		if !ok {
+			spec, err = h.specs.Spec(ctx, m.DatasetID)
+			if err != nil {
+				if ingest.Transient(err) {
+					return err
+				}
+				refuse(u.SubSequence, m.Index, m.DatasetID, err)
+				continue
+			}
+			specs[m.DatasetID] = spec
+		}
+		if m.SchemaID != "" && spec.SchemaID != "" && m.SchemaID != spec.SchemaID {
+			refuse(u.SubSequence, m.Index, m.DatasetID, schemaMismatch)
+			continue
+		}
+		src := base
+		if len(msgs) > 1 {
+			src = fmt.Sprintf("%s#%04d", src, m.Index)
+		}
+		_, err := h.pipeline.Process(ctx, spec, ingest.Row{
+			Data: m.Entity, Received: k.ApproximateArrivalTimestamp.Time, Src: src, Batch: src, Op: m.Op,
+		})
+		if err != nil {
+			if ingest.Transient(err) {
+				return err
+			}
+			refuse(u.SubSequence, m.Index, m.DatasetID, err)
+		}
+	}
+	return nil
 }
 
 var schemaMismatch = fault.E(fault.Invalid, "STREAM-SCHEMA-MISMATCH", "the message's schemaRef is not the dataset's schema")

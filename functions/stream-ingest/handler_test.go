@@ -66,13 +66,19 @@ func (f *fakeProfiles) PutLinks(_ context.Context, ls []identity.Link) error {
 
 func (f *fakeProfiles) PutEvent(context.Context, merge.Event) error { return nil }
 
+type ingestFailed = ingest.FailedRecord
+
 type fakeFailed struct {
 	recs map[string]ingest.FailedRecord
 }
 
 func (f *fakeFailed) PutFailed(_ context.Context, recs []ingest.FailedRecord) error {
 	for _, r := range recs {
-		f.recs[fmt.Sprintf("%s|%s|%d", r.Shard, r.Seq, r.Index)] = r
+		k := fmt.Sprintf("%s|%s|%d", r.Shard, r.Seq, r.Index)
+		if r.SubSequence > 0 {
+			k += fmt.Sprintf("|sub%d", r.SubSequence)
+		}
+		f.recs[k] = r
 	}
 	return nil
 }

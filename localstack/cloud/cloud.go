@@ -113,7 +113,7 @@ func (c *Config) defaults() error {
 // its type suffix>, e.g. CatalogTable → mosaic-local-catalog.
 func PhysicalName(env, logicalID string) string {
 	id := logicalID
-	for _, suffix := range []string{"Table", "Bucket", "Stream"} {
+	for _, suffix := range []string{"Table", "Bucket", "Stream", "Queue"} {
 		if s := strings.TrimSuffix(id, suffix); s != "" {
 			id = s
 		}
@@ -258,6 +258,7 @@ func Start(ctx context.Context, cfg Config) (c *Cloud, err error) {
 		pool := c.pools[f.Name]
 		if f.S3 != nil {
 			q := newAsyncQueue(runCtx, f.Name, f.Concurrency, pool.Invoke, s3failures, log)
+			c.asyncFailures(q, f)
 			c.queues = append(c.queues, q)
 			hook.triggers = append(hook.triggers, s3Trigger{bucket: c.names[f.S3.Bucket], prefix: f.S3.Prefix, queue: q})
 		}
@@ -294,6 +295,32 @@ func Start(ctx context.Context, cfg Config) (c *Cloud, err error) {
 	}
 	log.Info("local cloud ready", "edge", c.edgeURL, "functions", len(cfg.Functions))
 	return c, nil
+}
+
+// asyncFailures applies a function's asynchronous configuration to its
+// queue: the number of retries, and the on-failure destination, delivered
+// to the function that consumes that queue (see destination).
+func (c *Cloud) asyncFailures(q *asyncQueue, f topology.Function) {
+	if f.Async == nil {
+		return
+	}
+	if n := f.Async.MaxRetries; n >= 0 && n < len(q.backoff) {
+		q.backoff = q.backoff[:n]
+	}
+	for _, g := range c.cfg.Functions {
+		if g.Queue == nil || g.Queue.Queue != f.Async.OnFailure {
+			continue
+		}
+		queue := PhysicalName(c.cfg.Env, f.Async.OnFailure)
+		q.dest = &destination{
+			functionArn: "arn:aws:lambda:" + c.cfg.Region + ":" + accountID + ":function:" + PhysicalName(c.cfg.Env, f.ID),
+			queueArn:    "arn:aws:sqs:" + c.cfg.Region + ":" + accountID + ":" + queue,
+			region:      c.cfg.Region,
+			invoke:      c.pools[g.Name].Invoke,
+			attempts:    3,
+			backoff:     time.Second,
+		}
+	}
 }
 
 func (c *Cloud) createTables(ctx context.Context, ddb *dynamodb.Client) error {

@@ -3,10 +3,13 @@ package cloud
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -195,8 +198,27 @@ type s3Hook struct {
 	backend  gofakes3.Backend
 	region   string
 	triggers []s3Trigger
-	seq      atomic.Uint64
-	now      func() time.Time
+	// seq is the last sequencer given (see nextSequencer).
+	seq atomic.Uint64
+	now func() time.Time
+}
+
+// nextSequencer numbers one object creation. S3 gives every event of a key
+// a sequencer, a hex string that grows with each later event of the key and
+// stays the same on a redelivery ("Event message structure", Amazon S3 User
+// Guide); functions use it to tell a new upload from a redelivered event.
+// The number is the wall clock in nanoseconds, or one more than the last
+// one when the clock has not moved, so that uploads made after a restart of
+// a local cloud that keeps its data (-data) still sort after earlier ones.
+func (h *s3Hook) nextSequencer() uint64 {
+	now := uint64(h.now().UnixNano())
+	for {
+		last := h.seq.Load()
+		next := max(last+1, now)
+		if h.seq.CompareAndSwap(last, next) {
+			return next
+		}
+	}
 }
 
 // responseRecorder remembers the status and, for small bodies, the body of
@@ -297,11 +319,13 @@ func (h *s3Hook) objectCreated(bucket, key, eventName, etag string) {
 			obj.Contents.Close()
 		}
 	}
+	// One upload, one sequencer, whichever triggers it reaches.
+	seq := h.nextSequencer()
 	for _, t := range h.triggers {
 		if t.bucket != bucket || !strings.HasPrefix(key, t.prefix) {
 			continue
 		}
-		ev := s3Event(h.region, bucket, key, eventName, etag, size, h.seq.Add(1), h.now())
+		ev := s3Event(h.region, bucket, key, eventName, etag, size, seq, h.now())
 		payload, err := json.Marshal(ev)
 		if err != nil {
 			continue
@@ -351,17 +375,126 @@ func s3EventKey(key string) string {
 }
 
 // asyncQueue delivers events to a function the way Lambda's asynchronous
-// invocation does: queued, retried twice with backoff on error, and
-// reported when they finally fail.
+// invocation does: queued, retried twice with backoff on error, and, when
+// they finally fail, sent to the on-failure destination (or reported in the
+// failure log when there is none or it cannot take them).
 type asyncQueue struct {
 	function string
 	invoke   func(context.Context, []byte) ([]byte, error)
 	failures *failureLog
 	log      *slog.Logger
 	backoff  []time.Duration
+	dest     *destination
 	ch       chan asyncEvent
 	wg       sync.WaitGroup
 	pending  atomic.Int64
+}
+
+// destination stands for an on-failure destination that is an SQS queue
+// consumed by a function. The local cloud has no SQS: the invocation
+// record Lambda would send to the queue is given straight to the consuming
+// function as the SQS event its event source mapping would deliver, and
+// given again, as SQS would after the visibility timeout, while the
+// function fails or names the message in its partial batch response.
+type destination struct {
+	functionArn string // of the function whose event was discarded
+	queueArn    string
+	region      string
+	invoke      func(context.Context, []byte) ([]byte, error)
+	attempts    int
+	backoff     time.Duration
+}
+
+// destinationRecord is Lambda's invocation record of a discarded event
+// ("Capturing records of Lambda asynchronous invocations", AWS Lambda
+// Developer Guide).
+type destinationRecord struct {
+	Version        string `json:"version"`
+	Timestamp      string `json:"timestamp"`
+	RequestContext struct {
+		RequestID              string `json:"requestId"`
+		FunctionArn            string `json:"functionArn"`
+		Condition              string `json:"condition"`
+		ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+	} `json:"requestContext"`
+	RequestPayload  json.RawMessage `json:"requestPayload"`
+	ResponseContext struct {
+		StatusCode      int    `json:"statusCode"`
+		ExecutedVersion string `json:"executedVersion"`
+		FunctionError   string `json:"functionError,omitempty"`
+	} `json:"responseContext"`
+	ResponsePayload json.RawMessage `json:"responsePayload,omitempty"`
+}
+
+// send delivers the record of an event that failed attempts times with
+// last error err. It reports whether the consuming function took it.
+func (d *destination) send(ctx context.Context, payload []byte, attempts int, err error, now time.Time) error {
+	var rec destinationRecord
+	rec.Version = "1.0"
+	rec.Timestamp = now.UTC().Format("2006-01-02T15:04:05.000Z")
+	rec.RequestContext.RequestID = randomID()
+	rec.RequestContext.FunctionArn = d.functionArn + ":$LATEST"
+	rec.RequestContext.Condition = "RetriesExhausted"
+	rec.RequestContext.ApproximateInvokeCount = attempts
+	rec.RequestPayload = payload
+	rec.ResponseContext.StatusCode = http.StatusOK
+	rec.ResponseContext.ExecutedVersion = "$LATEST"
+	var fe *FunctionError
+	if errors.As(err, &fe) {
+		rec.ResponseContext.FunctionError = "Unhandled"
+		rec.ResponsePayload, _ = json.Marshal(fe)
+	} else {
+		rec.ResponseContext.StatusCode = http.StatusInternalServerError
+	}
+	body, mErr := json.Marshal(rec)
+	if mErr != nil {
+		return mErr
+	}
+	sent := now.UnixMilli()
+	msg := events.SQSMessage{
+		MessageId:     randomID(),
+		ReceiptHandle: randomID(),
+		Body:          string(body),
+		Md5OfBody:     fmt.Sprintf("%x", md5.Sum(body)),
+		Attributes: map[string]string{
+			"SentTimestamp": strconv.FormatInt(sent, 10), "ApproximateFirstReceiveTimestamp": strconv.FormatInt(sent, 10),
+			"SenderId": "AROALOCAL:awslambda", "ApproximateReceiveCount": "1",
+		},
+		MessageAttributes: map[string]events.SQSMessageAttribute{},
+		EventSource:       "aws:sqs",
+		EventSourceARN:    d.queueArn,
+		AWSRegion:         d.region,
+	}
+	var last error
+	for i := 1; i <= max(d.attempts, 1); i++ {
+		msg.Attributes["ApproximateReceiveCount"] = strconv.Itoa(i)
+		ev, _ := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{msg}})
+		out, err := d.invoke(ctx, ev)
+		if err == nil {
+			var resp events.SQSEventResponse
+			if json.Unmarshal(out, &resp) == nil && len(resp.BatchItemFailures) > 0 {
+				err = fmt.Errorf("the function reported the message as failed")
+			}
+		}
+		if err == nil {
+			return nil
+		}
+		last = err
+		if ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(d.backoff):
+		}
+	}
+	return last
+}
+
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 type asyncEvent struct {
@@ -424,13 +557,25 @@ func (q *asyncQueue) deliver(ctx context.Context, ev asyncEvent) {
 		case <-time.After(q.backoff[attempt]):
 		}
 	}
-	if err != nil {
-		reason := err.Error()
-		if ctx.Err() != nil {
-			reason = "local cloud stopped"
-		}
-		q.fail(ev, len(q.backoff)+1, reason)
+	if err == nil {
+		return
 	}
+	attempts := len(q.backoff) + 1
+	if ctx.Err() != nil {
+		q.fail(ev, attempts, "local cloud stopped")
+		return
+	}
+	if q.dest != nil {
+		q.log.WarnContext(ctx, "s3 event discarded after its retries; sending its record to the on-failure destination",
+			"function", q.function, "bucket", ev.bucket, "attempts", attempts, "err", err)
+		derr := q.dest.send(ctx, ev.payload, attempts, err, time.Now())
+		if derr == nil {
+			return
+		}
+		q.fail(ev, attempts, err.Error()+"; on-failure destination: "+derr.Error())
+		return
+	}
+	q.fail(ev, attempts, err.Error())
 }
 
 func (q *asyncQueue) fail(ev asyncEvent, attempts int, reason string) {

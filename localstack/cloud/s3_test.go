@@ -9,6 +9,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -129,3 +132,185 @@ func TestAsyncQueueRetriesThenRecordsFailure(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestS3HookSequencers checks the sequencer of the events of one key: hex,
+// increasing with every upload, also across a restart of a local cloud that
+// keeps its data, shared by every notification of one upload, and kept by a
+// redelivery (a retry of the same event).
+func TestS3HookSequencers(t *testing.T) {
+	dir := t.TempDir()
+	type delivery struct{ trigger, sequencer string }
+	var mu sync.Mutex
+	var got []delivery
+	failOnce := map[string]bool{}
+	queue := func(ctx context.Context, name string) *asyncQueue {
+		q := newAsyncQueue(ctx, name, 1, func(_ context.Context, p []byte) ([]byte, error) {
+			var ev events.S3Event
+			if err := json.Unmarshal(p, &ev); err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			seq := ev.Records[0].S3.Object.Sequencer
+			got = append(got, delivery{name, seq})
+			if name == "a" && !failOnce[seq] {
+				failOnce[seq] = true
+				return nil, &FunctionError{Type: "Runtime.ExitError"}
+			}
+			return nil, nil
+		}, nil, discardLogger())
+		q.backoff = []time.Duration{time.Millisecond, time.Millisecond}
+		return q
+	}
+	put := func(restartAt time.Time, bodies ...string) {
+		backend, err := newS3Backend(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, _ := backend.BucketExists("land"); !ok {
+			backend.CreateBucket("land")
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		qa, qb := queue(ctx, "a"), queue(ctx, "b")
+		h := &s3Hook{s3: gofakes3.New(backend, gofakes3.WithLogger(gofakes3.DiscardLog())).Server(), backend: backend, region: "us-east-1",
+			now:      func() time.Time { return restartAt },
+			triggers: []s3Trigger{{bucket: "land", prefix: "ingest/", queue: qa}, {bucket: "land", prefix: "ingest/ds/", queue: qb}}}
+		for _, body := range bodies {
+			w := httptest.NewRecorder()
+			req := httptest.NewRequest("PUT", "/land/ingest/ds/f.json", strings.NewReader(body))
+			req.Header.Set("Content-Length", strconv.Itoa(len(body)))
+			h.ServeHTTP(w, req)
+			if w.Code != 200 {
+				t.Fatalf("PUT answered %d", w.Code)
+			}
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for (qa.pending.Load() != 0 || qb.pending.Load() != 0) && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		qa.stop()
+		qb.stop()
+	}
+	// Each run sees a clock that stands still: the uploads of one run come
+	// within one clock tick, and the second run starts a microsecond later,
+	// with a fresh hook, as after a restart.
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	put(t0, "A", "B", "A")
+	put(t0.Add(time.Microsecond), "C")
+
+	perTrigger := map[string][]string{}
+	seen := map[string]map[string]int{}
+	for _, d := range got {
+		if seen[d.trigger] == nil {
+			seen[d.trigger] = map[string]int{}
+		}
+		if seen[d.trigger][d.sequencer]++; seen[d.trigger][d.sequencer] == 1 {
+			perTrigger[d.trigger] = append(perTrigger[d.trigger], d.sequencer)
+		}
+	}
+	if len(perTrigger["a"]) != 4 || len(perTrigger["b"]) != 4 {
+		t.Fatalf("distinct sequencers per trigger: %v; want 4 uploads each", perTrigger)
+	}
+	for seq, n := range seen["a"] {
+		if n != 2 {
+			t.Errorf("sequencer %s delivered %d times to the failing trigger, want 2 (the retry keeps it)", seq, n)
+		}
+	}
+	pad := func(s string) string { return strings.Repeat("0", 32-len(s)) + s }
+	for i, seq := range perTrigger["a"] {
+		if _, err := strconv.ParseUint(seq, 16, 64); err != nil || strings.ToUpper(seq) != seq {
+			t.Errorf("sequencer %q is not upper-case hex", seq)
+		}
+		if perTrigger["b"][i] != seq {
+			t.Errorf("upload %d: triggers saw sequencers %s and %s, want one per upload", i, seq, perTrigger["b"][i])
+		}
+		if i > 0 && pad(seq) <= pad(perTrigger["a"][i-1]) {
+			t.Errorf("sequencer %s of upload %d does not sort after %s", seq, i, perTrigger["a"][i-1])
+		}
+	}
+}
+
+// TestAsyncQueueSendsDestinationRecord: an event that fails every attempt
+// reaches the draining function as an SQS event holding Lambda's invocation
+// record, given again while the drain fails, and is not left in the failure
+// log once taken.
+func TestAsyncQueueSendsDestinationRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "failures.jsonl")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	q := newAsyncQueue(ctx, "fn", 1, func(context.Context, []byte) ([]byte, error) {
+		return nil, &FunctionError{Type: "Runtime.ExitError", Message: "signal: killed"}
+	}, &failureLog{path: path}, discardLogger())
+	q.backoff = []time.Duration{time.Millisecond, time.Millisecond}
+	var drains []events.SQSEvent
+	q.dest = &destination{functionArn: "arn:aws:lambda:us-east-1:000000000000:function:fn", queueArn: "arn:aws:sqs:us-east-1:000000000000:q",
+		region: "us-east-1", attempts: 3, backoff: time.Millisecond,
+		invoke: func(_ context.Context, p []byte) ([]byte, error) {
+			dec := json.NewDecoder(bytes.NewReader(p))
+			dec.DisallowUnknownFields()
+			var ev events.SQSEvent
+			if err := dec.Decode(&ev); err != nil {
+				t.Errorf("SQS event does not decode strictly: %v", err)
+			}
+			drains = append(drains, ev)
+			if len(drains) == 1 {
+				return []byte(`{"batchItemFailures":[{"itemIdentifier":"` + ev.Records[0].MessageId + `"}]}`), nil
+			}
+			return []byte(`{"batchItemFailures":[]}`), nil
+		}}
+	payload := []byte(`{"Records":[{"eventSource":"aws:s3","s3":{"object":{"key":"ingest/ds/f.json","sequencer":"0A"}}}]}`)
+	q.enqueue(payload, "b", "ingest/ds/f.json")
+	deadline := time.Now().Add(5 * time.Second)
+	for q.pending.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(drains) != 2 {
+		t.Fatalf("drain invoked %d times, want 2 (the first reported the message failed)", len(drains))
+	}
+	m := drains[1].Records[0]
+	if m.EventSource != "aws:sqs" || m.EventSourceARN != "arn:aws:sqs:us-east-1:000000000000:q" || m.Attributes["ApproximateReceiveCount"] != "2" || m.MessageId != drains[0].Records[0].MessageId {
+		t.Errorf("message %+v", m)
+	}
+	var rec struct {
+		Version        string `json:"version"`
+		Timestamp      string `json:"timestamp"`
+		RequestContext struct {
+			RequestID              string `json:"requestId"`
+			FunctionArn            string `json:"functionArn"`
+			Condition              string `json:"condition"`
+			ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+		} `json:"requestContext"`
+		RequestPayload  json.RawMessage `json:"requestPayload"`
+		ResponseContext struct {
+			StatusCode      int    `json:"statusCode"`
+			ExecutedVersion string `json:"executedVersion"`
+			FunctionError   string `json:"functionError"`
+		} `json:"responseContext"`
+		ResponsePayload struct {
+			ErrorType    string `json:"errorType"`
+			ErrorMessage string `json:"errorMessage"`
+		} `json:"responsePayload"`
+	}
+	dec := json.NewDecoder(strings.NewReader(m.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rec); err != nil {
+		t.Fatalf("record %s: %v", m.Body, err)
+	}
+	c := rec.RequestContext
+	if c.Condition != "RetriesExhausted" || c.ApproximateInvokeCount != 3 || c.FunctionArn != "arn:aws:lambda:us-east-1:000000000000:function:fn:$LATEST" || c.RequestID == "" {
+		t.Errorf("requestContext %+v", c)
+	}
+	if string(rec.RequestPayload) != string(payload) {
+		t.Errorf("requestPayload %s, want the event as sent", rec.RequestPayload)
+	}
+	if rec.ResponseContext.FunctionError != "Unhandled" || rec.ResponsePayload.ErrorType != "Runtime.ExitError" || rec.Version != "1.0" {
+		t.Errorf("response %+v %+v", rec.ResponseContext, rec.ResponsePayload)
+	}
+	if _, err := time.Parse(time.RFC3339, rec.Timestamp); err != nil {
+		t.Errorf("timestamp %q: %v", rec.Timestamp, err)
+	}
+	if raw, err := os.ReadFile(path); err == nil && len(raw) > 0 {
+		t.Errorf("failure log %s, want nothing: the destination took the record", raw)
+	}
+}

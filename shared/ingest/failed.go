@@ -19,6 +19,9 @@ type FailedRecord struct {
 	Row     int    `json:"row,omitempty"`
 	Shard   string `json:"shard,omitempty"`
 	Seq     string `json:"sequenceNumber,omitempty"`
+	// SubSequence is the user record's position within a record
+	// aggregated by the Kinesis Producer Library (see SplitRecord).
+	SubSequence int `json:"subSequenceNumber,omitempty"`
 	// Index is the message's position within a {"messages":[…]} record.
 	Index   int    `json:"index,omitempty"`
 	Code    string `json:"code"`

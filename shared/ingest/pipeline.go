@@ -84,8 +84,8 @@ type Row struct {
 	// Kinesis arrival): the ordering time when the row has no
 	// extSourceSystemAudit.lastUpdatedDate.
 	Received time.Time
-	// Src breaks ordering-time ties: "s3:<key>#<etag>:<row>" or
-	// "kinesis:<shard>:<seq>".
+	// Src breaks ordering-time ties: "s3:<key>#<padded sequencer>:<row>"
+	// or "kinesis:<shard>:<seq>[:<sub-sequence>]".
 	Src string
 	// Batch is the batch id, or the stream position.
 	Batch string

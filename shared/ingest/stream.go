@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"unicode/utf8"
 
@@ -26,7 +27,15 @@ const (
 	CodeMessageBody     = "STREAM-BODY-MISSING"
 	CodeMessageSchema   = "STREAM-SCHEMA-MISMATCH"
 	CodeMessageOp       = "STREAM-OPERATION"
+	// CodeRowBase64 refuses a record whose data is the base64 text of a
+	// JSON message rather than the message: what the AWS CLI v2 puts when
+	// --data is given without --cli-binary-format raw-in-base64-out (it
+	// reads blob arguments as base64 by default; AWS CLI v2 migration guide).
+	CodeRowBase64 = "ROW-BASE64"
 )
+
+// base64Message is CodeRowBase64's message.
+const base64Message = "the record's data is base64 text; send raw bytes (AWS CLI v2: --cli-binary-format raw-in-base64-out)"
 
 // Message is one AEP streaming message, parsed.
 type Message struct {
@@ -81,6 +90,9 @@ func ParseMessages(data []byte) ([]Message, error) {
 	}
 	var w wireMessage
 	if err := json.Unmarshal(data, &w); err != nil {
+		if base64OfJSON(data) {
+			return nil, fault.E(fault.Invalid, CodeRowBase64, base64Message)
+		}
 		return nil, fault.Wrap(err, fault.Invalid, CodeMessageJSON, "streaming message is not valid JSON: "+jsonProblem(err, len(data)))
 	}
 	if w.Messages != nil {
@@ -145,4 +157,27 @@ func parseOne(w wireMessage) Message {
 		m.Err = fault.E(fault.Invalid, CodeMessageBody, "streaming message has no body.xdmEntity")
 	}
 	return m
+}
+
+// base64OfJSON reports whether data is base64 text (standard alphabet,
+// padded or not) of UTF-8 text that starts, after white space, with '{' or
+// '[': a JSON message sent encoded once too often.
+func base64OfJSON(data []byte) bool {
+	text := bytes.TrimSpace(data)
+	if len(text) < 2 {
+		return false
+	}
+	for _, c := range text {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=') {
+			return false
+		}
+	}
+	dec, err := base64.StdEncoding.DecodeString(string(text))
+	if err != nil {
+		if dec, err = base64.RawStdEncoding.DecodeString(string(bytes.TrimRight(text, "="))); err != nil {
+			return false
+		}
+	}
+	dec = bytes.TrimSpace(dec)
+	return len(dec) > 0 && (dec[0] == '{' || dec[0] == '[') && utf8.Valid(dec)
 }

@@ -20,8 +20,8 @@ type Fragment struct {
 	// TS is the ordering time, epoch ms: extSourceSystemAudit.lastUpdatedDate
 	// when the record had it, else when its source received it.
 	TS int64
-	// Src breaks ties of TS deterministically: "s3:<key>#<etag>:<row>" or
-	// "kinesis:<shard>:<seq>".
+	// Src breaks ties of TS deterministically: "s3:<key>#<padded
+	// sequencer>:<row>" or "kinesis:<shard>:<seq>[:<sub-sequence>]".
 	Src string
 	// Batch is the batch id or stream position that wrote it.
 	Batch string

@@ -55,10 +55,16 @@ func profFailedKey(r ingest.FailedRecord) (string, string) {
 		pk = profFailedPfx + "H#" + profFailedHash(r.Batch)
 	}
 	if r.Shard != "" || r.Seq != "" {
-		if pos := r.Shard + "#" + r.Seq; len(pos) > profFailedKeyPart {
-			return pk, fmt.Sprintf("SH#%s#%04d", profFailedHash(pos), r.Index)
+		// A KPL user record adds its sub-sequence number; a plain record
+		// keeps the key it always had.
+		sub := ""
+		if r.SubSequence > 0 {
+			sub = fmt.Sprintf("#%05d", r.SubSequence)
 		}
-		return pk, fmt.Sprintf("S#%s#%s#%04d", r.Shard, r.Seq, r.Index)
+		if pos := r.Shard + "#" + r.Seq; len(pos) > profFailedKeyPart {
+			return pk, fmt.Sprintf("SH#%s#%04d%s", profFailedHash(pos), r.Index, sub)
+		}
+		return pk, fmt.Sprintf("S#%s#%s#%04d%s", r.Shard, r.Seq, r.Index, sub)
 	}
 	if len(r.File) > profFailedKeyPart {
 		return pk, fmt.Sprintf("RH#%s#%010d", profFailedHash(r.File), r.Row)

@@ -126,6 +126,38 @@ type StreamTrigger struct {
 	MaxBatchingWindow time.Duration
 }
 
+// BatchFailureQueue is the on-failure destination of batch-ingest's
+// asynchronous invocations: an SQS queue of the app stack holding Lambda's
+// invocation records of discarded S3 events, drained by batch-ingest itself.
+const BatchFailureQueue = "BatchFailureQueue"
+
+// Queue describes an SQS queue (standard, encrypted, TLS only).
+type Queue struct {
+	ID string
+	// VisibilityTimeout hides a received message this long; AWS requires at
+	// least the timeout of the function that consumes the queue.
+	VisibilityTimeout time.Duration
+}
+
+// Queues are the queues of the app stack.
+var Queues = []Queue{{ID: BatchFailureQueue, VisibilityTimeout: 30 * time.Minute}}
+
+// AsyncConfig configures a function's asynchronous invocations (S3 events):
+// Lambda retries a failed event MaxRetries times (0 to 2), then sends an
+// invocation record to the OnFailure queue ("Capturing records of Lambda
+// asynchronous invocations", AWS Lambda Developer Guide).
+type AsyncConfig struct {
+	MaxRetries int
+	OnFailure  string // queue ID
+}
+
+// QueueTrigger is an SQS event source mapping with partial batch responses
+// (ReportBatchItemFailures).
+type QueueTrigger struct {
+	Queue     string
+	BatchSize int
+}
+
 // Route is one HTTP API route: Method and Path form the route key
 // ("GET /data/core/ups/access/entities"); {name} marks a path parameter.
 type Route struct {
@@ -156,6 +188,10 @@ type Function struct {
 	S3          *S3Trigger
 	Stream      *StreamTrigger
 	Routes      []Route
+	// Async and Queue: on-failure destination of S3 events, and a queue
+	// the function consumes.
+	Async *AsyncConfig
+	Queue *QueueTrigger
 }
 
 var allTables = map[string]string{
@@ -192,6 +228,8 @@ var Functions = []Function{
 		Grants:      []Grant{{CatalogTable, ReadWrite}, {ProfileTable, ReadWrite}, {LandingBucket, Read}},
 		Concurrency: 2,
 		S3:          &S3Trigger{Bucket: LandingBucket, Prefix: IngestPrefix},
+		Async:       &AsyncConfig{MaxRetries: 2, OnFailure: BatchFailureQueue},
+		Queue:       &QueueTrigger{Queue: BatchFailureQueue, BatchSize: 10},
 	},
 	{
 		Name: "stream-ingest", ID: "StreamIngest", MemoryMB: 512, Timeout: time.Minute,

@@ -105,3 +105,50 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		t.Errorf("docs/openapi.yaml and the routes differ (-routes +documented):\n%s", diff)
 	}
 }
+
+// TestOnFailureQueuesAreDrained: every on-failure destination is a declared
+// queue that a function consumes, within the limits AWS sets.
+func TestOnFailureQueuesAreDrained(t *testing.T) {
+	queues := map[string]Queue{}
+	for _, q := range Queues {
+		queues[q.ID] = q
+	}
+	drained := map[string]bool{}
+	for _, f := range Functions {
+		if f.Queue == nil {
+			continue
+		}
+		q, ok := queues[f.Queue.Queue]
+		if !ok {
+			t.Errorf("%s consumes unknown queue %q", f.Name, f.Queue.Queue)
+			continue
+		}
+		drained[q.ID] = true
+		if q.VisibilityTimeout < f.Timeout {
+			t.Errorf("queue %s hides messages %v, less than the timeout %v of %s (AWS refuses the mapping)", q.ID, q.VisibilityTimeout, f.Timeout, f.Name)
+		}
+		if f.Queue.BatchSize < 1 || f.Queue.BatchSize > 10 {
+			t.Errorf("%s: queue batch size %d, want 1 to 10", f.Name, f.Queue.BatchSize)
+		}
+		if f.Async == nil || f.Async.OnFailure != f.Queue.Queue {
+			t.Errorf("%s consumes %s but sends no failures there: a queue trigger is only for draining its own on-failure queue", f.Name, f.Queue.Queue)
+		}
+	}
+	for _, f := range Functions {
+		if f.Async == nil {
+			continue
+		}
+		if f.S3 == nil {
+			t.Errorf("%s has an asynchronous configuration but no S3 trigger", f.Name)
+		}
+		if f.Async.MaxRetries < 0 || f.Async.MaxRetries > 2 {
+			t.Errorf("%s: %d asynchronous retries, AWS allows 0 to 2", f.Name, f.Async.MaxRetries)
+		}
+		if !drained[f.Async.OnFailure] {
+			t.Errorf("%s sends failures to %q, which nothing drains", f.Name, f.Async.OnFailure)
+		}
+	}
+	if f, _ := FunctionByName("batch-ingest"); f.Async == nil {
+		t.Error("batch-ingest has no on-failure destination: a file whose every attempt fails would leave its batch processing")
+	}
+}

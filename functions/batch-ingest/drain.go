@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
+)
+
+// Reason codes of a batch ended by the on-failure destination.
+const (
+	// CodeRetriesExhausted: every attempt at the file failed (an error, a
+	// timeout or a crash of the function) and Lambda gave up.
+	CodeRetriesExhausted = "BATCH-RETRIES-EXHAUSTED"
+	// CodeEventExpired: the S3 event waited in Lambda's asynchronous queue
+	// longer than its maximum event age and was never (fully) processed.
+	CodeEventExpired = "BATCH-EVENT-EXPIRED"
+	// CodeNotProcessed: any other reason Lambda names for discarding the event.
+	CodeNotProcessed = "BATCH-NOT-PROCESSED"
+)
+
+// maxReasonBytes bounds the function's error message quoted in a batch
+// error, so that the batch item stays far below DynamoDB's 400 KB item limit.
+const maxReasonBytes = 512
+
+// DestinationRecord is the invocation record Lambda sends to the on-failure
+// destination of an asynchronously invoked function once it discards an
+// event (AWS Lambda Developer Guide, "Capturing records of Lambda
+// asynchronous invocations"). Here RequestPayload is the S3 event.
+type DestinationRecord struct {
+	Version         string              `json:"version"`
+	Timestamp       string              `json:"timestamp"`
+	RequestContext  DestinationRequest  `json:"requestContext"`
+	RequestPayload  json.RawMessage     `json:"requestPayload"`
+	ResponseContext DestinationResponse `json:"responseContext"`
+	ResponsePayload json.RawMessage     `json:"responsePayload,omitempty"`
+}
+
+// DestinationRequest is the requestContext of a DestinationRecord.
+type DestinationRequest struct {
+	RequestID   string `json:"requestId"`
+	FunctionArn string `json:"functionArn"`
+	// Condition is "RetriesExhausted" or "EventAgeExceeded".
+	Condition              string `json:"condition"`
+	ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+}
+
+// DestinationResponse is the responseContext of a DestinationRecord.
+type DestinationResponse struct {
+	StatusCode      int    `json:"statusCode"`
+	ExecutedVersion string `json:"executedVersion,omitempty"`
+	// FunctionError is "Handled" or "Unhandled" when the function failed.
+	FunctionError string `json:"functionError,omitempty"`
+}
+
+// Invoke is the function's entry point: S3 events are ingested (Handle),
+// SQS events from the on-failure queue end the batches whose events Lambda
+// discarded (Drain).
+func (h *handler) Invoke(ctx context.Context, raw json.RawMessage) (any, error) {
+	var probe struct {
+		Records []struct {
+			EventSource string `json:"eventSource"`
+		} `json:"Records"`
+	}
+	if err := json.Unmarshal(raw, &probe); err != nil {
+		return nil, fmt.Errorf("event is not a JSON object with Records: %w", err)
+	}
+	if len(probe.Records) > 0 && probe.Records[0].EventSource == "aws:sqs" {
+		var ev events.SQSEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, fmt.Errorf("decode SQS event: %w", err)
+		}
+		return h.Drain(ctx, ev), nil
+	}
+	var ev events.S3Event
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return nil, fmt.Errorf("decode S3 event: %w", err)
+	}
+	return nil, h.Handle(ctx, ev)
+}
+
+// Drain reads the on-failure destination's records and marks the batch of
+// every object of each discarded S3 event failed, with a reason code,
+// unless the batch is already final. A message whose batches could not be
+// written for a transient reason is named in the partial batch response, so
+// SQS delivers it again; a message that is not a destination record can
+// never succeed and is dropped with a warning.
+func (h *handler) Drain(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
+	var resp events.SQSEventResponse
+	for _, msg := range ev.Records {
+		if err := h.drainOne(ctx, msg); err != nil {
+			slog.WarnContext(ctx, "on-failure record not applied; it will be delivered again", "messageId", msg.MessageId, "err", err)
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: msg.MessageId})
+		}
+	}
+	return resp
+}
+
+func (h *handler) drainOne(ctx context.Context, msg events.SQSMessage) error {
+	var rec DestinationRecord
+	if err := json.Unmarshal([]byte(msg.Body), &rec); err != nil {
+		slog.WarnContext(ctx, "dropped a message that is not an invocation record", "messageId", msg.MessageId)
+		return nil
+	}
+	var s3ev events.S3Event
+	if err := json.Unmarshal(rec.RequestPayload, &s3ev); err != nil || len(s3ev.Records) == 0 {
+		slog.WarnContext(ctx, "dropped an invocation record without an S3 event", "messageId", msg.MessageId)
+		return nil
+	}
+	code, desc := discardReason(rec)
+	for _, r := range s3ev.Records {
+		if err := h.endBatch(ctx, r, code, desc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// discardReason turns the record's condition and the function's last error
+// into a batch error.
+func discardReason(rec DestinationRecord) (code, desc string) {
+	c := rec.RequestContext
+	switch c.Condition {
+	case "RetriesExhausted":
+		code = CodeRetriesExhausted
+		desc = fmt.Sprintf("the file could not be processed: all %d attempts failed (%s)", c.ApproximateInvokeCount, c.Condition)
+	case "EventAgeExceeded":
+		code = CodeEventExpired
+		desc = fmt.Sprintf("the file was not processed before its event expired after %d attempts (%s)", c.ApproximateInvokeCount, c.Condition)
+	default:
+		code = CodeNotProcessed
+		desc = fmt.Sprintf("the file was not processed (%s)", c.Condition)
+	}
+	var last struct {
+		Type    string `json:"errorType"`
+		Message string `json:"errorMessage"`
+	}
+	if json.Unmarshal(rec.ResponsePayload, &last) == nil && (last.Type != "" || last.Message != "") {
+		desc += "; last error: " + truncateUTF8(strings.TrimSpace(last.Type+": "+last.Message), maxReasonBytes)
+	}
+	return code, desc
+}
+
+// endBatch marks the batch of one S3 event record failed, creating it when
+// the function never got as far as opening it.
+func (h *handler) endBatch(ctx context.Context, r events.S3EventRecord, code, desc string) error {
+	if !strings.HasPrefix(strings.TrimPrefix(r.EventName, "s3:"), "ObjectCreated:") {
+		return nil
+	}
+	bucket := r.S3.Bucket.Name
+	key, err := url.QueryUnescape(r.S3.Object.Key)
+	if err != nil {
+		return nil
+	}
+	datasetID, ok := datasetOf(key)
+	if !ok {
+		return nil
+	}
+	now := h.now().UnixMilli()
+	created := r.EventTime
+	if created.IsZero() {
+		created = time.UnixMilli(now)
+	}
+	failure := catalog.BatchError{Code: code, Description: desc}
+	b := catalog.Batch{
+		ID:                      BatchID(bucket, key, uploadOf(r)),
+		DatasetID:               datasetID,
+		Status:                  catalog.BatchFailed,
+		Created:                 created.UnixMilli(),
+		Updated:                 now,
+		Completed:               now,
+		InputFormat:             "json",
+		PartialIngestionPercent: defaultPartialPercent,
+		Source:                  "s3://" + bucket + "/" + key,
+		ETag:                    strings.Trim(r.S3.Object.ETag, `"`),
+		Metrics:                 catalog.BatchMetrics{InputFileCount: 1},
+		Errors:                  []catalog.BatchError{failure},
+	}
+	isNew, existing, err := h.batches.CreateBatch(ctx, b)
+	if err != nil || isNew {
+		return err
+	}
+	switch existing.Status {
+	case catalog.BatchSuccess, catalog.BatchFailed, catalog.BatchAborted:
+		return nil
+	}
+	existing.Status = catalog.BatchFailed
+	existing.Updated, existing.Completed = now, now
+	existing.Metrics = catalog.BatchMetrics{InputFileCount: 1}
+	existing.Errors = append(existing.Errors, failure)
+	if err := h.batches.PutBatch(ctx, existing); err != nil {
+		return err
+	}
+	slog.WarnContext(ctx, "batch failed: its event was discarded", "batchId", existing.ID, "datasetId", datasetID, "code", code)
+	return nil
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}

@@ -1,0 +1,26 @@
+package store
+
+import (
+	"testing"
+
+	"github.com/mosaic-cdp/mosaic/shared/ingest"
+)
+
+// Every user record of a KPL aggregate keeps its own failed record: the
+// key tells them apart by sub-sequence, and a plain record's key is as before.
+func TestFailedKeyOfUserRecords(t *testing.T) {
+	base := ingest.FailedRecord{Batch: ingest.StreamBatch, Shard: "shardId-000000000001", Seq: "4960", Index: 0}
+	seen := map[string]int{}
+	for sub := 0; sub < 3; sub++ {
+		r := base
+		r.SubSequence = sub
+		_, sk := profFailedKey(r)
+		if prev, dup := seen[sk]; dup {
+			t.Errorf("sub-sequences %d and %d share the key %s", prev, sub, sk)
+		}
+		seen[sk] = sub
+	}
+	if _, sk := profFailedKey(base); sk != "S#shardId-000000000001#4960#0000" {
+		t.Errorf("plain record key %s changed", sk)
+	}
+}
