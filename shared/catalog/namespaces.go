@@ -19,21 +19,11 @@ const DefaultNamespaceRetry = time.Second
 // NamespaceRetry apart. Guarded by SpecLoader.mu.
 type nsCache struct {
 	list    []identity.Namespace
-	codes   map[string]bool // lower-cased codes of list
 	loaded  bool
 	checked time.Time     // when list was read
 	forced  time.Time     // when a miss last forced a read
 	missed  bool          // a miss asks for a read before list is used again
 	reading chan struct{} // closed when the read a miss forced ends
-}
-
-// knows reports whether code is a standard namespace or in the cache.
-func (c *nsCache) knows(code string) bool {
-	code = strings.TrimSpace(code)
-	if _, ok := identity.LookupStandard(code); ok {
-		return true
-	}
-	return c.codes[strings.ToLower(code)]
 }
 
 // miss records that code was asked for and is unknown; it reports whether
@@ -51,8 +41,7 @@ func (l *SpecLoader) miss(now time.Time) bool {
 
 // Namespaces lists the tenant's custom identity namespaces (nil when the
 // source keeps none), cached for the loader's freshness window, and read
-// again sooner when a row named a namespace the cache did not know (see
-// Spec). Callers that arrive while such a read is under way wait for it, so
+// again sooner when a code it did not know was asked of Namespace. Callers that arrive while such a read is under way wait for it, so
 // none of them decides on the list the read replaces. Use it with
 // identity.Lookup(code, custom). When a read fails transiently, the last
 // good list is served.
@@ -99,11 +88,7 @@ func (l *SpecLoader) Namespaces(ctx context.Context) ([]identity.Namespace, erro
 		}
 		return nil, err
 	}
-	codes := make(map[string]bool, len(read))
-	for _, ns := range read {
-		codes[strings.ToLower(ns.Code)] = true
-	}
-	l.ns.list, l.ns.codes, l.ns.loaded, l.ns.checked = read, codes, true, now
+	l.ns.list, l.ns.loaded, l.ns.checked = read, true, now
 	return read, nil
 }
 
@@ -130,44 +115,4 @@ func (l *SpecLoader) Namespace(ctx context.Context, code string) (identity.Names
 	}
 	ns, ok := identity.Lookup(strings.TrimSpace(code), custom)
 	return ns, ok, nil
-}
-
-// noteMisses makes the spec's Validate also look at the identity
-// namespaces a valid row names (its descriptor fields' and its identityMap
-// keys) and record a miss for any the cache does not know, so that the
-// next Namespaces call reads them again. The ingest pipeline validates a
-// row before it lists the namespaces to extract its identities, so a
-// namespace created a moment ago is known by then.
-func (l *SpecLoader) noteMisses(spec *IngestSpec) {
-	if _, ok := l.src.(NamespaceSource); !ok || spec.Validate == nil {
-		return
-	}
-	validate := spec.Validate
-	fields := spec.Identities
-	spec.Validate = func(row map[string]any) []Violation {
-		vs := validate(row)
-		if len(vs) > 0 {
-			return vs
-		}
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if !l.ns.loaded || l.ns.missed {
-			return nil
-		}
-		for _, f := range fields {
-			if v, ok := identity.Pointer(row, f.Path); ok && v != nil && !l.ns.knows(f.Namespace) {
-				l.miss(l.Now())
-				return nil
-			}
-		}
-		if im, ok := row["identityMap"].(map[string]any); ok {
-			for code := range im {
-				if !l.ns.knows(code) {
-					l.miss(l.Now())
-					return nil
-				}
-			}
-		}
-		return nil
-	}
 }

@@ -103,7 +103,6 @@ func (l *SpecLoader) Spec(ctx context.Context, datasetID string) (*IngestSpec, e
 	if err != nil {
 		return nil, err
 	}
-	l.noteMisses(spec)
 	l.mu.Lock()
 	l.entries[datasetID] = &specEntry{spec: spec, key: key, checked: now}
 	l.mu.Unlock()

@@ -77,6 +77,14 @@ type Namespaces interface {
 	Namespaces(ctx context.Context) ([]identity.Namespace, error)
 }
 
+// NamespaceFinder finds one namespace by code, reading the namespaces
+// again when its cached list does not know the code, so that a namespace
+// created a moment ago is usable at once; catalog.SpecLoader implements it,
+// with a bound on how often a miss may force a read.
+type NamespaceFinder interface {
+	Namespace(ctx context.Context, code string) (identity.Namespace, bool, error)
+}
+
 // Row is one record to ingest and where it came from.
 type Row struct {
 	Data []byte
@@ -182,11 +190,9 @@ func (p *Pipeline) process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 		}
 		changed = true // unknown: encode the coerced row
 	}
-	var custom []identity.Namespace
-	if p.Namespaces != nil {
-		if custom, err = p.Namespaces.Namespaces(ctx); err != nil {
-			return out, err
-		}
+	custom, err := p.namespaces(ctx, rec, fields)
+	if err != nil {
+		return out, err
 	}
 	ids, err := identity.Extract(rec, fields, custom)
 	if err != nil {
@@ -311,4 +317,52 @@ func boundError(err error) error {
 		return err
 	}
 	return &fault.Error{Kind: fe.Kind, Code: xdm.Truncate(fe.Code, MaxCodeBytes), Message: xdm.Truncate(fe.Message, MaxErrorMessageBytes), Err: fe.Err}
+}
+
+// namespaces lists the custom namespaces for rec. When rec names a code
+// the list does not know and the lister is also a NamespaceFinder, the
+// finder is asked for that code (which reads the namespaces again) and the
+// list is taken anew; a code still unknown then refuses the row in
+// identity.Extract.
+func (p *Pipeline) namespaces(ctx context.Context, rec map[string]any, fields []identity.Field) ([]identity.Namespace, error) {
+	if p.Namespaces == nil {
+		return nil, nil
+	}
+	custom, err := p.Namespaces.Namespaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	finder, ok := p.Namespaces.(NamespaceFinder)
+	if !ok {
+		return custom, nil
+	}
+	code, unknown := unknownCode(rec, fields, custom)
+	if !unknown {
+		return custom, nil
+	}
+	if _, found, err := finder.Namespace(ctx, code); err != nil || !found {
+		return custom, err
+	}
+	return p.Namespaces.Namespaces(ctx)
+}
+
+// unknownCode returns the first namespace code rec uses (a descriptor
+// field holding a value, or an identityMap key) that custom and the
+// standard namespaces do not know.
+func unknownCode(rec map[string]any, fields []identity.Field, custom []identity.Namespace) (string, bool) {
+	for _, f := range fields {
+		if v, ok := identity.Pointer(rec, f.Path); ok && v != nil {
+			if _, known := identity.Lookup(f.Namespace, custom); !known {
+				return f.Namespace, true
+			}
+		}
+	}
+	if im, ok := rec["identityMap"].(map[string]any); ok {
+		for code := range im {
+			if _, known := identity.Lookup(code, custom); !known {
+				return code, true
+			}
+		}
+	}
+	return "", false
 }

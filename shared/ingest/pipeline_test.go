@@ -276,3 +276,52 @@ func TestCheckArrays(t *testing.T) {
 		})
 	}
 }
+
+// namespaceTable is a catalog source that keeps only custom namespaces,
+// counting its reads.
+type namespaceTable struct {
+	catalog.SpecSource // not used by these tests
+	list               []identity.Namespace
+	reads              int
+}
+
+func (s *namespaceTable) ListNamespaces(context.Context) ([]identity.Namespace, error) {
+	s.reads++
+	return append([]identity.Namespace(nil), s.list...), nil
+}
+
+// TestProcessNamespaceCreatedJustNow checks that a row naming a namespace
+// created after the cache was filled is ingested at once, through the
+// catalog's real cache, and that an unknown code costs a bounded number of
+// reads however many rows name it.
+func TestProcessNamespaceCreatedJustNow(t *testing.T) {
+	src := &namespaceTable{}
+	specs := catalog.NewSpecLoader(src)
+	clock := time.Unix(1000, 0)
+	specs.Now = func() time.Time { return clock }
+	rec := &recorder{}
+	p := &Pipeline{Fragments: rec, Links: rec, Events: rec, Namespaces: specs}
+	ctx := context.Background()
+	row := func(code string) Row {
+		return Row{Data: []byte(`{"personalEmail":{"address":"a@example.com"},"identityMap":{"` + code + `":[{"id":"LP-1"}]}}`), Received: clock}
+	}
+	if _, err := p.Process(ctx, profileSpec, row("CRMID")); err != nil {
+		t.Fatalf("row with a standard namespace: %v", err)
+	}
+	src.list = append(src.list, identity.Namespace{ID: 1000001, Code: "LoyaltyPlus", IDType: identity.TypeCrossDevice, Custom: true})
+	if _, err := p.Process(ctx, profileSpec, row("loyaltyplus")); err != nil {
+		t.Fatalf("row with a namespace created a moment ago: %v, want ingested", err)
+	}
+	if got := rec.links[len(rec.links)-1].B.Key(); got != "LoyaltyPlus#LP-1" {
+		t.Errorf("linked %s, want LoyaltyPlus#LP-1", got)
+	}
+	before := src.reads
+	for i := 0; i < 100; i++ {
+		if _, err := p.Process(ctx, profileSpec, row(fmt.Sprintf("Nope%d", i))); codeOf(err) != identity.CodeUnknownNamespace {
+			t.Fatalf("row with an unknown namespace: %v, want %s", err, identity.CodeUnknownNamespace)
+		}
+	}
+	if got := src.reads - before; got > 1 {
+		t.Errorf("100 rows naming unknown namespaces in one instant read the namespaces %d times, want at most 1", got)
+	}
+}
