@@ -24,6 +24,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/awsenv"
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/ingest"
 	"github.com/mosaic-cdp/mosaic/shared/store"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
@@ -289,6 +290,7 @@ func (h *handler) object(ctx context.Context, rec events.S3EventRecord) error {
 		FailedRecordCount: res.failed,
 	}
 	b.Errors = res.summary()
+	b.Warnings = res.warnings()
 	switch {
 	case res.input == 0:
 		b.Status = catalog.BatchFailed
@@ -339,12 +341,35 @@ type fileResult struct {
 	input  int
 	failed int
 	codes  map[string]*catalog.BatchError
+	warns  map[string]*catalog.BatchError // warnings of ingested rows, by code
 	buf    []ingest.FailedRecord
 }
 
-func (r *fileResult) summary() []catalog.BatchError {
+func (r *fileResult) summary() []catalog.BatchError { return byCode(r.codes) }
+
+// warnings counts the warnings of ingested rows by code, e.g. identities
+// dropped past the 20th or an ordering time clamped.
+func (r *fileResult) warnings() []catalog.BatchError { return byCode(r.warns) }
+
+func (r *fileResult) warn(ws []identity.Warning) {
+	if len(ws) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, w := range ws {
+		e := r.warns[w.Code]
+		if e == nil {
+			e = &catalog.BatchError{Code: w.Code, Description: w.Message}
+			r.warns[w.Code] = e
+		}
+		e.Rows++
+	}
+}
+
+func byCode(m map[string]*catalog.BatchError) []catalog.BatchError {
 	var out []catalog.BatchError
-	for _, e := range r.codes {
+	for _, e := range m {
 		out = append(out, *e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Code < out[j].Code })
@@ -355,7 +380,7 @@ func (r *fileResult) summary() []catalog.BatchError {
 // once, and records refused rows. It returns an error only for failures
 // that a retry may cure.
 func (h *handler) rows(ctx context.Context, spec *catalog.IngestSpec, b catalog.Batch, key string, src func(line int) string, body io.Reader) (*fileResult, error) {
-	res := &fileResult{codes: map[string]*catalog.BatchError{}}
+	res := &fileResult{codes: map[string]*catalog.BatchError{}, warns: map[string]*catalog.BatchError{}}
 	received := time.UnixMilli(b.Created)
 	stopAt := time.Time{}
 	if dl, ok := ctx.Deadline(); ok {
@@ -420,13 +445,15 @@ func (h *handler) rows(ctx context.Context, spec *catalog.IngestSpec, b catalog.
 		}
 		n := line.Number
 		g.Go(func() error {
-			if _, err := h.pipeline.Process(gctx, spec, row); err != nil {
+			out, err := h.pipeline.Process(gctx, spec, row)
+			if err != nil {
 				if ingest.Transient(err) {
 					return err
 				}
 				record(n, err)
 				return flush(gctx, false)
 			}
+			res.warn(out.Warnings)
 			return nil
 		})
 	}

@@ -178,7 +178,7 @@ func (h *handler) userRecord(ctx context.Context, k events.KinesisRecord, u inge
 		if len(msgs) > 1 {
 			src = fmt.Sprintf("%s#%04d", src, m.Index)
 		}
-		_, err := h.pipeline.Process(ctx, spec, ingest.Row{
+		out, err := h.pipeline.Process(ctx, spec, ingest.Row{
 			Data: m.Entity, Received: k.ApproximateArrivalTimestamp.Time, Src: src, Batch: src, Op: m.Op,
 		})
 		if err != nil {
@@ -186,6 +186,11 @@ func (h *handler) userRecord(ctx context.Context, k events.KinesisRecord, u inge
 				return err
 			}
 			refuse(u.SubSequence, m.Index, m.DatasetID, err)
+			continue
+		}
+		for _, w := range out.Warnings {
+			// The code only: a warning's message may name a value.
+			slog.WarnContext(ctx, "record ingested with a warning", "code", w.Code, "datasetId", m.DatasetID)
 		}
 	}
 	return nil

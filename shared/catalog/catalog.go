@@ -96,4 +96,8 @@ type Batch struct {
 	ETag    string       `json:"etag,omitempty"`
 	Metrics BatchMetrics `json:"metrics"`
 	Errors  []BatchError `json:"errors,omitempty"`
+	// Warnings count, by code, what was changed or dropped in rows that
+	// were ingested (IDENTITY-* for identities dropped past the 20th or
+	// refused, ORDERING-TIME-CLAMPED); a Mosaic addition to AEP's batch.
+	Warnings []BatchError `json:"warnings,omitempty"`
 }
