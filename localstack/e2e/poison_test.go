@@ -284,21 +284,8 @@ func fragmentCount(t *testing.T, ds string) int {
 // or "FAILED#stream") for a dataset.
 func failedRecords(t *testing.T, pk, ds string) []map[string]any {
 	t.Helper()
-	table := tableName(t, topology.CatalogTable, topology.OutputCatalogTable)
-	values, _ := json.Marshal(map[string]any{":pk": map[string]string{"S": pk}})
-	var out struct {
-		Items []map[string]map[string]string
-	}
-	if err := json.Unmarshal([]byte(awsCLI(t, "dynamodb", "query", "--table-name", table,
-		"--key-condition-expression", topology.PartitionKey+" = :pk", "--expression-attribute-values", string(values))), &out); err != nil {
-		t.Fatal(err)
-	}
 	var recs []map[string]any
-	for _, item := range out.Items {
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(item["rec"]["S"]), &rec); err != nil {
-			t.Fatalf("failed record %v: %v", item, err)
-		}
+	for _, rec := range allFailedRecords(t, pk) {
 		if rec["datasetId"] == ds {
 			recs = append(recs, rec)
 		}
