@@ -94,7 +94,7 @@ lint: tools ## gofmt, go vet, and cfn-lint on the synthesized templates
 	cfn-lint cdk.out/*.template.json
 
 .PHONY: bench
-bench: ## measure the speed bars of QUALITY.md (writes bench/results.json and bench/REPORT.md)
+bench: ## measure the speed bars of docs/quality.md (writes bench/results.json and bench/REPORT.md)
 	$(GO) run ./cmd/mosaic-bench -benchtime 1s -count 5
 
 # ---------------------------------------------------------------- deploy

@@ -48,7 +48,7 @@ type Config struct {
 const DefaultEnv = "dev"
 
 // Point-in-time recovery is not a setting: it is on in every environment
-// (QUALITY S3), so it appears nowhere in Config.
+// (docs/quality.md S3), so it appears nowhere in Config.
 var configs = map[string]Config{
 	"dev": {
 		Name: "dev", Sandbox: "dev", TenantID: "mosaic",

@@ -141,7 +141,7 @@ func TestLeastPrivilege(t *testing.T) {
 	})
 }
 
-// The two examples of QUALITY S2, spelled out so a regression reads plainly.
+// The two examples of docs/quality.md S2, spelled out so a regression reads plainly.
 func TestLeastPrivilegeExamples(t *testing.T) {
 	s := synth(t, "dev")
 	actions := func(name string) []string {

@@ -1,5 +1,5 @@
 // Command mosaic-local runs Mosaic's whole cloud on this machine without
-// Docker or an AWS account (ARCHITECTURE §7): one edge port for the AWS
+// Docker or an AWS account (docs/architecture.md, "The local cloud"): one edge port for the AWS
 // CLI and SDKs, the functions behind the Lambda Runtime Interface
 // Emulator, and an outputs file in 'cdk deploy --outputs-file' format.
 // It runs until SIGINT or SIGTERM and then leaves no process behind.

@@ -9,7 +9,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 )
 
-// MaxPerRecord is how many identities are read from one record (PRODUCT §6).
+// MaxPerRecord is how many identities are read from one record (docs/rules.md#limits).
 const MaxPerRecord = 20
 
 // Field is a record field marked as an identity by a descriptor.

@@ -16,7 +16,7 @@ type Link struct {
 }
 
 // Linkable reports whether identities of an identity type join the graph:
-// non-people and partner identities never link (PRODUCT §5; AEP builds no
+// non-people and partner identities never link (docs/rules.md#identities; AEP builds no
 // graph for them).
 func Linkable(idType string) bool {
 	return idType != TypeNonPeople && idType != TypePartner

@@ -37,7 +37,7 @@ type Namespace struct {
 	IDType      string `json:"idType"`
 	Custom      bool   `json:"custom"`
 	Status      string `json:"status"`
-	// Unique namespaces hold at most one value per cluster (PRODUCT §5).
+	// Unique namespaces hold at most one value per cluster (docs/rules.md#identities).
 	Unique bool `json:"unique,omitempty"`
 	// CreateTime and UpdateTime are epoch ms (custom namespaces).
 	CreateTime int64 `json:"createTime,omitempty"`

@@ -14,7 +14,7 @@ import (
 // (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html).
 const (
 	// MaxValueBytes is the longest identity value accepted, after
-	// trimming (PRODUCT §5 in docs/api.md: over 1,024 bytes is refused).
+	// trimming (docs/rules.md#limits: over 1,024 bytes is refused).
 	MaxValueBytes = 1024
 	// MaxNamespaceBytes is the longest namespace code: the limit of a
 	// custom namespace code (NewCustom), applied to every namespace a
@@ -113,8 +113,8 @@ func shortCode(code string) string {
 	return code[:n] + "…"
 }
 
-// NormalizeValue normalises a value of a known namespace (PRODUCT §5, in
-// docs/api.md): the value is trimmed of white space first, whatever its
+// NormalizeValue normalises a value of a known namespace
+// (docs/rules.md#identities): the value is trimmed of white space first, whatever its
 // source; values that are empty, a placeholder (null, anonymous, invalid,
 // undefined) or over MaxValueBytes bytes are refused; emails (and the
 // lower-case hashes) are lower-cased, phones lose spaces and punctuation,

@@ -1,5 +1,5 @@
 // Package merge assembles one profile from the fragments of an identity or
-// of its cluster at read time, under a merge policy (PRODUCT §4), and holds
+// of its cluster at read time, under a merge policy (docs/rules.md#merging), and holds
 // the data types read and written on the profile path: fragments, events
 // and the candidates of a lookup.
 package merge

@@ -13,7 +13,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
-// MaxEventsPerPage is the most events one page returns (PRODUCT §6); a
+// MaxEventsPerPage is the most events one page returns (docs/rules.md#limits); a
 // page also ends where its JSON would pass EventQuery.MaxBytes.
 const MaxEventsPerPage = 1000
 

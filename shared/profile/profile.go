@@ -26,7 +26,7 @@ type EventReader interface {
 	Events(ctx context.Context, id identity.ID, from, to int64, limit int, descending bool) ([]merge.Event, error)
 }
 
-// DefaultClusterCap bounds a lookup (PRODUCT §6).
+// DefaultClusterCap bounds a lookup (docs/rules.md#limits).
 const DefaultClusterCap = 50
 
 // CodeNotFound is the code of a lookup of an unknown identity.
