@@ -238,6 +238,9 @@ type batchView struct {
 	Tags           map[string]any       `json:"tags"`
 	Metrics        catalog.BatchMetrics `json:"metrics"`
 	Errors         []batchError         `json:"errors,omitempty"`
+	// Warnings is a Mosaic addition: by code, what was changed or dropped
+	// in rows that were ingested (docs/api.md, "Ingestion").
+	Warnings []batchError `json:"warnings,omitempty"`
 }
 
 type relatedObject struct {
@@ -255,6 +258,14 @@ type batchError struct {
 	RecordCount int    `json:"recordCount,omitempty"`
 }
 
+func batchErrors(es []catalog.BatchError) []batchError {
+	var out []batchError
+	for _, e := range es {
+		out = append(out, batchError{Code: e.Code, Description: e.Description, RecordCount: e.Rows})
+	}
+	return out
+}
+
 func viewBatch(b catalog.Batch) batchView {
 	v := batchView{
 		ID: b.ID, ImsOrg: xdm.ImsOrg, Status: b.Status,
@@ -267,9 +278,8 @@ func viewBatch(b catalog.Batch) batchView {
 	if b.InputFormat != "" {
 		v.InputFormat = &inputFormat{Format: b.InputFormat}
 	}
-	for _, e := range b.Errors {
-		v.Errors = append(v.Errors, batchError{Code: e.Code, Description: e.Description, RecordCount: e.Rows})
-	}
+	v.Errors = batchErrors(b.Errors)
+	v.Warnings = batchErrors(b.Warnings)
 	return v
 }
 

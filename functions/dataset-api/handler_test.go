@@ -95,8 +95,9 @@ func newTestHandler(t *testing.T) (*handler, *memCatalog) {
 		datasets: map[string]catalog.Dataset{},
 		batches: []catalog.Batch{
 			{ID: "b2", DatasetID: "ds1", Status: catalog.BatchSuccess, Created: 2000, Updated: 3000, Completed: 3000, InputFormat: "json", PartialIngestionPercent: 5,
-				Metrics: catalog.BatchMetrics{InputFileCount: 1, InputRecordCount: 10, OutputRecordCount: 9, FailedRecordCount: 1},
-				Errors:  []catalog.BatchError{{Code: "XDM-TYPE", Description: "type mismatch", Rows: 1}}},
+				Metrics:  catalog.BatchMetrics{InputFileCount: 1, InputRecordCount: 10, OutputRecordCount: 9, FailedRecordCount: 1},
+				Errors:   []catalog.BatchError{{Code: "XDM-TYPE", Description: "type mismatch", Rows: 1}},
+				Warnings: []catalog.BatchError{{Code: "ORDERING-TIME-CLAMPED", Description: "clamped", Rows: 2}}},
 			{ID: "b1", DatasetID: "ds2", Status: catalog.BatchLoading, Created: 1000, Updated: 1000},
 		},
 	}
@@ -209,8 +210,9 @@ func TestBatches(t *testing.T) {
 		"id": "b2", "imsOrg": xdm.ImsOrg, "status": "success", "created": float64(2000), "updated": float64(3000), "completed": float64(3000),
 		"version": "1.0.0", "relatedObjects": []any{map[string]any{"type": "dataSet", "id": "ds1"}},
 		"inputFormat": map[string]any{"format": "json"}, "tags": map[string]any{"acp_partialIngestionPercent": float64(5)},
-		"metrics": map[string]any{"inputFileCount": float64(1), "inputRecordCount": float64(10), "outputRecordCount": float64(9), "failedRecordCount": float64(1)},
-		"errors":  []any{map[string]any{"code": "XDM-TYPE", "description": "type mismatch", "recordCount": float64(1)}},
+		"metrics":  map[string]any{"inputFileCount": float64(1), "inputRecordCount": float64(10), "outputRecordCount": float64(9), "failedRecordCount": float64(1)},
+		"errors":   []any{map[string]any{"code": "XDM-TYPE", "description": "type mismatch", "recordCount": float64(1)}},
+		"warnings": []any{map[string]any{"code": "ORDERING-TIME-CLAMPED", "description": "clamped", "recordCount": float64(2)}},
 	}
 	for _, tc := range []struct {
 		name   string

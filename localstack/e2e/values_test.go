@@ -47,6 +47,26 @@ func TestValuesAsValidated(t *testing.T) {
 		t.Fatalf("batch of the file with a BOM = %v %v %v, want success with its one row", batch["status"], batch["metrics"], batch["errors"])
 	}
 
+	// A row with more identities than a record may hold is kept, and the
+	// batch says so in its warnings.
+	many := createDataset(t, "Many identities", schemaID)
+	ids := make([]map[string]any, 21)
+	for i := range ids {
+		ids[i] = map[string]any{"id": fmt.Sprintf("CRM-%d-%d", n, i)}
+	}
+	wide, _ := json.Marshal(map[string]any{"_id": "m1", "personalEmail": map[string]any{"address": "many" + email},
+		"identityMap": map[string]any{"CRMID": ids}})
+	wideFile := filepath.Join(t.TempDir(), "many.json")
+	if err := os.WriteFile(wideFile, append(wide, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	awsCLI(t, "s3", "cp", wideFile, fmt.Sprintf("s3://%s/ingest/%s/many.json", tgt.Bucket, many))
+	wb := finishedBatch(t, many, 60*time.Second)
+	warnings, _ := wb["warnings"].([]any)
+	if wb["status"] != "success" || len(warnings) != 1 || dig(warnings[0], "code") != "IDENTITY-TOO-MANY" || dig(warnings[0], "recordCount") != 1.0 {
+		t.Errorf("batch of a row with 22 identities = %v, warnings %v; want success with one IDENTITY-TOO-MANY warning", wb["status"], wb["warnings"])
+	}
+
 	// A newer fragment (received later) of another dataset with an empty
 	// first name.
 	streamProfile(t, schemaID, loyalty, email, map[string]any{

@@ -115,6 +115,12 @@ func TestExtract(t *testing.T) {
 			wantCode: CodeUnknownNamespace,
 		},
 		{
+			name:     "a code too long for any namespace says so",
+			record:   withPrimary(map[string]any{strings.Repeat("N", MaxNamespaceBytes+6): entry("x")}),
+			fields:   emailField,
+			wantCode: CodeNamespaceTooLong,
+		},
+		{
 			name:     "custom namespace of no list is unknown",
 			record:   withPrimary(map[string]any{"LoyaltyPlus": entry("x")}),
 			fields:   emailField,

@@ -97,6 +97,10 @@ func NormalizeIn(namespace, value string, custom []Namespace) (ID, error) {
 // unknownNamespace names the code (a namespace code is not personal data),
 // cut short so that a hostile key cannot flood the error.
 func unknownNamespace(code string) error {
+	if len(code) > MaxNamespaceBytes {
+		// No namespace has a code this long: say what is wrong with it.
+		return fault.Errorf(fault.Invalid, CodeNamespaceTooLong, "identity namespace %q is over %d bytes", shortCode(code), MaxNamespaceBytes)
+	}
 	return fault.Errorf(fault.Invalid, CodeUnknownNamespace, "identity namespace %q is neither a standard nor a custom namespace of this organization", shortCode(code))
 }
 
