@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -59,6 +60,10 @@ func (r *Request) Decode(v any) error {
 	if len(r.Body) > MaxBodyBytes {
 		return fault.E(fault.TooLarge, "REQ-SIZE", "request body is over 1 MB")
 	}
+	if !utf8.Valid(r.Body) {
+		// encoding/json would store U+FFFD in place of the bad bytes.
+		return fault.E(fault.Invalid, "REQ-UTF8", "request body is not valid UTF-8 (RFC 8259 §8.1)")
+	}
 	dec := json.NewDecoder(bytes.NewReader(r.Body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -76,6 +81,9 @@ func jsonProblem(err error) string {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
+		if strings.Contains(syn.Error(), "exceeded max depth") {
+			return "nested too deeply"
+		}
 		return "syntax error"
 	case errors.As(err, &typ):
 		if typ.Field != "" {

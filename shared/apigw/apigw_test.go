@@ -142,6 +142,8 @@ func TestDecodeIsStrict(t *testing.T) {
 		{"truncated", `{"name":`, false, fault.Invalid, false},
 		{"wrong type", `{"name":1}`, false, fault.Invalid, false},
 		{"empty", ``, false, fault.Invalid, false},
+		{"invalid UTF-8", "{\"name\":\"\xff\xfe\"}", false, fault.Invalid, false},
+		{"nested too deeply", strings.Repeat(`{"name":`, 10001), false, fault.Invalid, false},
 		{"too large", `{"name":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, false, fault.TooLarge, false},
 	}
 	for _, tt := range tests {
