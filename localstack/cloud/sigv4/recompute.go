@@ -44,10 +44,15 @@ var sdkUnsignable = map[string]bool{"authorization": true, "user-agent": true, "
 // url.Values.Encode, which writes a literal '+' as %2B.
 //
 // With sent set, the query is taken in the order sent rather than sorted,
-// as curl before 8.0 signs it; the SDK always sorts, so its canonical
+// as curl 7.x signs it (7.88 does); the SDK always sorts, so its canonical
 // request is taken from its signing log and only the query line, the
 // string to sign and the HMAC are done here (sentOrder). It returns nil
 // when sent is set and the query sent is already sorted.
+//
+// Two forms the SDK cannot reproduce are refused: a request dated only by
+// its Date header (the signer always signs x-amz-date), and one listing
+// content-length with a length of 0 (the signer signs it only when
+// positive). The AWS SDKs, the AWS CLI and curl send neither.
 func (s signature4) recompute(r *http.Request, presigned bool, names []string, path string, escape bool, payload string, sent bool) ([]byte, error) {
 	c := &http.Request{Method: r.Method, Host: r.Host, Header: http.Header{}, URL: &url.URL{}}
 	// GetURIPath reads the path after the host of an opaque URL as is.

@@ -9,7 +9,9 @@
 // Signatures are recomputed with the AWS SDK's own v4 signer
 // (aws/signer/v4), so canonicalisation is AWS's; this package parses the
 // Authorization header or the query, checks scope, time, expiry and payload
-// hash, and compares signatures in constant time. Files: sigv4.go (parsing
+// hash, and compares signatures in constant time; the one canonical form
+// the SDK cannot produce, curl 7.x's unsorted query, is re-hashed from the
+// SDK's own canonical request. Files: sigv4.go (parsing
 // and checks), recompute.go (signing a copy of the request with the SDK),
 // payload.go (the readers that check a body against its signed hash or
 // chunk signatures).
