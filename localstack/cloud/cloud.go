@@ -1,28 +1,15 @@
-// Package cloud runs Mosaic's whole AWS footprint on one machine without
-// Docker (ARCHITECTURE §7): dynalite and kinesis-mock as child processes,
-// S3 in-process with gofakes3, every function's real bootstrap behind the
-// Lambda Runtime Interface Emulator, the S3 and Kinesis event sources, and
-// an HTTP API front with SigV4 checks — all behind one edge port that
-// routes AWS calls by their credential scope, like LocalStack. Resources
-// come from shared/topology, the definitions the CDK app deploys.
 package cloud
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -30,16 +17,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	dtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/johannesboyne/gofakes3"
-	"golang.org/x/sync/errgroup"
-
 	"github.com/mosaic-cdp/mosaic/localstack/cloud/sigv4"
 	"github.com/mosaic-cdp/mosaic/localstack/emulator"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
+	"golang.org/x/sync/errgroup"
 )
+
+const accountID = "000000000000"
 
 // Config configures a local cloud. Zero values take the defaults named.
 type Config struct {
@@ -217,13 +203,8 @@ func Start(ctx context.Context, cfg Config) (c *Cloud, err error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, b := range cfg.Buckets {
-		name := c.names[b.ID]
-		if ok, _ := backend.BucketExists(name); !ok {
-			if err := backend.CreateBucket(name); err != nil {
-				return nil, fmt.Errorf("create bucket %s: %w", name, err)
-			}
-		}
+	if err := c.createBuckets(backend); err != nil {
+		return nil, err
 	}
 
 	// The edge listens before the functions start: they need its address.
@@ -295,360 +276,6 @@ func Start(ctx context.Context, cfg Config) (c *Cloud, err error) {
 	}
 	log.Info("local cloud ready", "edge", c.edgeURL, "functions", len(cfg.Functions))
 	return c, nil
-}
-
-// asyncFailures applies a function's asynchronous configuration to its
-// queue: the number of retries, and the on-failure destination, delivered
-// to the function that consumes that queue (see destination).
-func (c *Cloud) asyncFailures(q *asyncQueue, f topology.Function) {
-	if f.Async == nil {
-		return
-	}
-	if n := f.Async.MaxRetries; n >= 0 && n < len(q.backoff) {
-		q.backoff = q.backoff[:n]
-	}
-	for _, g := range c.cfg.Functions {
-		if g.Queue == nil || g.Queue.Queue != f.Async.OnFailure {
-			continue
-		}
-		queue := PhysicalName(c.cfg.Env, f.Async.OnFailure)
-		q.dest = &destination{
-			functionArn: "arn:aws:lambda:" + c.cfg.Region + ":" + accountID + ":function:" + PhysicalName(c.cfg.Env, f.ID),
-			queueArn:    "arn:aws:sqs:" + c.cfg.Region + ":" + accountID + ":" + queue,
-			region:      c.cfg.Region,
-			invoke:      c.pools[g.Name].Invoke,
-			attempts:    3,
-			backoff:     time.Second,
-		}
-	}
-}
-
-func (c *Cloud) createTables(ctx context.Context, ddb *dynamodb.Client) error {
-	for _, t := range c.cfg.Tables {
-		name := c.names[t.ID]
-		_, err := ddb.CreateTable(ctx, &dynamodb.CreateTableInput{
-			TableName:   aws.String(name),
-			BillingMode: dtypes.BillingModePayPerRequest,
-			AttributeDefinitions: []dtypes.AttributeDefinition{
-				{AttributeName: aws.String(t.PartitionKey), AttributeType: dtypes.ScalarAttributeTypeS},
-				{AttributeName: aws.String(t.SortKey), AttributeType: dtypes.ScalarAttributeTypeS},
-			},
-			KeySchema: []dtypes.KeySchemaElement{
-				{AttributeName: aws.String(t.PartitionKey), KeyType: dtypes.KeyTypeHash},
-				{AttributeName: aws.String(t.SortKey), KeyType: dtypes.KeyTypeRange},
-			},
-		})
-		var inUse *dtypes.ResourceInUseException
-		if err != nil && !errors.As(err, &inUse) {
-			return fmt.Errorf("create table %s: %w", name, err)
-		}
-		if err := dynamodb.NewTableExistsWaiter(ddb).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 30*time.Second); err != nil {
-			return fmt.Errorf("table %s: %w", name, err)
-		}
-	}
-	return nil
-}
-
-func (c *Cloud) createStreams(ctx context.Context, kin *kinesis.Client) error {
-	for _, s := range c.cfg.Streams {
-		name := c.names[s.ID]
-		_, err := kin.CreateStream(ctx, &kinesis.CreateStreamInput{StreamName: aws.String(name), ShardCount: aws.Int32(int32(max(s.ShardCount, 1)))})
-		var inUse *ktypes.ResourceInUseException
-		if err != nil && !errors.As(err, &inUse) {
-			return fmt.Errorf("create stream %s: %w", name, err)
-		}
-		if err := kinesis.NewStreamExistsWaiter(kin).Wait(ctx, &kinesis.DescribeStreamInput{StreamName: aws.String(name)}, 30*time.Second); err != nil {
-			return fmt.Errorf("stream %s: %w", name, err)
-		}
-	}
-	return nil
-}
-
-// functionEnv is the environment of a function's processes: its topology
-// variables resolved to local names, plus what Lambda and the SDK need.
-func (c *Cloud) functionEnv(f topology.Function) []string {
-	env := []string{}
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "TZ"} {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
-	for k, id := range f.Env {
-		name, ok := c.names[id]
-		if !ok {
-			name = PhysicalName(c.cfg.Env, id)
-		}
-		env = append(env, k+"="+name)
-	}
-	for k, v := range f.Settings {
-		env = append(env, k+"="+v)
-	}
-	timeout := int(f.Timeout / time.Second)
-	if timeout < 1 {
-		timeout = 3
-	}
-	mem := f.MemoryMB
-	if mem == 0 {
-		mem = 128
-	}
-	return append(env,
-		topology.EnvSandboxName+"="+c.cfg.Sandbox,
-		topology.EnvTenantID+"="+c.cfg.Tenant,
-		topology.EnvS3PathStyle+"=1",
-		"AWS_REGION="+c.cfg.Region,
-		"AWS_DEFAULT_REGION="+c.cfg.Region,
-		"AWS_ACCESS_KEY_ID="+c.cfg.AccessKey,
-		"AWS_SECRET_ACCESS_KEY="+c.cfg.SecretKey,
-		"AWS_ENDPOINT_URL_DYNAMODB="+c.dynamo.Endpoint,
-		"AWS_ENDPOINT_URL_KINESIS="+c.kinesis.Endpoint,
-		"AWS_ENDPOINT_URL_S3="+c.edgeURL,
-		"AWS_LAMBDA_FUNCTION_NAME="+f.Name,
-		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(timeout),
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(mem),
-	)
-}
-
-func (c *Cloud) startFunctions(ctx context.Context) error {
-	var mu sync.Mutex
-	var g errgroup.Group
-	for _, f := range c.cfg.Functions {
-		logFile, err := os.OpenFile(filepath.Join(c.cfg.LogsDir, f.Name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-		if err != nil {
-			return err
-		}
-		c.logFiles = append(c.logFiles, logFile)
-		bootstrap, err := filepath.Abs(filepath.Join(c.cfg.DistDir, f.Name, "bootstrap"))
-		if err != nil {
-			return err
-		}
-		timeout := f.Timeout
-		if timeout <= 0 {
-			timeout = 3 * time.Second
-		}
-		g.Go(func() error {
-			pool, err := newLambdaPool(ctx, f.Name, c.cfg.RIE, bootstrap, f.Concurrency, c.functionEnv(f), logFile, timeout, c.cfg.Logger)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			c.pools[f.Name] = pool
-			mu.Unlock()
-			return nil
-		})
-	}
-	return g.Wait()
-}
-
-func (c *Cloud) startPoller(ctx context.Context, f topology.Function, kin *kinesis.Client, pool *lambdaPool, failures *failureLog) error {
-	stream := c.names[f.Stream.Stream]
-	cpPath := ""
-	if c.cfg.DataDir != "" {
-		dir := filepath.Join(c.cfg.DataDir, "esm")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		cpPath = filepath.Join(dir, f.Name+"-"+stream+".json")
-	}
-	cp, err := loadCheckpoints(cpPath)
-	if err != nil {
-		return err
-	}
-	batch := f.Stream.BatchSize
-	if batch <= 0 {
-		batch = 100
-	}
-	p := &poller{
-		function: f.Name, streamName: stream, region: c.cfg.Region,
-		streamARN: "arn:aws:kinesis:" + c.cfg.Region + ":" + accountID + ":stream/" + stream,
-		batchSize: batch, maxRetries: f.Stream.MaxRetries, bisect: f.Stream.Bisect,
-		client: kin, invoke: pool.Invoke, cp: cp, failures: failures, log: c.cfg.Logger,
-		pollInterval: 150 * time.Millisecond, listEvery: 10 * time.Second,
-		backoff: func(retry int) time.Duration { return min(time.Duration(retry)*200*time.Millisecond, 2*time.Second) },
-	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		p.run(ctx)
-	}()
-	return nil
-}
-
-// maxServiceBody bounds the request bodies the edge reads to verify a
-// DynamoDB or Kinesis call: DynamoDB's largest request (BatchWriteItem,
-// 25 items of 400 KB) and Kinesis's (PutRecords, 5 MB) fit well within it.
-const maxServiceBody = 32 << 20
-
-// edge routes each call by the service of its SigV4 credential scope and
-// verifies every AWS API call against the cloud's credentials before it
-// reaches S3, DynamoDB or Kinesis, as AWS does: a call that only claims a
-// scope, or whose signature, key, time or payload hash is wrong, is refused
-// in that service's own error format (refuseS3, refuseJSON). An unsigned
-// call is known as a DynamoDB or Kinesis call by its X-Amz-Target header
-// and as an S3 call by a bucket in its path; any other goes to the API
-// front, which answers 404 or 403 as API Gateway does.
-func (c *Cloud) edge(s3 *s3Hook, api http.Handler) http.Handler {
-	proxy := func(target string) http.Handler {
-		u, _ := url.Parse(target)
-		return &httputil.ReverseProxy{
-			Rewrite: func(pr *httputil.ProxyRequest) {
-				pr.SetURL(u)
-				pr.Out.Host = pr.In.Host // the signature covers the Host header
-			},
-			FlushInterval: -1,
-		}
-	}
-	secrets := map[string]string{c.cfg.AccessKey: c.cfg.SecretKey}
-	verifier := func(service string) *sigv4.Verifier {
-		return &sigv4.Verifier{Service: service, Region: c.cfg.Region, Secrets: secrets}
-	}
-	s3v, dynamoV, kinV := verifier("s3"), verifier("dynamodb"), verifier("kinesis")
-	dynamo, kin := proxy(c.dynamo.Endpoint), proxy(c.kinesis.Endpoint)
-	jsonService := func(w http.ResponseWriter, r *http.Request, v *sigv4.Verifier, contentType string, next http.Handler) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxServiceBody))
-		if err != nil {
-			refuseJSON(w, contentType, http.StatusRequestEntityTooLarge, "SerializationException", "request body too large or unreadable")
-			return
-		}
-		if _, err := v.Verify(r, body); err != nil {
-			refuseSigV4JSON(w, contentType, err)
-			return
-		}
-		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-		next.ServeHTTP(w, r)
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		service := ""
-		if scope, ok := sigv4.ScopeOf(r); ok {
-			service = scope.Service
-		} else {
-			service = unsignedService(r, s3.backend)
-		}
-		switch service {
-		case "s3":
-			_, declared, err := s3v.VerifyDeclared(r)
-			if err != nil {
-				refuseS3(w, r, err)
-				return
-			}
-			if declared != sigv4.UnsignedPayload && r.Body != nil && r.Body != http.NoBody {
-				if !checkS3Body(w, r) {
-					return
-				}
-			}
-			s3.ServeHTTP(w, r)
-		case "dynamodb":
-			jsonService(w, r, dynamoV, "application/x-amz-json-1.0", dynamo)
-		case "kinesis":
-			jsonService(w, r, kinV, "application/x-amz-json-1.1", kin)
-		default:
-			api.ServeHTTP(w, r)
-		}
-	})
-}
-
-// maxCheckedS3Body is the largest S3 body the edge reads in full to check
-// it against its signature (VerifyDeclared) before S3 sees it, covering
-// single PUTs and the parts of the SDKs' and the AWS CLI's multipart
-// uploads; a larger body is checked as it streams, and S3 fails the request
-// when it does not match.
-const maxCheckedS3Body = 64 << 20
-
-// checkS3Body makes sure the body S3 will store is the one signed. It
-// answers the request itself and returns false when not.
-func checkS3Body(w http.ResponseWriter, r *http.Request) bool {
-	if r.ContentLength < 0 || r.ContentLength > maxCheckedS3Body {
-		return true
-	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		refuseS3(w, r, err)
-		return false
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	return true
-}
-
-// unsignedService names the AWS service an unsigned request is meant for,
-// or "" for the API front.
-func unsignedService(r *http.Request, backend gofakes3.Backend) string {
-	target := r.Header.Get("X-Amz-Target")
-	switch {
-	case strings.HasPrefix(target, "DynamoDB_"):
-		return "dynamodb"
-	case strings.HasPrefix(target, "Kinesis_"):
-		return "kinesis"
-	}
-	bucket, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	if host, _, _ := strings.Cut(r.Host, ":"); strings.HasSuffix(host, ".localhost") {
-		bucket = strings.TrimSuffix(host, ".localhost") // virtual-hosted style
-	}
-	if bucket != "" {
-		if ok, _ := backend.BucketExists(bucket); ok {
-			return "s3"
-		}
-	}
-	return ""
-}
-
-// refuseS3 answers a failed verification as S3 does: 403 with an XML
-// error whose code says why
-// (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
-func refuseS3(w http.ResponseWriter, r *http.Request, err error) {
-	status, code, msg := http.StatusForbidden, "SignatureDoesNotMatch", err.Error()
-	var e *sigv4.Error
-	if errors.As(err, &e) {
-		switch e.Reason {
-		case sigv4.ReasonMissing:
-			code, msg = "AccessDenied", "Access Denied"
-		case sigv4.ReasonUnknownKey:
-			code, msg = "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."
-		case sigv4.ReasonExpired:
-			code = "AccessDenied"
-			if r.Header.Get("Authorization") != "" {
-				code, msg = "RequestTimeTooSkewed", "The difference between the request time and the current time is too large."
-			}
-		case sigv4.ReasonPayload:
-			status, code = http.StatusBadRequest, "XAmzContentSHA256Mismatch"
-		}
-	}
-	var b bytes.Buffer
-	b.WriteString(xml.Header)
-	_ = xml.NewEncoder(&b).Encode(struct {
-		XMLName   xml.Name `xml:"Error"`
-		Code      string
-		Message   string
-		RequestID string `xml:"RequestId"`
-	}{Code: code, Message: msg, RequestID: requestID()})
-	w.Header().Set("Content-Type", "application/xml")
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		w.Write(b.Bytes())
-	}
-}
-
-// refuseSigV4JSON answers a failed verification as DynamoDB and Kinesis do:
-// HTTP 400 with a JSON __type of the coral service exception
-// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html).
-func refuseSigV4JSON(w http.ResponseWriter, contentType string, err error) {
-	typ, msg := "InvalidSignatureException", err.Error()
-	var e *sigv4.Error
-	if errors.As(err, &e) {
-		switch e.Reason {
-		case sigv4.ReasonMissing:
-			typ, msg = "MissingAuthenticationTokenException", "Request is missing Authentication Token"
-		case sigv4.ReasonUnknownKey:
-			typ = "UnrecognizedClientException"
-		}
-	}
-	refuseJSON(w, contentType, http.StatusBadRequest, typ, msg)
-}
-
-func refuseJSON(w http.ResponseWriter, contentType string, status int, typ, msg string) {
-	b, _ := json.Marshal(map[string]string{"__type": "com.amazon.coral.service#" + typ, "message": msg})
-	w.Header().Set("Content-Type", contentType)
-	w.Header().Set("X-Amzn-RequestId", requestID())
-	w.WriteHeader(status)
-	w.Write(b)
 }
 
 // Invoke calls a function synchronously, as the local Lambda service.

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/mosaic-cdp/mosaic/localstack/emulator"
+	"github.com/mosaic-cdp/mosaic/shared/topology"
+	"golang.org/x/sync/errgroup"
 )
 
 // Lambda's payload quotas for a synchronous invocation, "6 MB each for
@@ -349,4 +351,79 @@ func (rp *rieProc) transportError(ctx context.Context, err error) error {
 		return &FunctionError{Type: errTimedOut, Message: "no answer within the function timeout"}
 	}
 	return &FunctionError{Type: errRuntimeGone, Message: "invoke " + rp.pool.name + ": " + err.Error()}
+}
+
+// functionEnv is the environment of a function's processes: its topology
+// variables resolved to local names, plus what Lambda and the SDK need.
+func (c *Cloud) functionEnv(f topology.Function) []string {
+	env := []string{}
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "TZ"} {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	for k, id := range f.Env {
+		name, ok := c.names[id]
+		if !ok {
+			name = PhysicalName(c.cfg.Env, id)
+		}
+		env = append(env, k+"="+name)
+	}
+	for k, v := range f.Settings {
+		env = append(env, k+"="+v)
+	}
+	timeout := int(f.Timeout / time.Second)
+	if timeout < 1 {
+		timeout = 3
+	}
+	mem := f.MemoryMB
+	if mem == 0 {
+		mem = 128
+	}
+	return append(env,
+		topology.EnvSandboxName+"="+c.cfg.Sandbox,
+		topology.EnvTenantID+"="+c.cfg.Tenant,
+		topology.EnvS3PathStyle+"=1",
+		"AWS_REGION="+c.cfg.Region,
+		"AWS_DEFAULT_REGION="+c.cfg.Region,
+		"AWS_ACCESS_KEY_ID="+c.cfg.AccessKey,
+		"AWS_SECRET_ACCESS_KEY="+c.cfg.SecretKey,
+		"AWS_ENDPOINT_URL_DYNAMODB="+c.dynamo.Endpoint,
+		"AWS_ENDPOINT_URL_KINESIS="+c.kinesis.Endpoint,
+		"AWS_ENDPOINT_URL_S3="+c.edgeURL,
+		"AWS_LAMBDA_FUNCTION_NAME="+f.Name,
+		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(timeout),
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE="+strconv.Itoa(mem),
+	)
+}
+
+func (c *Cloud) startFunctions(ctx context.Context) error {
+	var mu sync.Mutex
+	var g errgroup.Group
+	for _, f := range c.cfg.Functions {
+		logFile, err := os.OpenFile(filepath.Join(c.cfg.LogsDir, f.Name+".log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		c.logFiles = append(c.logFiles, logFile)
+		bootstrap, err := filepath.Abs(filepath.Join(c.cfg.DistDir, f.Name, "bootstrap"))
+		if err != nil {
+			return err
+		}
+		timeout := f.Timeout
+		if timeout <= 0 {
+			timeout = 3 * time.Second
+		}
+		g.Go(func() error {
+			pool, err := newLambdaPool(ctx, f.Name, c.cfg.RIE, bootstrap, f.Concurrency, c.functionEnv(f), logFile, timeout, c.cfg.Logger)
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			c.pools[f.Name] = pool
+			mu.Unlock()
+			return nil
+		})
+	}
+	return g.Wait()
 }

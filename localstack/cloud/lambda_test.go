@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mosaic-cdp/mosaic/localstack/emulator"
+	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
 // slowPool runs testdata/slowfn behind RIE with a one-second timeout.
@@ -207,5 +209,45 @@ func TestS3EventRetriesAFunctionThatOutlivesItsTimeout(t *testing.T) {
 	var rec map[string]any
 	if err := json.Unmarshal(raw, &rec); err != nil || rec["key"] != "ingest/outlive.json" || !strings.Contains(rec["reason"].(string), "Sandbox.Timedout") {
 		t.Errorf("failure record %s (%v)", raw, err)
+	}
+}
+
+func TestAsFunctionError(t *testing.T) {
+	if fe := asFunctionError([]byte(`{"errorMessage":"boom","errorType":"errorString"}`)); fe == nil || fe.Type != "errorString" {
+		t.Errorf("got %v, want errorString", fe)
+	}
+	for _, ok := range []string{`{"statusCode":200,"body":"x"}`, `{"batchItemFailures":[]}`, `null`, `"x"`} {
+		if fe := asFunctionError([]byte(ok)); fe != nil {
+			t.Errorf("%s: got function error %v", ok, fe)
+		}
+	}
+}
+
+// TestFunctionEnvCarriesTopology checks that a function process gets what
+// the CDK app gives the deployed function: its resources by local name, the
+// tenant id and its settings.
+func TestFunctionEnvCarriesTopology(t *testing.T) {
+	c := &Cloud{
+		cfg:     Config{Env: "local", Sandbox: "prod", Tenant: "acme", Region: "us-east-1", AccessKey: "k", SecretKey: "s"},
+		names:   map[string]string{topology.CatalogTable: "mosaic-local-catalog"},
+		dynamo:  &emulator.Process{Endpoint: "http://127.0.0.1:1"},
+		kinesis: &emulator.Process{Endpoint: "http://127.0.0.1:2"},
+		edgeURL: "http://127.0.0.1:3",
+	}
+	f := topology.Function{
+		Name:     "batch-ingest",
+		Env:      map[string]string{topology.EnvCatalogTable: topology.CatalogTable},
+		Settings: map[string]string{topology.EnvMaxClockSkew: "90m"},
+	}
+	env := c.functionEnv(f)
+	for _, want := range []string{
+		topology.EnvCatalogTable + "=mosaic-local-catalog",
+		topology.EnvTenantID + "=acme",
+		topology.EnvMaxClockSkew + "=90m",
+		"AWS_LAMBDA_FUNCTION_NAME=batch-ingest",
+	} {
+		if !slices.Contains(env, want) {
+			t.Errorf("function env lacks %q; got %q", want, env)
+		}
 	}
 }

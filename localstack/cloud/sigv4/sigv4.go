@@ -5,6 +5,16 @@
 // services (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html).
 // It also reads the credential scope of a request, which the local edge
 // uses to route calls by service.
+//
+// Signatures are recomputed with the AWS SDK's own v4 signer
+// (aws/signer/v4), so canonicalisation is AWS's; this package parses the
+// Authorization header or the query, checks scope, time, expiry and payload
+// hash, and compares signatures in constant time; the one canonical form
+// the SDK cannot produce, curl 7.x's unsorted query, is re-hashed from the
+// SDK's own canonical request. Files: sigv4.go (parsing
+// and checks), recompute.go (signing a copy of the request with the SDK),
+// payload.go (the readers that check a body against its signed hash or
+// chunk signatures).
 package sigv4
 
 import (
@@ -13,14 +23,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"hash"
-	"io"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 
 	"github.com/mosaic-cdp/mosaic/shared/apigw"
 )
@@ -204,123 +214,11 @@ func (v *Verifier) VerifyDeclared(r *http.Request) (Identity, string, error) {
 		case isSHA256Hex(declared):
 			r.Body = newHashChecker(r.Body, declared)
 		case declared == streamingSigned:
-			r.Body = &chunkChecker{ReadCloser: r.Body, in: bufio.NewReader(r.Body), sig: sig, prev: sig.signature}
+			r.Body = &chunkChecker{ReadCloser: r.Body, in: bufio.NewReader(r.Body), at: sig.at,
+				stream: v4.NewStreamSigner(sig.creds, sig.service, sig.region, sig.seed)}
 		}
 	}
 	return id, declared, nil
-}
-
-// Payload hashes of aws-chunked bodies: every chunk signed, chaining from
-// the request's signature; or no chunk signed, with a trailing checksum.
-const (
-	streamingSigned          = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
-	streamingUnsignedTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-)
-
-// maxChunk bounds one chunk of an aws-chunked body (clients send 64 KB to
-// a few MB).
-const maxChunk = 16 << 20
-
-// chunkChecker passes an aws-chunked body through unchanged while checking
-// every chunk's signature
-// (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html):
-// "<hex size>;chunk-signature=<sig>\r\n<data>\r\n", ending with a chunk of
-// size 0; each signature is the HMAC of
-// "AWS4-HMAC-SHA256-PAYLOAD\n<date>\n<scope>\n<previous sig>\n<sha256 of ”>\n<sha256 of data>".
-type chunkChecker struct {
-	io.ReadCloser
-	in      *bufio.Reader
-	sig     signing
-	prev    string
-	pending []byte
-	done    bool
-	err     error
-}
-
-func (c *chunkChecker) Read(p []byte) (int, error) {
-	for len(c.pending) == 0 {
-		if c.err != nil {
-			return 0, c.err
-		}
-		if c.done {
-			return 0, io.EOF
-		}
-		c.pending, c.err = c.next()
-	}
-	n := copy(p, c.pending)
-	c.pending = c.pending[n:]
-	return n, nil
-}
-
-// next reads, checks and returns the raw bytes of one chunk.
-func (c *chunkChecker) next() ([]byte, error) {
-	bad := failWith(ReasonPayload, "The chunk signature we calculated does not match the signature you provided.")
-	header, err := c.in.ReadSlice('\n')
-	if err != nil || len(header) > 256 {
-		return nil, bad
-	}
-	sizeHex, params, _ := strings.Cut(strings.TrimRight(string(header), "\r\n"), ";")
-	size, err := strconv.ParseInt(sizeHex, 16, 64)
-	sigHex, ok := strings.CutPrefix(params, "chunk-signature=")
-	if err != nil || size < 0 || size > maxChunk || !ok {
-		return nil, bad
-	}
-	raw := make([]byte, 0, len(header)+int(size)+2)
-	raw = append(raw, header...)
-	data := make([]byte, size)
-	if _, err := io.ReadFull(c.in, data); err != nil {
-		return nil, bad
-	}
-	raw = append(raw, data...)
-	crlf := make([]byte, 2)
-	if _, err := io.ReadFull(c.in, crlf); err != nil || string(crlf) != "\r\n" {
-		return nil, bad
-	}
-	raw = append(raw, crlf...)
-	sts := strings.Join([]string{"AWS4-HMAC-SHA256-PAYLOAD", c.sig.amzDate, c.sig.scope, c.prev, sha256Hex(nil), sha256Hex(data)}, "\n")
-	want, err := hex.DecodeString(sigHex)
-	if err != nil || !hmac.Equal(hmacSHA256(c.sig.key, []byte(sts)), want) {
-		return nil, bad
-	}
-	c.prev = sigHex
-	if size == 0 {
-		if _, err := c.in.ReadByte(); err != io.EOF {
-			return nil, bad // nothing may follow the final chunk
-		}
-		c.done = true
-	}
-	return raw, nil
-}
-
-func isSHA256Hex(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	_, err := hex.DecodeString(s)
-	return err == nil
-}
-
-// newHashChecker wraps a request body whose SHA-256 was declared: reading it
-// to the end fails with an *Error (ReasonPayload) instead of io.EOF when
-// the bytes are not the ones signed, so a consumer that reads the whole
-// body never accepts tampered data.
-func newHashChecker(body io.ReadCloser, declared string) io.ReadCloser {
-	return &hashChecker{ReadCloser: body, h: sha256.New(), want: declared}
-}
-
-type hashChecker struct {
-	io.ReadCloser
-	h    hash.Hash
-	want string
-}
-
-func (c *hashChecker) Read(p []byte) (int, error) {
-	n, err := c.ReadCloser.Read(p)
-	c.h.Write(p[:n])
-	if err == io.EOF && hex.EncodeToString(c.h.Sum(nil)) != c.want {
-		return n, failWith(ReasonPayload, "The provided 'x-amz-content-sha256' header does not match what was computed.")
-	}
-	return n, err
 }
 
 // verify checks everything but the payload, whose signed hash candidates
@@ -331,10 +229,11 @@ func (v *Verifier) verify(r *http.Request, payloads func(presigned bool) ([]stri
 }
 
 // signing is what a verified request was signed with, for checking the
-// chunk signatures of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD body.
+// chunk signatures of a STREAMING-AWS4-HMAC-SHA256-PAYLOAD body, which
+// chain from the request's signature (seed).
 type signing struct {
-	key                       []byte
-	amzDate, scope, signature string
+	signature4
+	seed []byte
 }
 
 func (v *Verifier) verifySigned(r *http.Request, payloads func(presigned bool) ([]string, error)) (Identity, signing, error) {
@@ -421,33 +320,31 @@ func (v *Verifier) verifySigned(r *http.Request, payloads func(presigned bool) (
 			amzDate, t.Add(-skew).Format(timeFormat), t.Format(timeFormat), skew)
 	}
 
-	headerNames := strings.Split(signedHeaders, ";")
-	if !contains(headerNames, "host") {
+	names := strings.Split(signedHeaders, ";")
+	if !contains(names, "host") {
 		return Identity{}, signing{}, fail(MsgSignature)
-	}
-	canonHeaders, err := canonicalHeaders(r, headerNames)
-	if err != nil {
-		return Identity{}, signing{}, err
 	}
 	candidates, err := payloads(presigned)
 	if err != nil {
 		return Identity{}, signing{}, err
 	}
-
-	queries := canonicalQueries(r.URL.RawQuery, presigned)
-	key := signingKey(secret, scope)
-	credScope := strings.Join([]string{scope.Date, scope.Region, scope.Service, "aws4_request"}, "/")
 	want, err := hex.DecodeString(signature)
 	if err != nil {
 		return Identity{}, signing{}, fail(MsgSignature)
 	}
+	creds := aws.Credentials{AccessKeyID: scope.AccessKey, SecretAccessKey: secret}
+	s := signature4{creds: creds, service: scope.Service, region: scope.Region, at: signedAt}
 	for _, path := range candidatePaths(r) {
-		for _, canonQuery := range queries {
+		for _, escape := range []bool{false, true} {
 			for _, payload := range candidates {
-				creq := strings.Join([]string{r.Method, path, canonQuery, canonHeaders, signedHeaders, payload}, "\n")
-				sts := strings.Join([]string{algorithm, amzDate, credScope, sha256Hex([]byte(creq))}, "\n")
-				if hmac.Equal(hmacSHA256(key, []byte(sts)), want) {
-					return Identity{AccessKey: scope.AccessKey}, signing{key: key, amzDate: amzDate, scope: credScope, signature: signature}, nil
+				for _, sent := range []bool{false, true} {
+					got, err := s.recompute(r, presigned, names, path, escape, payload, sent)
+					if err != nil {
+						return Identity{}, signing{}, err
+					}
+					if got != nil && hmac.Equal(got, want) {
+						return Identity{AccessKey: scope.AccessKey}, signing{signature4: s, seed: want}, nil
+					}
 				}
 			}
 		}
@@ -462,136 +359,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-func canonicalHeaders(r *http.Request, names []string) (string, error) {
-	var b strings.Builder
-	for _, n := range names {
-		if n == "" || n != strings.ToLower(n) {
-			return "", fail(MsgSignature)
-		}
-		var vals []string
-		switch n {
-		case "host":
-			vals = []string{r.Host}
-		case "content-length":
-			vals = r.Header.Values("Content-Length")
-			if len(vals) == 0 {
-				vals = []string{strconv.FormatInt(r.ContentLength, 10)}
-			}
-		default:
-			vals = r.Header.Values(n)
-		}
-		for i, v := range vals {
-			vals[i] = strings.Join(strings.Fields(v), " ")
-		}
-		b.WriteString(n)
-		b.WriteByte(':')
-		b.WriteString(strings.Join(vals, ","))
-		b.WriteByte('\n')
-	}
-	return b.String(), nil
-}
-
-// candidatePaths are the canonical URIs a legitimate client may have
-// signed. The Go SDK escapes the already-escaped path a second time for
-// every service but S3, while curl and botocore sign it escaped once; both
-// are genuine AWS behaviour, so either is accepted.
-func candidatePaths(r *http.Request) []string {
-	raw := r.URL.EscapedPath()
-	if raw == "" {
-		raw = "/"
-	}
-	segs := strings.Split(raw, "/")
-	once := make([]string, len(segs))
-	for i, s := range segs {
-		if d, err := url.PathUnescape(s); err == nil {
-			s = d
-		}
-		once[i] = uriEncode(s, false)
-	}
-	encodedOnce := strings.Join(once, "/")
-	out := []string{encodedOnce, uriEncode(encodedOnce, true)}
-	if raw != encodedOnce {
-		out = append(out, raw, uriEncode(raw, true))
-	}
-	return out
-}
-
-// canonicalQueries returns the canonical query string — parameters
-// encoded, sorted by name then value, the signature itself left out for
-// presigned URLs — and, as a second candidate, the same parameters in the
-// order sent, because curl before 8.x signs them unsorted.
-func canonicalQueries(raw string, presigned bool) []string {
-	if raw == "" {
-		return []string{""}
-	}
-	type kv struct{ k, v string }
-	var params []kv
-	decoded, err := apigw.QueryParams(raw)
-	if err != nil {
-		return nil // no canonical form: nothing can match
-	}
-	for _, p := range decoded {
-		if presigned && p.Name == "X-Amz-Signature" {
-			continue
-		}
-		params = append(params, kv{uriEncode(p.Name, false), uriEncode(p.Value, false)})
-	}
-	join := func() string {
-		parts := make([]string, len(params))
-		for i, p := range params {
-			parts[i] = p.k + "=" + p.v
-		}
-		return strings.Join(parts, "&")
-	}
-	unsorted := join()
-	sort.Slice(params, func(i, j int) bool {
-		if params[i].k != params[j].k {
-			return params[i].k < params[j].k
-		}
-		return params[i].v < params[j].v
-	})
-	sorted := join()
-	if sorted == unsorted {
-		return []string{sorted}
-	}
-	return []string{sorted, unsorted}
-}
-
-// uriEncode is AWS's UriEncode: everything but unreserved characters is
-// percent-encoded with upper-case hex; keepSlash leaves '/' alone.
-func uriEncode(s string, keepSlash bool) string {
-	const hexDigits = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9',
-			c == '-', c == '_', c == '.', c == '~':
-			b.WriteByte(c)
-		case c == '/' && keepSlash:
-			b.WriteByte(c)
-		default:
-			b.WriteByte('%')
-			b.WriteByte(hexDigits[c>>4])
-			b.WriteByte(hexDigits[c&15])
-		}
-	}
-	return b.String()
-}
-
-func signingKey(secret string, s Scope) []byte {
-	k := hmacSHA256([]byte("AWS4"+secret), []byte(s.Date))
-	k = hmacSHA256(k, []byte(s.Region))
-	k = hmacSHA256(k, []byte(s.Service))
-	return hmacSHA256(k, []byte("aws4_request"))
-}
-
-func hmacSHA256(key, data []byte) []byte {
-	h := hmac.New(sha256.New, key)
-	h.Write(data)
-	return h.Sum(nil)
 }
 
 func sha256Hex(b []byte) string {

@@ -340,3 +340,25 @@ func streaming(t *testing.T, chunks []string, change func([]byte) []byte) *http.
 	req.Body = io.NopCloser(bytes.NewReader(b))
 	return req
 }
+
+// TestVerifyLiteralPlus checks that a '+' sent literally in the query is a
+// plus sign (RFC 3986), as the client that signed %2B meant it: the SDK's
+// signer alone would read it as a space.
+func TestVerifyLiteralPlus(t *testing.T) {
+	srv := server(t, verifier())
+	for _, tc := range []struct {
+		name, signedQuery, wire string
+		want                    int
+	}{
+		{"plus sign", "entityId=jane%2Btag%40example.com", "entityId=jane+tag@example.com", 200},
+		{"space is not a plus", "name=a%20b", "name=a+b", 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := signed(t, "GET", srv.URL+"/p?"+tc.signedQuery, signOpts{})
+			req.URL.RawQuery = tc.wire
+			if status, msg := do(t, req); status != tc.want {
+				t.Errorf("got %d %q, want %d", status, msg, tc.want)
+			}
+		})
+	}
+}

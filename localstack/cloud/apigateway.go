@@ -33,8 +33,6 @@ import (
 // Gateway's "Request Too Long", and the function is not invoked.
 const MaxRequestBody = 10 << 20
 
-const accountID = "000000000000"
-
 // route is one compiled route of the HTTP API.
 type route struct {
 	key      string // "GET /a/{id}"

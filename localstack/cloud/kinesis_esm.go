@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/big"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
 // kinesisAPI is the slice of the Kinesis client the poller uses.
@@ -428,4 +430,38 @@ func (p *poller) event(shard string, recs []ktypes.Record) events.KinesisEvent {
 		}
 	}
 	return ev
+}
+
+func (c *Cloud) startPoller(ctx context.Context, f topology.Function, kin *kinesis.Client, pool *lambdaPool, failures *failureLog) error {
+	stream := c.names[f.Stream.Stream]
+	cpPath := ""
+	if c.cfg.DataDir != "" {
+		dir := filepath.Join(c.cfg.DataDir, "esm")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		cpPath = filepath.Join(dir, f.Name+"-"+stream+".json")
+	}
+	cp, err := loadCheckpoints(cpPath)
+	if err != nil {
+		return err
+	}
+	batch := f.Stream.BatchSize
+	if batch <= 0 {
+		batch = 100
+	}
+	p := &poller{
+		function: f.Name, streamName: stream, region: c.cfg.Region,
+		streamARN: "arn:aws:kinesis:" + c.cfg.Region + ":" + accountID + ":stream/" + stream,
+		batchSize: batch, maxRetries: f.Stream.MaxRetries, bisect: f.Stream.Bisect,
+		client: kin, invoke: pool.Invoke, cp: cp, failures: failures, log: c.cfg.Logger,
+		pollInterval: 150 * time.Millisecond, listEvery: 10 * time.Second,
+		backoff: func(retry int) time.Duration { return min(time.Duration(retry)*200*time.Millisecond, 2*time.Second) },
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		p.run(ctx)
+	}()
+	return nil
 }

@@ -173,17 +173,6 @@ func TestWriteAPIResponse(t *testing.T) {
 	}
 }
 
-func TestAsFunctionError(t *testing.T) {
-	if fe := asFunctionError([]byte(`{"errorMessage":"boom","errorType":"errorString"}`)); fe == nil || fe.Type != "errorString" {
-		t.Errorf("got %v, want errorString", fe)
-	}
-	for _, ok := range []string{`{"statusCode":200,"body":"x"}`, `{"batchItemFailures":[]}`, `null`, `"x"`} {
-		if fe := asFunctionError([]byte(ok)); fe != nil {
-			t.Errorf("%s: got function error %v", ok, fe)
-		}
-	}
-}
-
 func TestAPIFrontStatuses(t *testing.T) {
 	a := &apiFront{routes: *testRoutes(), now: time.Now, log: discardLogger(),
 		verifier: &sigv4.Verifier{Service: "execute-api", Region: "us-east-1", Secrets: map[string]string{"test": "test"}},
