@@ -22,7 +22,7 @@ func (h *handler) listDescriptors(ctx context.Context, r *apigw.Request) (int, a
 			return 0, nil, fault.E(fault.Invalid, "XDM-FILTER", `only the filter property=xdm:sourceSchema==<schema $id> is supported`)
 		}
 	}
-	ds, err := h.reg.ListDescriptors(ctx, schemaID)
+	ds, err := h.reg.descriptors.ListDescriptors(ctx, schemaID)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -46,7 +46,7 @@ func (h *handler) descriptorContext(ctx context.Context, schemaID string) (xdm.S
 	if schemaID == "" {
 		return xdm.Schema{}, nil, nil, nil, fault.E(fault.Invalid, "XDM-DESCRIPTOR-SCHEMA", "xdm:sourceSchema is required")
 	}
-	s, err := h.reg.GetSchema(ctx, schemaID)
+	s, err := h.reg.schemas.Get(ctx, schemaID)
 	var fe *fault.Error
 	if errors.As(err, &fe) && fe.Kind == fault.NotFound {
 		return xdm.Schema{}, nil, nil, nil, fault.E(fault.Invalid, "XDM-DESCRIPTOR-SCHEMA", "xdm:sourceSchema does not name an existing schema")
@@ -54,7 +54,7 @@ func (h *handler) descriptorContext(ctx context.Context, schemaID string) (xdm.S
 	if err != nil {
 		return xdm.Schema{}, nil, nil, nil, err
 	}
-	groups, err := h.reg.ListFieldGroups(ctx)
+	groups, err := h.reg.fieldGroups.List(ctx)
 	if err != nil {
 		return xdm.Schema{}, nil, nil, nil, err
 	}
@@ -62,11 +62,11 @@ func (h *handler) descriptorContext(ctx context.Context, schemaID string) (xdm.S
 	if err != nil {
 		return xdm.Schema{}, nil, nil, nil, err
 	}
-	existing, err := h.reg.ListDescriptors(ctx, s.ID)
+	existing, err := h.reg.descriptors.ListDescriptors(ctx, s.ID)
 	if err != nil {
 		return xdm.Schema{}, nil, nil, nil, err
 	}
-	custom, err := h.reg.ListNamespaces(ctx)
+	custom, err := h.reg.namespaces.ListNamespaces(ctx)
 	if err != nil {
 		return xdm.Schema{}, nil, nil, nil, err
 	}
@@ -87,7 +87,7 @@ func (h *handler) createDescriptor(ctx context.Context, r *apigw.Request) (int, 
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := h.reg.CreateDescriptor(ctx, nd); err != nil {
+	if err := h.reg.descriptors.CreateDescriptor(ctx, nd); err != nil {
 		return 0, nil, err
 	}
 	slog.InfoContext(ctx, "descriptor created", "descriptorId", nd.ID, "schemaId", s.ID, "primary", nd.IsPrimary)
@@ -95,7 +95,7 @@ func (h *handler) createDescriptor(ctx context.Context, r *apigw.Request) (int, 
 }
 
 func (h *handler) getDescriptor(ctx context.Context, r *apigw.Request) (int, any, error) {
-	d, err := h.reg.GetDescriptor(ctx, r.Param("id"))
+	d, err := h.reg.descriptors.GetDescriptor(ctx, r.Param("id"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -103,7 +103,7 @@ func (h *handler) getDescriptor(ctx context.Context, r *apigw.Request) (int, any
 }
 
 func (h *handler) putDescriptor(ctx context.Context, r *apigw.Request) (int, any, error) {
-	prev, err := h.reg.GetDescriptor(ctx, r.Param("id"))
+	prev, err := h.reg.descriptors.GetDescriptor(ctx, r.Param("id"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -132,7 +132,7 @@ func (h *handler) putDescriptor(ctx context.Context, r *apigw.Request) (int, any
 	if err := xdm.CheckProfile(s, res, after); err != nil {
 		return 0, nil, err
 	}
-	if err := h.reg.PutDescriptor(ctx, prev, nd); err != nil {
+	if err := h.reg.descriptors.PutDescriptor(ctx, prev, nd); err != nil {
 		return 0, nil, err
 	}
 	slog.InfoContext(ctx, "descriptor replaced", "descriptorId", nd.ID, "schemaId", s.ID, "primary", nd.IsPrimary)
@@ -140,11 +140,11 @@ func (h *handler) putDescriptor(ctx context.Context, r *apigw.Request) (int, any
 }
 
 func (h *handler) deleteDescriptor(ctx context.Context, r *apigw.Request) (int, any, error) {
-	d, err := h.reg.GetDescriptor(ctx, r.Param("id"))
+	d, err := h.reg.descriptors.GetDescriptor(ctx, r.Param("id"))
 	if err != nil {
 		return 0, nil, err
 	}
-	s, err := h.reg.GetSchema(ctx, d.SourceSchema)
+	s, err := h.reg.schemas.Get(ctx, d.SourceSchema)
 	if err != nil && fault.KindOf(err) != fault.NotFound {
 		return 0, nil, err
 	}
@@ -163,7 +163,7 @@ func (h *handler) deleteDescriptor(ctx context.Context, r *apigw.Request) (int, 
 			return 0, nil, fault.E(fault.Invalid, "XDM-UNION-PRIMARY", "the primary identity of a schema enabled for Profile cannot be removed")
 		}
 	}
-	if err := h.reg.DeleteDescriptor(ctx, d); err != nil {
+	if err := h.reg.descriptors.DeleteDescriptor(ctx, d); err != nil {
 		return 0, nil, err
 	}
 	slog.InfoContext(ctx, "descriptor deleted", "descriptorId", d.ID)

@@ -12,7 +12,7 @@ import (
 )
 
 func (h *handler) listFieldGroups(ctx context.Context, r *apigw.Request) (int, any, error) {
-	gs, err := h.reg.ListFieldGroups(ctx)
+	gs, err := h.reg.fieldGroups.List(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -32,14 +32,14 @@ func (h *handler) createFieldGroup(ctx context.Context, r *apigw.Request) (int, 
 	if err != nil {
 		return 0, nil, err
 	}
-	groups, err := h.reg.ListFieldGroups(ctx)
+	groups, err := h.reg.fieldGroups.List(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
 	if err := checkGroupTypes(g, groups); err != nil {
 		return 0, nil, err
 	}
-	if err := h.reg.CreateFieldGroup(ctx, g); err != nil {
+	if err := h.reg.fieldGroups.Create(ctx, g); err != nil {
 		return 0, nil, err
 	}
 	slog.InfoContext(ctx, "field group created", "fieldGroupId", g.ID)
@@ -69,7 +69,7 @@ func checkGroupTypes(g xdm.FieldGroup, groups []xdm.FieldGroup) error {
 }
 
 func (h *handler) getFieldGroup(ctx context.Context, r *apigw.Request) (int, any, error) {
-	g, err := h.reg.GetFieldGroup(ctx, r.Param("id"))
+	g, err := h.reg.fieldGroups.Get(ctx, r.Param("id"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -108,7 +108,7 @@ func (h *handler) patchFieldGroup(ctx context.Context, r *apigw.Request) (int, a
 // remain, and locked schemas (enabled for Profile or holding data) accept
 // only additive changes.
 func (h *handler) updateFieldGroup(ctx context.Context, r *apigw.Request, change func(xdm.FieldGroup) (xdm.FieldGroup, error)) (int, any, error) {
-	g, err := h.reg.GetFieldGroup(ctx, r.Param("id"))
+	g, err := h.reg.fieldGroups.Get(ctx, r.Param("id"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -119,7 +119,7 @@ func (h *handler) updateFieldGroup(ctx context.Context, r *apigw.Request, change
 	if err != nil {
 		return 0, nil, err
 	}
-	groups, err := h.reg.ListFieldGroups(ctx)
+	groups, err := h.reg.fieldGroups.List(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -133,7 +133,7 @@ func (h *handler) updateFieldGroup(ctx context.Context, r *apigw.Request, change
 		}
 	}
 	after = append(after, n)
-	schemas, err := h.reg.ListSchemas(ctx)
+	schemas, err := h.reg.schemas.List(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -157,7 +157,7 @@ func (h *handler) updateFieldGroup(ctx context.Context, r *apigw.Request, change
 			return 0, nil, err
 		}
 	}
-	if err := h.reg.UpdateFieldGroup(ctx, n, g.Version); err != nil {
+	if err := h.reg.fieldGroups.Update(ctx, n, g.Version); err != nil {
 		return 0, nil, err
 	}
 	slog.InfoContext(ctx, "field group updated", "fieldGroupId", n.ID, "version", n.Version)
@@ -165,11 +165,11 @@ func (h *handler) updateFieldGroup(ctx context.Context, r *apigw.Request, change
 }
 
 func (h *handler) deleteFieldGroup(ctx context.Context, r *apigw.Request) (int, any, error) {
-	g, err := h.reg.GetFieldGroup(ctx, r.Param("id"))
+	g, err := h.reg.fieldGroups.Get(ctx, r.Param("id"))
 	if err != nil {
 		return 0, nil, err
 	}
-	schemas, err := h.reg.ListSchemas(ctx)
+	schemas, err := h.reg.schemas.List(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -178,7 +178,7 @@ func (h *handler) deleteFieldGroup(ctx context.Context, r *apigw.Request) (int, 
 			return 0, nil, fault.Errorf(fault.Conflict, "FIELDGROUP-IN-USE", "field group is used by schema %s; remove it from the schema first", s.ID)
 		}
 	}
-	if err := h.reg.DeleteFieldGroup(ctx, g.ID); err != nil {
+	if err := h.reg.fieldGroups.Delete(ctx, g.ID); err != nil {
 		return 0, nil, err
 	}
 	slog.InfoContext(ctx, "field group deleted", "fieldGroupId", g.ID)

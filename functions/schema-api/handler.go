@@ -20,27 +20,51 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
 
-// registry is what the handler needs of the catalog store.
-type registry interface {
-	CreateSchema(ctx context.Context, s xdm.Schema) error
-	GetSchema(ctx context.Context, id string) (xdm.Schema, error)
-	ListSchemas(ctx context.Context) ([]xdm.Schema, error)
-	UpdateSchema(ctx context.Context, s xdm.Schema, prevVersion string) error
-	DeleteSchema(ctx context.Context, id string) error
-	CreateFieldGroup(ctx context.Context, g xdm.FieldGroup) error
-	GetFieldGroup(ctx context.Context, id string) (xdm.FieldGroup, error)
-	ListFieldGroups(ctx context.Context) ([]xdm.FieldGroup, error)
-	UpdateFieldGroup(ctx context.Context, g xdm.FieldGroup, prevVersion string) error
-	DeleteFieldGroup(ctx context.Context, id string) error
+// The handlers' ports, one per catalog resource; store.Catalog provides
+// them all. The union and stats views have none of their own: they read
+// the schemas and field groups through List.
+
+// versioned is a versioned registry resource, tenant schemas or field
+// groups (store.Versioned): read by altId or $id, updated only from the
+// version read, with NotFound, Conflict "<CODE>-EXISTS" and
+// "<CODE>-VERSION-CONFLICT" errors.
+type versioned[T any] interface {
+	Create(ctx context.Context, v T) error
+	Get(ctx context.Context, id string) (T, error)
+	List(ctx context.Context) ([]T, error)
+	Update(ctx context.Context, v T, prevVersion string) error
+	Delete(ctx context.Context, id string) error
+}
+
+// descriptorStore keeps descriptors; a schema has at most one primary
+// identity descriptor (Conflict "XDM-PRIMARY-EXISTS").
+type descriptorStore interface {
 	CreateDescriptor(ctx context.Context, d xdm.Descriptor) error
 	GetDescriptor(ctx context.Context, id string) (xdm.Descriptor, error)
 	ListDescriptors(ctx context.Context, schemaID string) ([]xdm.Descriptor, error)
 	PutDescriptor(ctx context.Context, prev, d xdm.Descriptor) error
 	DeleteDescriptor(ctx context.Context, d xdm.Descriptor) error
+}
+
+// namespaceStore keeps the custom identity namespaces, by code in any case.
+type namespaceStore interface {
 	CreateNamespace(ctx context.Context, ns identity.Namespace) error
 	GetNamespace(ctx context.Context, code string) (identity.Namespace, error)
 	ListNamespaces(ctx context.Context) ([]identity.Namespace, error)
+}
+
+// datasetLister lists the datasets, which lock the schemas they use.
+type datasetLister interface {
 	ListDatasets(ctx context.Context) ([]catalog.Dataset, error)
+}
+
+// registry is the catalog as the handler needs it, one port per resource.
+type registry struct {
+	schemas     versioned[xdm.Schema]
+	fieldGroups versioned[xdm.FieldGroup]
+	descriptors descriptorStore
+	namespaces  namespaceStore
+	datasets    datasetLister
 }
 
 type handler struct {
@@ -63,7 +87,8 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 		return nil, err
 	}
 	cat := store.NewCatalog(clients.DynamoDB, env[topology.EnvCatalogTable])
-	return newService(cat, getenv(topology.EnvSandboxName), time.Now), nil
+	reg := registry{schemas: cat.Schemas, fieldGroups: cat.FieldGroups, descriptors: cat, namespaces: cat, datasets: cat}
+	return newService(reg, getenv(topology.EnvSandboxName), time.Now), nil
 }
 
 const (

@@ -21,18 +21,20 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
 
-// memRegistry is an in-memory registry with the store's semantics.
-type memRegistry struct {
-	mu       sync.Mutex
-	schemas  map[string]xdm.Schema     // by $id
-	groups   map[string]xdm.FieldGroup // by $id
-	descs    []xdm.Descriptor
-	ns       []identity.Namespace
-	datasets []catalog.Dataset
+// memVersioned is an in-memory versioned resource with the store's
+// semantics: kept by $id, read by altId or $id, listed by altId, created
+// once and updated only from the version read.
+type memVersioned[T any] struct {
+	mu      sync.Mutex
+	code    string // error code prefix: SCHEMA, FIELDGROUP
+	id      func(T) string
+	altID   func(T) string
+	version func(T) string
+	byID    map[string]T
 }
 
-func newMemRegistry() *memRegistry {
-	return &memRegistry{schemas: map[string]xdm.Schema{}, groups: map[string]xdm.FieldGroup{}}
+func newMemVersioned[T any](code string, id, altID, version func(T) string) *memVersioned[T] {
+	return &memVersioned[T]{code: code, id: id, altID: altID, version: version, byID: map[string]T{}}
 }
 
 func fullID(id string) string {
@@ -42,59 +44,113 @@ func fullID(id string) string {
 	return id
 }
 
-func (m *memRegistry) DeleteSchema(ctx context.Context, id string) error {
+func (m *memVersioned[T]) Create(ctx context.Context, v T) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.schemas[fullID(id)]; !ok {
-		return fault.E(fault.NotFound, "SCHEMA-NOT-FOUND", "schema does not exist")
+	if _, ok := m.byID[m.id(v)]; ok {
+		return fault.E(fault.Conflict, m.code+"-EXISTS", "exists")
 	}
-	delete(m.schemas, fullID(id))
+	m.byID[m.id(v)] = v
 	return nil
 }
 
-func (m *memRegistry) CreateFieldGroup(ctx context.Context, g xdm.FieldGroup) error {
+func (m *memVersioned[T]) Get(ctx context.Context, id string) (T, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.groups[g.ID] = g
-	return nil
-}
-
-func (m *memRegistry) GetFieldGroup(ctx context.Context, id string) (xdm.FieldGroup, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	g, ok := m.groups[fullID(id)]
+	v, ok := m.byID[fullID(id)]
 	if !ok {
-		return xdm.FieldGroup{}, fault.E(fault.NotFound, "FIELDGROUP-NOT-FOUND", "field group does not exist")
+		return v, fault.E(fault.NotFound, m.code+"-NOT-FOUND", "does not exist")
 	}
-	return g, nil
+	return v, nil
 }
 
-func (m *memRegistry) ListFieldGroups(ctx context.Context) ([]xdm.FieldGroup, error) {
+func (m *memVersioned[T]) List(ctx context.Context) ([]T, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []xdm.FieldGroup
-	for _, g := range m.groups {
-		out = append(out, g)
+	var out []T
+	for _, v := range m.byID {
+		out = append(out, v)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].AltID < out[j].AltID })
+	sort.Slice(out, func(i, j int) bool { return m.altID(out[i]) < m.altID(out[j]) })
 	return out, nil
 }
 
-func (m *memRegistry) UpdateFieldGroup(ctx context.Context, g xdm.FieldGroup, prev string) error {
+func (m *memVersioned[T]) Update(ctx context.Context, v T, prev string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.groups[g.ID].Version != prev {
-		return fault.E(fault.Conflict, "FIELDGROUP-VERSION-CONFLICT", "changed")
+	old, ok := m.byID[m.id(v)]
+	if !ok {
+		return fault.E(fault.NotFound, m.code+"-NOT-FOUND", "does not exist")
 	}
-	m.groups[g.ID] = g
+	if m.version(old) != prev {
+		return fault.E(fault.Conflict, m.code+"-VERSION-CONFLICT", "changed")
+	}
+	m.byID[m.id(v)] = v
 	return nil
 }
 
-func (m *memRegistry) DeleteFieldGroup(ctx context.Context, id string) error {
+func (m *memVersioned[T]) Delete(ctx context.Context, id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.groups, fullID(id))
+	if _, ok := m.byID[fullID(id)]; !ok {
+		return fault.E(fault.NotFound, m.code+"-NOT-FOUND", "does not exist")
+	}
+	delete(m.byID, fullID(id))
 	return nil
+}
+
+// memRegistry is an in-memory registry with the store's semantics.
+type memRegistry struct {
+	schemas *memVersioned[xdm.Schema]
+	groups  *memVersioned[xdm.FieldGroup]
+
+	mu       sync.Mutex
+	descs    []xdm.Descriptor
+	ns       []identity.Namespace
+	datasets []catalog.Dataset
+}
+
+func newMemRegistry() *memRegistry {
+	return &memRegistry{
+		schemas: newMemVersioned("SCHEMA",
+			func(s xdm.Schema) string { return s.ID }, func(s xdm.Schema) string { return s.AltID }, func(s xdm.Schema) string { return s.Version }),
+		groups: newMemVersioned("FIELDGROUP",
+			func(g xdm.FieldGroup) string { return g.ID }, func(g xdm.FieldGroup) string { return g.AltID }, func(g xdm.FieldGroup) string { return g.Version }),
+	}
+}
+
+func (m *memRegistry) registry() registry {
+	return registry{schemas: m.schemas, fieldGroups: m.groups, descriptors: m, namespaces: m, datasets: m}
+}
+
+func (m *memRegistry) CreateDescriptor(ctx context.Context, d xdm.Descriptor) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.descs = append(m.descs, d)
+	return nil
+}
+
+func (m *memRegistry) GetDescriptor(ctx context.Context, id string) (xdm.Descriptor, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, d := range m.descs {
+		if d.ID == id {
+			return d, nil
+		}
+	}
+	return xdm.Descriptor{}, fault.E(fault.NotFound, "DESCRIPTOR-NOT-FOUND", "no descriptor")
+}
+
+func (m *memRegistry) ListDescriptors(ctx context.Context, schemaID string) ([]xdm.Descriptor, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []xdm.Descriptor
+	for _, d := range m.descs {
+		if schemaID == "" || d.SourceSchema == schemaID {
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }
 
 func (m *memRegistry) PutDescriptor(ctx context.Context, prev, d xdm.Descriptor) error {
@@ -150,85 +206,11 @@ func (m *memRegistry) ListDatasets(ctx context.Context) ([]catalog.Dataset, erro
 	return append([]catalog.Dataset(nil), m.datasets...), nil
 }
 
-func (m *memRegistry) CreateSchema(ctx context.Context, s xdm.Schema) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.schemas[s.ID]; ok {
-		return fault.E(fault.Conflict, "SCHEMA-EXISTS", "exists")
-	}
-	m.schemas[s.ID] = s
-	return nil
-}
-
-func (m *memRegistry) GetSchema(ctx context.Context, id string) (xdm.Schema, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if strings.HasPrefix(id, "_") {
-		id = xdm.IDFromAltID(id)
-	}
-	s, ok := m.schemas[id]
-	if !ok {
-		return xdm.Schema{}, fault.E(fault.NotFound, "SCHEMA-NOT-FOUND", "schema does not exist")
-	}
-	return s, nil
-}
-
-func (m *memRegistry) ListSchemas(ctx context.Context) ([]xdm.Schema, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []xdm.Schema
-	for _, s := range m.schemas {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].AltID < out[j].AltID })
-	return out, nil
-}
-
-func (m *memRegistry) UpdateSchema(ctx context.Context, s xdm.Schema, prev string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.schemas[s.ID].Version != prev {
-		return fault.E(fault.Conflict, "SCHEMA-VERSION-CONFLICT", "changed")
-	}
-	m.schemas[s.ID] = s
-	return nil
-}
-
-func (m *memRegistry) CreateDescriptor(ctx context.Context, d xdm.Descriptor) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.descs = append(m.descs, d)
-	return nil
-}
-
-func (m *memRegistry) GetDescriptor(ctx context.Context, id string) (xdm.Descriptor, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, d := range m.descs {
-		if d.ID == id {
-			return d, nil
-		}
-	}
-	return xdm.Descriptor{}, fault.E(fault.NotFound, "DESCRIPTOR-NOT-FOUND", "no descriptor")
-}
-
-func (m *memRegistry) ListDescriptors(ctx context.Context, schemaID string) ([]xdm.Descriptor, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []xdm.Descriptor
-	for _, d := range m.descs {
-		if schemaID == "" || d.SourceSchema == schemaID {
-			out = append(out, d)
-		}
-	}
-	return out, nil
-}
-
 var testNow = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func newTestHandler() (*handler, *memRegistry) {
 	reg := newMemRegistry()
-	return newService(reg, "prod", func() time.Time { return testNow }), reg
+	return newService(reg.registry(), "prod", func() time.Time { return testNow }), reg
 }
 
 func event(route string, params map[string]string, headers map[string]string, body string) events.APIGatewayV2HTTPRequest {
@@ -275,7 +257,7 @@ func TestCreateSchemaEvent(t *testing.T) {
 	if !strings.HasPrefix(id, "https://ns.adobe.com/mosaic/schemas/") || body["meta:altId"] != xdm.AltID(id) || body["version"] != "1.0" || body["meta:class"] != xdm.ProfileClass {
 		t.Errorf("got %v", body)
 	}
-	if _, err := reg.GetSchema(context.Background(), id); err != nil {
+	if _, err := reg.schemas.Get(context.Background(), id); err != nil {
 		t.Errorf("schema not stored: %v", err)
 	}
 }

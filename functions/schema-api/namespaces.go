@@ -12,7 +12,7 @@ import (
 )
 
 func (h *handler) listNamespaces(ctx context.Context, r *apigw.Request) (int, any, error) {
-	custom, err := h.reg.ListNamespaces(ctx)
+	custom, err := h.reg.namespaces.ListNamespaces(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -29,7 +29,7 @@ func (h *handler) createNamespace(ctx context.Context, r *apigw.Request) (int, a
 	if err != nil {
 		return 0, nil, err
 	}
-	custom, err := h.reg.ListNamespaces(ctx)
+	custom, err := h.reg.namespaces.ListNamespaces(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -41,7 +41,7 @@ func (h *handler) createNamespace(ctx context.Context, r *apigw.Request) (int, a
 			return 0, nil, fault.E(fault.Conflict, "NAMESPACE-EXISTS", "an identity namespace with this id exists; choose another code")
 		}
 	}
-	if err := h.reg.CreateNamespace(ctx, ns); err != nil {
+	if err := h.reg.namespaces.CreateNamespace(ctx, ns); err != nil {
 		return 0, nil, err
 	}
 	slog.InfoContext(ctx, "namespace created", "namespace", ns.Code, "idType", ns.IDType)
@@ -52,7 +52,7 @@ func (h *handler) getNamespace(ctx context.Context, r *apigw.Request) (int, any,
 	if ns, ok := identity.LookupStandard(r.Param("code")); ok {
 		return http.StatusOK, ns, nil
 	}
-	ns, err := h.reg.GetNamespace(ctx, r.Param("code"))
+	ns, err := h.reg.namespaces.GetNamespace(ctx, r.Param("code"))
 	if err != nil {
 		return 0, nil, err
 	}

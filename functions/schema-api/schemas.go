@@ -16,7 +16,7 @@ import (
 // Profile-enabled dataset references: the registry does not see row
 // counts, and a Profile dataset is where rows would have gone.
 func (h *handler) lockedSchemas(ctx context.Context) (map[string]bool, error) {
-	dss, err := h.reg.ListDatasets(ctx)
+	dss, err := h.reg.datasets.ListDatasets(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +39,7 @@ func (h *handler) checkIdentityFields(ctx context.Context, s xdm.Schema, groups 
 	if err != nil {
 		return err
 	}
-	ds, err := h.reg.ListDescriptors(ctx, s.ID)
+	ds, err := h.reg.descriptors.ListDescriptors(ctx, s.ID)
 	if err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func (h *handler) checkIdentityFields(ctx context.Context, s xdm.Schema, groups 
 }
 
 func (h *handler) listSchemas(ctx context.Context, r *apigw.Request) (int, any, error) {
-	ss, err := h.reg.ListSchemas(ctx)
+	ss, err := h.reg.schemas.List(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -68,7 +68,7 @@ func (h *handler) createSchema(ctx context.Context, r *apigw.Request) (int, any,
 	if err := decodeInput(r, &in); err != nil {
 		return 0, nil, err
 	}
-	groups, err := h.reg.ListFieldGroups(ctx)
+	groups, err := h.reg.fieldGroups.List(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -83,7 +83,7 @@ func (h *handler) createSchema(ctx context.Context, r *apigw.Request) (int, any,
 	if err := xdm.CheckProfile(s, res, nil); err != nil {
 		return 0, nil, err
 	}
-	if err := h.reg.CreateSchema(ctx, s); err != nil {
+	if err := h.reg.schemas.Create(ctx, s); err != nil {
 		return 0, nil, err
 	}
 	slog.InfoContext(ctx, "schema created", "schemaId", s.ID, "class", s.Class)
@@ -94,14 +94,14 @@ func (h *handler) getSchema(ctx context.Context, r *apigw.Request) (int, any, er
 	if strings.HasSuffix(r.Param("id"), unionSuffix) {
 		return h.getUnion(ctx, r)
 	}
-	s, err := h.reg.GetSchema(ctx, r.Param("id"))
+	s, err := h.reg.schemas.Get(ctx, r.Param("id"))
 	if err != nil {
 		return 0, nil, err
 	}
 	if !wantsFull(r) {
 		return http.StatusOK, s, nil
 	}
-	groups, err := h.reg.ListFieldGroups(ctx)
+	groups, err := h.reg.fieldGroups.List(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -137,14 +137,14 @@ func (h *handler) patchSchema(ctx context.Context, r *apigw.Request) (int, any, 
 }
 
 func (h *handler) updateSchema(ctx context.Context, r *apigw.Request, change func(xdm.Schema, []xdm.FieldGroup) (xdm.Schema, error)) (int, any, error) {
-	s, err := h.reg.GetSchema(ctx, r.Param("id"))
+	s, err := h.reg.schemas.Get(ctx, r.Param("id"))
 	if err != nil {
 		return 0, nil, err
 	}
 	if err := checkIfMatch(r, s.RegistryMetadata.ETag, s.Version); err != nil {
 		return 0, nil, err
 	}
-	groups, err := h.reg.ListFieldGroups(ctx)
+	groups, err := h.reg.fieldGroups.List(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -167,7 +167,7 @@ func (h *handler) updateSchema(ctx context.Context, r *apigw.Request, change fun
 	if err != nil {
 		return 0, nil, err
 	}
-	ds, err := h.reg.ListDescriptors(ctx, n.ID)
+	ds, err := h.reg.descriptors.ListDescriptors(ctx, n.ID)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -177,7 +177,7 @@ func (h *handler) updateSchema(ctx context.Context, r *apigw.Request, change fun
 	if err := h.checkIdentityFields(ctx, n, groups); err != nil {
 		return 0, nil, err
 	}
-	if err := h.reg.UpdateSchema(ctx, n, s.Version); err != nil {
+	if err := h.reg.schemas.Update(ctx, n, s.Version); err != nil {
 		return 0, nil, err
 	}
 	slog.InfoContext(ctx, "schema updated", "schemaId", n.ID, "version", n.Version)
@@ -185,14 +185,14 @@ func (h *handler) updateSchema(ctx context.Context, r *apigw.Request, change fun
 }
 
 func (h *handler) deleteSchema(ctx context.Context, r *apigw.Request) (int, any, error) {
-	s, err := h.reg.GetSchema(ctx, r.Param("id"))
+	s, err := h.reg.schemas.Get(ctx, r.Param("id"))
 	if err != nil {
 		return 0, nil, err
 	}
 	if s.ProfileEnabled() {
 		return 0, nil, fault.E(fault.Invalid, "XDM-UNION-DELETE", "a schema enabled for Profile cannot be deleted")
 	}
-	dss, err := h.reg.ListDatasets(ctx)
+	dss, err := h.reg.datasets.ListDatasets(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -201,16 +201,16 @@ func (h *handler) deleteSchema(ctx context.Context, r *apigw.Request) (int, any,
 			return 0, nil, fault.Errorf(fault.Conflict, "SCHEMA-IN-USE", "schema is used by dataset %s; delete the dataset first", d.ID)
 		}
 	}
-	descs, err := h.reg.ListDescriptors(ctx, s.ID)
+	descs, err := h.reg.descriptors.ListDescriptors(ctx, s.ID)
 	if err != nil {
 		return 0, nil, err
 	}
 	for _, d := range descs {
-		if err := h.reg.DeleteDescriptor(ctx, d); err != nil && fault.KindOf(err) != fault.NotFound {
+		if err := h.reg.descriptors.DeleteDescriptor(ctx, d); err != nil && fault.KindOf(err) != fault.NotFound {
 			return 0, nil, err
 		}
 	}
-	if err := h.reg.DeleteSchema(ctx, s.ID); err != nil {
+	if err := h.reg.schemas.Delete(ctx, s.ID); err != nil {
 		return 0, nil, err
 	}
 	slog.InfoContext(ctx, "schema deleted", "schemaId", s.ID)

@@ -53,11 +53,11 @@ type statsSchema struct {
 const statsRecent = 5
 
 func (h *handler) stats(ctx context.Context, _ *apigw.Request) (int, any, error) {
-	ss, err := h.reg.ListSchemas(ctx)
+	ss, err := h.reg.schemas.List(ctx)
 	if err != nil {
 		return 0, nil, err
 	}
-	gs, err := h.reg.ListFieldGroups(ctx)
+	gs, err := h.reg.fieldGroups.List(ctx)
 	if err != nil {
 		return 0, nil, err
 	}

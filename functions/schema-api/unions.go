@@ -28,7 +28,7 @@ type union struct {
 }
 
 func (h *handler) unions(ctx context.Context) ([]union, map[string][]xdm.Schema, error) {
-	ss, err := h.reg.ListSchemas(ctx)
+	ss, err := h.reg.schemas.List(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -81,7 +81,7 @@ func (h *handler) getUnion(ctx context.Context, r *apigw.Request) (int, any, err
 		if !wantsFull(r) {
 			return http.StatusOK, u, nil
 		}
-		groups, err := h.reg.ListFieldGroups(ctx)
+		groups, err := h.reg.fieldGroups.List(ctx)
 		if err != nil {
 			return 0, nil, err
 		}

@@ -205,14 +205,13 @@ type ErrorBody struct {
 
 // ErrorResponse turns err into the error answer, logging internals once.
 func ErrorResponse(ctx context.Context, requestID string, err error) events.APIGatewayV2HTTPResponse {
-	e := fault.As(err)
-	status := statusOf[e.Kind]
-	msg, code := e.Message, e.Code
-	if e.Kind == fault.Internal {
+	kind := fault.KindOf(err)
+	status := statusOf[kind]
+	code, msg := fault.Public(err)
+	if kind == fault.Internal {
 		slog.ErrorContext(ctx, "request failed", "err", err)
-		msg, code = "internal error", "INTERNAL"
-	} else if e.Kind.Transient() {
-		slog.WarnContext(ctx, "request failed", "kind", e.Kind.String(), "err", err)
+	} else if kind.Transient() {
+		slog.WarnContext(ctx, "request failed", "kind", kind.String(), "err", err)
 	}
 	return JSON(status, ErrorBody{Status: status, Code: code, Title: http.StatusText(status), Message: msg, RequestID: requestID})
 }

@@ -105,11 +105,30 @@ func KindOf(err error) Kind {
 	return Internal
 }
 
+// The public code and message of every Internal error: its cause and its
+// own code stay in the logs.
+const (
+	InternalCode    = "INTERNAL"
+	InternalMessage = "internal error"
+)
+
 // As returns the first *Error in err's chain, or an internal one wrapping err.
 func As(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
 	}
-	return &Error{Kind: Internal, Code: "INTERNAL", Message: "internal error", Err: err}
+	return &Error{Kind: Internal, Code: InternalCode, Message: InternalMessage, Err: err}
+}
+
+// Public is what callers may be shown of err, in an API answer or a failed
+// record: the code and safe message of the first *Error in its chain, or
+// InternalCode and InternalMessage when that error is Internal or there is
+// none. The cause is never part of it.
+func Public(err error) (code, message string) {
+	e := As(err)
+	if e.Kind == Internal {
+		return InternalCode, InternalMessage
+	}
+	return e.Code, e.Message
 }

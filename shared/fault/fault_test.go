@@ -3,6 +3,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -60,5 +61,34 @@ func TestTransient(t *testing.T) {
 		if got := k.Transient(); got != want {
 			t.Errorf("%v.Transient() = %v, want %v", k, got, want)
 		}
+	}
+}
+
+func TestPublic(t *testing.T) {
+	const secret = "dial tcp 10.0.0.1: table mosaic-prod-ProfileTable"
+	tests := []struct {
+		name        string
+		err         error
+		wantCode    string
+		wantMessage string
+	}{
+		{"plain error", errors.New(secret), InternalCode, InternalMessage},
+		{"plain error wrapped by fmt", fmt.Errorf("load: %w", errors.New(secret)), InternalCode, InternalMessage},
+		{"internal with its own code", Wrap(errors.New(secret), Internal, "STORE-DECODE", "catalog item could not be decoded"), InternalCode, InternalMessage},
+		{"internal wrapped by fmt", fmt.Errorf("read: %w", Wrap(errors.New(secret), Internal, "STORE-ENCODE", "encode")), InternalCode, InternalMessage},
+		{"invalid", E(Invalid, "XDM-TYPE", "wrong type"), "XDM-TYPE", "wrong type"},
+		{"wrapped by fmt", fmt.Errorf("row 3: %w", E(NotFound, "DATASET-NOT-FOUND", "dataset \"ds\" does not exist")), "DATASET-NOT-FOUND", "dataset \"ds\" does not exist"},
+		{"cause of a safe error", Wrap(errors.New(secret), Throttled, "STORE-THROTTLED", "write: throttled"), "STORE-THROTTLED", "write: throttled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, msg := Public(tt.err)
+			if code != tt.wantCode || msg != tt.wantMessage {
+				t.Errorf("Public() = %q, %q, want %q, %q", code, msg, tt.wantCode, tt.wantMessage)
+			}
+			if strings.Contains(code+msg, "10.0.0.1") || strings.Contains(code+msg, "ProfileTable") {
+				t.Errorf("Public() = %q, %q shows the cause", code, msg)
+			}
+		})
 	}
 }

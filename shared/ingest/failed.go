@@ -57,9 +57,6 @@ const (
 // Describe returns the stable code and the safe message of a row error,
 // within MaxCodeBytes and MaxErrorMessageBytes.
 func Describe(err error) (code, message string) {
-	e := fault.As(err)
-	if e.Kind == fault.Internal {
-		return "INTERNAL", "internal error"
-	}
-	return xdm.Truncate(e.Code, MaxCodeBytes), xdm.Truncate(e.Message, MaxErrorMessageBytes)
+	code, message = fault.Public(err)
+	return xdm.Truncate(code, MaxCodeBytes), xdm.Truncate(message, MaxErrorMessageBytes)
 }

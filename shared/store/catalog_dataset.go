@@ -4,13 +4,39 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 )
+
+// Datasets are kept by id.
+var catDatasets = resource[catalog.Dataset]{
+	pk: catPKDataset, code: "DATASET", noun: "dataset",
+	key: func(d catalog.Dataset) string { return d.ID },
+	exists: func(catalog.Dataset) error {
+		return fault.E(fault.Conflict, "DATASET-EXISTS", "a dataset with this id exists")
+	},
+}
+
+// CreateDataset stores a new dataset; an existing id is a Conflict
+// ("DATASET-EXISTS").
+func (c *Catalog) CreateDataset(ctx context.Context, d catalog.Dataset) error {
+	return catDatasets.create(ctx, c, d)
+}
+
+// GetDataset reads a dataset (NotFound "DATASET-NOT-FOUND").
+func (c *Catalog) GetDataset(ctx context.Context, id string) (catalog.Dataset, error) {
+	if id == "" {
+		return catalog.Dataset{}, fault.E(fault.NotFound, "DATASET-NOT-FOUND", "dataset id is empty")
+	}
+	return catDatasets.get(ctx, c, id)
+}
+
+// ListDatasets lists datasets, ordered by id.
+func (c *Catalog) ListDatasets(ctx context.Context) ([]catalog.Dataset, error) {
+	return catDatasets.list(ctx, c, nil)
+}
 
 // UpdateDataset replaces dataset d, which was read as prev: the write
 // succeeds only while the stored dataset is still prev (optimistic
@@ -25,24 +51,7 @@ func (c *Catalog) UpdateDataset(ctx context.Context, d, prev catalog.Dataset) er
 	if err != nil {
 		return fault.Wrap(err, fault.Internal, "STORE-ENCODE", "catalog item could not be encoded")
 	}
-	item, err := catItem(catPKDataset, d.ID, d, nil)
-	if err != nil {
-		return err
-	}
-	_, err = c.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 aws.String(c.table),
-		Item:                      item,
-		ConditionExpression:       aws.String("attribute_exists(pk) AND doc = :prev"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":prev": &types.AttributeValueMemberS{Value: string(prevDoc)}},
-	})
-	if IsConditionFailed(err) {
-		if _, gerr := c.GetDataset(ctx, d.ID); gerr != nil {
-			return gerr
-		}
-		return fault.E(fault.Conflict, "DATASET-VERSION-CONFLICT", "the dataset changed since it was read; read it again and retry")
-	}
-	if err != nil {
-		return translate(err, "update dataset")
-	}
-	return nil
+	changed := fault.E(fault.Conflict, "DATASET-VERSION-CONFLICT", "the dataset changed since it was read; read it again and retry")
+	return catDatasets.replace(ctx, c, d, "attribute_exists(pk) AND doc = :prev",
+		map[string]types.AttributeValue{":prev": &types.AttributeValueMemberS{Value: string(prevDoc)}}, changed)
 }

@@ -31,12 +31,12 @@ func TestCatalogFieldGroups(t *testing.T) {
 		ctx := context.Background()
 		c := catTestCatalog(t)
 		g := catNewFieldGroup(t)
-		if err := c.CreateFieldGroup(ctx, g); err != nil {
+		if err := c.FieldGroups.Create(ctx, g); err != nil {
 			t.Fatal(err)
 		}
-		catWantFault(t, c.CreateFieldGroup(ctx, g), fault.Conflict, "FIELDGROUP-EXISTS")
+		catWantFault(t, c.FieldGroups.Create(ctx, g), fault.Conflict, "FIELDGROUP-EXISTS")
 		for _, id := range []string{g.AltID, g.ID} {
-			got, err := c.GetFieldGroup(ctx, id)
+			got, err := c.FieldGroups.Get(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,19 +48,19 @@ func TestCatalogFieldGroups(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.UpdateFieldGroup(ctx, n, g.Version); err != nil {
+		if err := c.FieldGroups.Update(ctx, n, g.Version); err != nil {
 			t.Fatal(err)
 		}
-		catWantFault(t, c.UpdateFieldGroup(ctx, n, g.Version), fault.Conflict, "FIELDGROUP-VERSION-CONFLICT")
-		list, err := c.ListFieldGroups(ctx)
+		catWantFault(t, c.FieldGroups.Update(ctx, n, g.Version), fault.Conflict, "FIELDGROUP-VERSION-CONFLICT")
+		list, err := c.FieldGroups.List(ctx)
 		if err != nil || len(list) != 1 || list[0].Version != "1.1" {
 			t.Errorf("list: got %v, %v; want the updated group", list, err)
 		}
-		if err := c.DeleteFieldGroup(ctx, g.AltID); err != nil {
+		if err := c.FieldGroups.Delete(ctx, g.AltID); err != nil {
 			t.Fatal(err)
 		}
-		catWantFault(t, c.DeleteFieldGroup(ctx, g.AltID), fault.NotFound, "FIELDGROUP-NOT-FOUND")
-		_, err = c.GetFieldGroup(ctx, g.ID)
+		catWantFault(t, c.FieldGroups.Delete(ctx, g.AltID), fault.NotFound, "FIELDGROUP-NOT-FOUND")
+		_, err = c.FieldGroups.Get(ctx, g.ID)
 		catWantFault(t, err, fault.NotFound, "FIELDGROUP-NOT-FOUND")
 	})
 }
@@ -70,7 +70,7 @@ func TestCatalogDescriptorLifecycle(t *testing.T) {
 		ctx := context.Background()
 		c := catTestCatalog(t)
 		s := catNewSchema(t)
-		if err := c.CreateSchema(ctx, s); err != nil {
+		if err := c.Schemas.Create(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 		primary := xdm.Descriptor{ID: "p", Type: xdm.DescriptorIdentity, SourceSchema: s.ID, SourceProperty: "/personalEmail/address", Namespace: "Email", IsPrimary: true}
@@ -102,10 +102,10 @@ func TestCatalogDescriptorLifecycle(t *testing.T) {
 		if err := c.CreateDescriptor(ctx, again); err != nil {
 			t.Errorf("new primary after delete: %v", err)
 		}
-		if err := c.DeleteSchema(ctx, s.AltID); err != nil {
+		if err := c.Schemas.Delete(ctx, s.AltID); err != nil {
 			t.Fatal(err)
 		}
-		catWantFault(t, c.DeleteSchema(ctx, s.AltID), fault.NotFound, "SCHEMA-NOT-FOUND")
+		catWantFault(t, c.Schemas.Delete(ctx, s.AltID), fault.NotFound, "SCHEMA-NOT-FOUND")
 	})
 }
 
@@ -147,14 +147,14 @@ func TestCatalogSpecWithTenantGroup(t *testing.T) {
 		ctx := context.Background()
 		c := catTestCatalog(t)
 		g := catNewFieldGroup(t)
-		if err := c.CreateFieldGroup(ctx, g); err != nil {
+		if err := c.FieldGroups.Create(ctx, g); err != nil {
 			t.Fatal(err)
 		}
 		s, err := xdm.NewSchema(xdm.SchemaInput{Title: "L", Type: "object", AllOf: []xdm.Ref{{Ref: xdm.ProfileClass}, {Ref: g.ID}}}, "", time.Now(), g)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.CreateSchema(ctx, s); err != nil {
+		if err := c.Schemas.Create(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.CreateDataset(ctx, catalog.Dataset{ID: "dsg", SchemaRef: catalog.SchemaRef{ID: s.ID}}); err != nil {
@@ -176,7 +176,7 @@ func TestCatalogSpecWithTenantGroup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := c.UpdateFieldGroup(ctx, n, g.Version); err != nil {
+		if err := c.FieldGroups.Update(ctx, n, g.Version); err != nil {
 			t.Fatal(err)
 		}
 		clock = clock.Add(catalog.DefaultFreshness)

@@ -44,15 +44,15 @@ func TestCatalogSchemas(t *testing.T) {
 		ctx := context.Background()
 		c := catTestCatalog(t)
 		s := catNewSchema(t)
-		if err := c.CreateSchema(ctx, s); err != nil {
+		if err := c.Schemas.Create(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 		t.Run("duplicate create conflicts", func(t *testing.T) {
-			catWantFault(t, c.CreateSchema(ctx, s), fault.Conflict, "SCHEMA-EXISTS")
+			catWantFault(t, c.Schemas.Create(ctx, s), fault.Conflict, "SCHEMA-EXISTS")
 		})
 		t.Run("get by altId and $id", func(t *testing.T) {
 			for _, id := range []string{s.AltID, s.ID} {
-				got, err := c.GetSchema(ctx, id)
+				got, err := c.Schemas.Get(ctx, id)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -63,7 +63,7 @@ func TestCatalogSchemas(t *testing.T) {
 		})
 		t.Run("unknown", func(t *testing.T) {
 			for _, id := range []string{"_mosaic.schemas.nope", "https://ns.adobe.com/mosaic/schemas/nope", "nope"} {
-				_, err := c.GetSchema(ctx, id)
+				_, err := c.Schemas.Get(ctx, id)
 				catWantFault(t, err, fault.NotFound, "SCHEMA-NOT-FOUND")
 			}
 		})
@@ -72,25 +72,25 @@ func TestCatalogSchemas(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := c.UpdateSchema(ctx, n, s.Version); err != nil {
+			if err := c.Schemas.Update(ctx, n, s.Version); err != nil {
 				t.Fatal(err)
 			}
 			stale, _ := s.Patch([]xdm.PatchOp{{Op: "replace", Path: "/title", Value: []byte(`"lost"`)}}, time.Now())
-			catWantFault(t, c.UpdateSchema(ctx, stale, s.Version), fault.Conflict, "SCHEMA-VERSION-CONFLICT")
-			got, _ := c.GetSchema(ctx, s.ID)
+			catWantFault(t, c.Schemas.Update(ctx, stale, s.Version), fault.Conflict, "SCHEMA-VERSION-CONFLICT")
+			got, _ := c.Schemas.Get(ctx, s.ID)
 			if got.Title != "CRM v2" || got.Version != "1.1" {
 				t.Errorf("got title %q version %q, want CRM v2 1.1", got.Title, got.Version)
 			}
 			missing := n
 			missing.AltID = "_mosaic.schemas.missing"
-			catWantFault(t, c.UpdateSchema(ctx, missing, "1.0"), fault.NotFound, "SCHEMA-NOT-FOUND")
+			catWantFault(t, c.Schemas.Update(ctx, missing, "1.0"), fault.NotFound, "SCHEMA-NOT-FOUND")
 		})
 		t.Run("list", func(t *testing.T) {
 			s2 := catNewSchema(t)
-			if err := c.CreateSchema(ctx, s2); err != nil {
+			if err := c.Schemas.Create(ctx, s2); err != nil {
 				t.Fatal(err)
 			}
-			got, err := c.ListSchemas(ctx)
+			got, err := c.Schemas.List(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -198,7 +198,7 @@ func TestCatalogSpecLoader(t *testing.T) {
 		ctx := context.Background()
 		c := catTestCatalog(t)
 		s := catNewSchema(t)
-		if err := c.CreateSchema(ctx, s); err != nil {
+		if err := c.Schemas.Create(ctx, s); err != nil {
 			t.Fatal(err)
 		}
 		if err := c.CreateDescriptor(ctx, xdm.Descriptor{ID: "p", Type: xdm.DescriptorIdentity, SourceSchema: s.ID, SourceProperty: "/personalEmail/address", Namespace: "email", IsPrimary: true}); err != nil {

@@ -1,0 +1,212 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/fault"
+)
+
+// Batches are kept by id, each with two index entries (pk BATCH#BY-TIME and
+// BATCH#DATASET#<dataset>, sk <created ms>#<id>) that ListBatches reads
+// newest first.
+
+func catBatchSort(b catalog.Batch) string { return fmt.Sprintf("%013d#%s", b.Created, b.ID) }
+
+// catBatchItem is the item of b, its error summary bounded (boundErrors)
+// and its status also kept as an attribute for PutBatch's condition.
+func catBatchItem(b catalog.Batch) (catalog.Batch, map[string]types.AttributeValue, error) {
+	if b.ID == "" {
+		return b, nil, fault.E(fault.Invalid, "BATCH-ID", "batch id is empty")
+	}
+	b.Errors = boundErrors(b.Errors)
+	item, err := catItem(catPKBatch, b.ID, b, map[string]string{"dataset": b.DatasetID, "status": b.Status})
+	if err != nil {
+		return b, nil, err
+	}
+	return b, item, nil
+}
+
+// boundErrors keeps at most MaxBatchErrors entries, each code and
+// description cut to MaxBatchErrorBytes; the rows of the entries left out
+// are counted in one more entry, CodeBatchErrorsOmitted, so that the rows
+// still add up to the failed records.
+func boundErrors(errs []catalog.BatchError) []catalog.BatchError {
+	if len(errs) == 0 {
+		return errs
+	}
+	out := make([]catalog.BatchError, 0, min(len(errs), MaxBatchErrors+1))
+	omitted, kinds := 0, 0
+	for i, e := range errs {
+		if i >= MaxBatchErrors {
+			omitted += e.Rows
+			kinds++
+			continue
+		}
+		e.Code = truncateUTF8(e.Code, MaxBatchErrorBytes)
+		e.Description = truncateUTF8(e.Description, MaxBatchErrorBytes)
+		out = append(out, e)
+	}
+	if kinds > 0 {
+		out = append(out, catalog.BatchError{
+			Code:        CodeBatchErrorsOmitted,
+			Description: fmt.Sprintf("%d more kinds of error are not listed; the failed records name them", kinds),
+			Rows:        omitted,
+		})
+	}
+	return out
+}
+
+// CreateBatch stores b unless a batch with its ID exists; then it returns
+// created=false and the stored batch. Either way the listing entries are
+// (re)written, so a retried create repairs them.
+func (c *Catalog) CreateBatch(ctx context.Context, b catalog.Batch) (bool, catalog.Batch, error) {
+	b, item, err := catBatchItem(b)
+	if err != nil {
+		return false, catalog.Batch{}, err
+	}
+	created, err := c.catCreate(ctx, item, "create batch")
+	if err != nil {
+		return false, catalog.Batch{}, err
+	}
+	stored := b
+	if !created {
+		if stored, err = c.GetBatch(ctx, b.ID); err != nil {
+			return false, catalog.Batch{}, err
+		}
+	}
+	if err := c.catIndexBatch(ctx, stored); err != nil {
+		return false, catalog.Batch{}, err
+	}
+	if created {
+		return true, catalog.Batch{}, nil
+	}
+	return false, stored, nil
+}
+
+// CodeBatchFinal is the Conflict of a write to a batch that has reached a
+// final state.
+const CodeBatchFinal = "BATCH-FINAL"
+
+// PutBatch writes b over the stored batch with its ID unless that batch
+// has reached a final state (success, failed, aborted): a batch's status
+// never goes back, whatever a duplicate or late delivery writes. Such a
+// write is refused with Conflict CodeBatchFinal, which means "already
+// finished". The check is one conditional write.
+func (c *Catalog) PutBatch(ctx context.Context, b catalog.Batch) error {
+	b, item, err := catBatchItem(b)
+	if err != nil {
+		return err
+	}
+	_, err = c.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(c.table),
+		Item:                     item,
+		ConditionExpression:      aws.String("attribute_not_exists(#s) OR NOT (#s IN (:success, :failed, :aborted))"),
+		ExpressionAttributeNames: map[string]string{"#s": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":success": &types.AttributeValueMemberS{Value: catalog.BatchSuccess},
+			":failed":  &types.AttributeValueMemberS{Value: catalog.BatchFailed},
+			":aborted": &types.AttributeValueMemberS{Value: catalog.BatchAborted},
+		},
+	})
+	if IsConditionFailed(err) {
+		return fault.Wrap(err, fault.Conflict, CodeBatchFinal, "the batch has already finished")
+	}
+	if err != nil {
+		return translate(err, "write batch")
+	}
+	return c.catIndexBatch(ctx, b)
+}
+
+func (c *Catalog) catIndexBatch(ctx context.Context, b catalog.Batch) error {
+	sk := catBatchSort(b)
+	byTime := catKey(catPKBatchByTime, sk)
+	byTime["batch"] = &types.AttributeValueMemberS{Value: b.ID}
+	byDS := catKey(catPKBatchDataset+b.DatasetID, sk)
+	byDS["batch"] = &types.AttributeValueMemberS{Value: b.ID}
+	req := map[string][]types.WriteRequest{c.table: {
+		{PutRequest: &types.PutRequest{Item: byTime}},
+		{PutRequest: &types.PutRequest{Item: byDS}},
+	}}
+	for attempt := 0; len(req) > 0; attempt++ {
+		if attempt == 5 {
+			return fault.E(fault.Throttled, "STORE-THROTTLED", "index batch: throttled")
+		}
+		out, err := c.db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: req})
+		if err != nil {
+			return translate(err, "index batch")
+		}
+		req = out.UnprocessedItems
+	}
+	return nil
+}
+
+// GetBatch reads a batch (NotFound "BATCH-NOT-FOUND").
+func (c *Catalog) GetBatch(ctx context.Context, id string) (catalog.Batch, error) {
+	if id == "" {
+		return catalog.Batch{}, fault.E(fault.NotFound, "BATCH-NOT-FOUND", "batch id is empty")
+	}
+	item, err := c.catGet(ctx, catPKBatch, id, "read batch")
+	if err != nil {
+		return catalog.Batch{}, err
+	}
+	if item == nil {
+		return catalog.Batch{}, fault.Errorf(fault.NotFound, "BATCH-NOT-FOUND", "batch %q does not exist", id)
+	}
+	var b catalog.Batch
+	return b, catDecode(item, &b)
+}
+
+// ListBatches lists batches newest first, of one dataset or of all when
+// datasetID is empty, at most limit (100 when limit <= 0).
+func (c *Catalog) ListBatches(ctx context.Context, datasetID string, limit int) ([]catalog.Batch, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	pk := catPKBatchByTime
+	if datasetID != "" {
+		pk = catPKBatchDataset + datasetID
+	}
+	// Index entries may repeat a batch whose creation time was rewritten;
+	// read a little more than asked and keep the first of each.
+	items, err := c.catQuery(ctx, pk, true, limit*2, "list batches")
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	seen := map[string]bool{}
+	for _, it := range items {
+		id := catAttr(it, "batch")
+		if id != "" && !seen[id] && len(ids) < limit {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	docs, err := c.catBatchGet(ctx, catPKBatch, ids, "list batches")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]catalog.Batch, 0, len(ids))
+	for _, id := range ids {
+		it, ok := docs[id]
+		if !ok {
+			continue
+		}
+		var b catalog.Batch
+		if err := catDecode(it, &b); err != nil {
+			return nil, err
+		}
+		if datasetID != "" && b.DatasetID != datasetID {
+			continue
+		}
+		out = append(out, b)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created > out[j].Created })
+	return out, nil
+}
