@@ -67,7 +67,7 @@ type handler struct {
 	batches  batchStore
 	specs    specSource
 	pipeline rowProcessor
-	failed   ingest.FailedWriter
+	failed   catalog.FailedWriter
 	now      func() time.Time
 }
 
@@ -342,7 +342,7 @@ type fileResult struct {
 	failed int
 	codes  map[string]*catalog.BatchError
 	warns  map[string]*catalog.BatchError // warnings of ingested rows, by code
-	buf    []ingest.FailedRecord
+	buf    []catalog.FailedRecord
 }
 
 func (r *fileResult) summary() []catalog.BatchError { return byCode(r.codes) }
@@ -408,7 +408,7 @@ func (h *handler) rows(ctx context.Context, spec *catalog.IngestSpec, b catalog.
 			res.codes[code] = e
 		}
 		e.Rows++
-		res.buf = append(res.buf, ingest.FailedRecord{
+		res.buf = append(res.buf, catalog.FailedRecord{
 			Batch: b.ID, Dataset: b.DatasetID, File: key, Row: line, Code: code, Message: msg, At: h.now().UnixMilli(),
 		})
 	}

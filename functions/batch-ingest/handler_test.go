@@ -104,10 +104,10 @@ func (f *fakeProfiles) PutEvent(context.Context, merge.Event) error { return nil
 
 type fakeFailed struct {
 	mu   sync.Mutex
-	recs map[string]ingest.FailedRecord
+	recs map[string]catalog.FailedRecord
 }
 
-func (f *fakeFailed) PutFailed(_ context.Context, recs []ingest.FailedRecord) error {
+func (f *fakeFailed) PutFailed(_ context.Context, recs []catalog.FailedRecord) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, r := range recs {
@@ -131,7 +131,7 @@ func newFixture() *fixture {
 		objects: &fakeObjects{data: map[string]string{}},
 		batches: &fakeBatches{m: map[string]catalog.Batch{}},
 		prof:    &fakeProfiles{frags: map[string]merge.Fragment{}},
-		failed:  &fakeFailed{recs: map[string]ingest.FailedRecord{}},
+		failed:  &fakeFailed{recs: map[string]catalog.FailedRecord{}},
 	}
 	specs := fakeSpecs{
 		testDataset: {DatasetID: testDataset, Class: catalog.ProfileClass, ProfileEnabled: true, IdentityEnabled: true,

@@ -32,7 +32,7 @@ type rowProcessor interface {
 type handler struct {
 	specs    specSource
 	pipeline rowProcessor
-	failed   ingest.FailedWriter
+	failed   catalog.FailedWriter
 	now      func() time.Time
 }
 
@@ -110,11 +110,11 @@ func (h *handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, specs map[string]*catalog.IngestSpec) (int, error) {
 	k := rec.Kinesis
 	shard := shardOf(rec)
-	var refused []ingest.FailedRecord
+	var refused []catalog.FailedRecord
 	refuse := func(sub, index int, dataset string, err error) {
 		code, msg := ingest.Describe(err)
-		refused = append(refused, ingest.FailedRecord{
-			Batch: ingest.StreamBatch, Dataset: dataset, Shard: shard, Seq: k.SequenceNumber, SubSequence: sub, Index: index,
+		refused = append(refused, catalog.FailedRecord{
+			Batch: catalog.StreamBatch, Dataset: dataset, Shard: shard, Seq: k.SequenceNumber, SubSequence: sub, Index: index,
 			Code: code, Message: msg, At: h.now().UnixMilli(),
 		})
 	}

@@ -66,13 +66,13 @@ func (f *fakeProfiles) PutLinks(_ context.Context, ls []identity.Link) error {
 
 func (f *fakeProfiles) PutEvent(context.Context, merge.Event) error { return nil }
 
-type ingestFailed = ingest.FailedRecord
+type ingestFailed = catalog.FailedRecord
 
 type fakeFailed struct {
-	recs map[string]ingest.FailedRecord
+	recs map[string]catalog.FailedRecord
 }
 
-func (f *fakeFailed) PutFailed(_ context.Context, recs []ingest.FailedRecord) error {
+func (f *fakeFailed) PutFailed(_ context.Context, recs []catalog.FailedRecord) error {
 	for _, r := range recs {
 		k := fmt.Sprintf("%s|%s|%d", r.Shard, r.Seq, r.Index)
 		if r.SubSequence > 0 {
@@ -85,7 +85,7 @@ func (f *fakeFailed) PutFailed(_ context.Context, recs []ingest.FailedRecord) er
 
 func newTestHandler() (*handler, *fakeProfiles, *fakeFailed) {
 	prof := &fakeProfiles{frags: map[string]merge.Fragment{}, links: map[string]bool{}}
-	failed := &fakeFailed{recs: map[string]ingest.FailedRecord{}}
+	failed := &fakeFailed{recs: map[string]catalog.FailedRecord{}}
 	specs := fakeSpecs{testDataset: {
 		DatasetID: testDataset, SchemaID: "https://ns.adobe.com/acme/schemas/crm", Class: catalog.ProfileClass,
 		ProfileEnabled: true, IdentityEnabled: true,
