@@ -114,7 +114,7 @@ func TestDrainEndsOnlyUnfinishedBatches(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fx := newFixture()
 			if tt.stored != nil {
-				fx.batches.m[id] = *tt.stored
+				fx.batches.M[id] = *tt.stored
 			}
 			resp := fx.h.Drain(context.Background(), destinationEvent(t, ev, tt.condition, `{"errorType":"Runtime.ExitError","errorMessage":"signal: killed"}`))
 			if len(resp.BatchItemFailures) != 0 {

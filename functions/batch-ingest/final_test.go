@@ -8,6 +8,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/store"
+	"github.com/mosaic-cdp/mosaic/shared/storetest"
 )
 
 // finishingBatches is the store seen by a duplicate delivery: another
@@ -15,7 +16,7 @@ import (
 // PutBatch refuses from write number finishAt on, as the store does for a
 // batch in a final state.
 type finishingBatches struct {
-	*fakeBatches
+	*storetest.Batches
 	puts, finishAt int
 }
 
@@ -24,7 +25,7 @@ func (f *finishingBatches) PutBatch(ctx context.Context, b catalog.Batch) error 
 	if f.puts >= f.finishAt {
 		return fault.E(fault.Conflict, store.CodeBatchFinal, "the batch has already finished")
 	}
-	return f.fakeBatches.PutBatch(ctx, b)
+	return f.Batches.PutBatch(ctx, b)
 }
 
 // A delivery that finds its batch finished by another delivery stops
@@ -43,7 +44,7 @@ func TestHandleBatchFinishedMeanwhileIsSkipped(t *testing.T) {
 			fx := newFixture()
 			key := "ingest/ds1/f.json"
 			fx.objects.data[key] = lines(rowJSON("jane@example.com", "Jane"))
-			fb := &finishingBatches{fakeBatches: fx.batches, finishAt: tt.finishAt}
+			fb := &finishingBatches{Batches: fx.batches, finishAt: tt.finishAt}
 			fx.h.batches = fb
 			if err := fx.h.Handle(context.Background(), s3Event(key, "e1", time.UnixMilli(1000))); err != nil {
 				t.Fatalf("Handle = %v, want nil: the batch is already finished", err)

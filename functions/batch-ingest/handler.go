@@ -10,22 +10,19 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/mosaic-cdp/mosaic/shared/awsenv"
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
-	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/ingest"
+	"github.com/mosaic-cdp/mosaic/shared/ingest/ingestenv"
 	"github.com/mosaic-cdp/mosaic/shared/store"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
@@ -42,9 +39,6 @@ const rowWorkers = 16
 // the batch's state.
 const reportMargin = 10 * time.Second
 
-// failedFlush is how many failed records are buffered before a write.
-const failedFlush = 100
-
 type objectGetter interface {
 	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 }
@@ -54,47 +48,20 @@ type batchStore interface {
 	PutBatch(ctx context.Context, b catalog.Batch) error
 }
 
-type specSource interface {
-	Spec(ctx context.Context, datasetID string) (*catalog.IngestSpec, error)
-}
-
-type rowProcessor interface {
-	Process(ctx context.Context, spec *catalog.IngestSpec, row ingest.Row) (ingest.Outcome, error)
-}
-
 type handler struct {
-	objects  objectGetter
-	batches  batchStore
-	specs    specSource
-	pipeline rowProcessor
-	failed   ingest.FailedWriter
-	now      func() time.Time
+	objects objectGetter
+	batches batchStore
+	specs   ingest.SpecSource
+	run     *ingest.Runner
+	now     func() time.Time
 }
 
 func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
-	env, err := awsenv.Require(getenv, topology.EnvCatalogTable, topology.EnvProfileTable)
+	env, err := ingestenv.Load(ctx, getenv, rowWorkers, reportMargin)
 	if err != nil {
 		return nil, err
 	}
-	c, err := awsenv.Load(ctx, getenv)
-	if err != nil {
-		return nil, err
-	}
-	skew, err := ingest.ParseClockSkew(getenv(topology.EnvMaxClockSkew))
-	if err != nil {
-		return nil, err
-	}
-	cat := store.NewCatalog(c.DynamoDB, env[topology.EnvCatalogTable])
-	prof := store.NewProfiles(c.DynamoDB, env[topology.EnvProfileTable])
-	specs := catalog.NewSpecLoader(cat)
-	return &handler{
-		objects:  c.S3,
-		batches:  cat,
-		specs:    specs,
-		pipeline: &ingest.Pipeline{Fragments: prof, Links: prof, Events: prof, Namespaces: specs, MaxClockSkew: skew},
-		failed:   store.NewFailedRecords(c.DynamoDB, env[topology.EnvCatalogTable]),
-		now:      time.Now,
-	}, nil
+	return &handler{objects: env.Clients.S3, batches: env.Catalog, specs: env.Specs, run: env.Runner, now: time.Now}, nil
 }
 
 // Handle processes every created object of the event. A transient failure
@@ -283,19 +250,20 @@ func (h *handler) object(ctx context.Context, rec events.S3EventRecord) error {
 		log.WarnContext(ctx, "batch interrupted; it will be retried", "kind", fault.KindOf(err).String(), "err", err)
 		return err
 	}
+	input, failed := res.Rows(), res.Refused()
 	b.Metrics = catalog.BatchMetrics{
 		InputFileCount:    1,
-		InputRecordCount:  res.input,
-		OutputRecordCount: res.input - res.failed,
-		FailedRecordCount: res.failed,
+		InputRecordCount:  input,
+		OutputRecordCount: input - failed,
+		FailedRecordCount: failed,
 	}
-	b.Errors = res.summary()
-	b.Warnings = res.warnings()
+	b.Errors = res.Errors()
+	b.Warnings = res.Warnings()
 	switch {
-	case res.input == 0:
+	case input == 0:
 		b.Status = catalog.BatchFailed
 		b.Errors = append(b.Errors, catalog.BatchError{Code: "FILE-EMPTY", Description: "the file holds no records"})
-	case res.failed*100 > b.PartialIngestionPercent*res.input:
+	case failed*100 > b.PartialIngestionPercent*input:
 		b.Status = catalog.BatchFailed
 	default:
 		b.Status = catalog.BatchSuccess
@@ -309,7 +277,7 @@ func (h *handler) object(ctx context.Context, rec events.S3EventRecord) error {
 		}
 		return err
 	}
-	log.InfoContext(ctx, "batch done", "status", b.Status, "records", res.input, "failed", res.failed)
+	log.InfoContext(ctx, "batch done", "status", b.Status, "records", input, "failed", failed)
 	return nil
 }
 
@@ -336,134 +304,34 @@ func finishedMeanwhile(err error) bool {
 	return errors.Is(err, &fault.Error{Kind: fault.Conflict, Code: store.CodeBatchFinal})
 }
 
-type fileResult struct {
-	mu     sync.Mutex
-	input  int
-	failed int
-	codes  map[string]*catalog.BatchError
-	warns  map[string]*catalog.BatchError // warnings of ingested rows, by code
-	buf    []ingest.FailedRecord
-}
-
-func (r *fileResult) summary() []catalog.BatchError { return byCode(r.codes) }
-
-// warnings counts the warnings of ingested rows by code, e.g. identities
-// dropped past the 20th or an ordering time clamped.
-func (r *fileResult) warnings() []catalog.BatchError { return byCode(r.warns) }
-
-func (r *fileResult) warn(ws []identity.Warning) {
-	if len(ws) == 0 {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, w := range ws {
-		e := r.warns[w.Code]
-		if e == nil {
-			e = &catalog.BatchError{Code: w.Code, Description: w.Message}
-			r.warns[w.Code] = e
-		}
-		e.Rows++
-	}
-}
-
-func byCode(m map[string]*catalog.BatchError) []catalog.BatchError {
-	var out []catalog.BatchError
-	for _, e := range m {
-		out = append(out, *e)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Code < out[j].Code })
-	return out
-}
-
-// rows runs the pipeline on every line of the file, a bounded number at
-// once, and records refused rows. It returns an error only for failures
-// that a retry may cure.
-func (h *handler) rows(ctx context.Context, spec *catalog.IngestSpec, b catalog.Batch, key string, src func(line int) string, body io.Reader) (*fileResult, error) {
-	res := &fileResult{codes: map[string]*catalog.BatchError{}, warns: map[string]*catalog.BatchError{}}
+// rows runs the pipeline on every line of the file, rowWorkers at once,
+// and records refused rows. It returns an error only for failures that a
+// retry may cure.
+func (h *handler) rows(ctx context.Context, spec *catalog.IngestSpec, b catalog.Batch, key string, src func(line int) string, body io.Reader) (*ingest.Tally, error) {
+	res := h.run.NewTally()
 	received := time.UnixMilli(b.Created)
-	stopAt := time.Time{}
-	if dl, ok := ctx.Deadline(); ok {
-		stopAt = dl.Add(-reportMargin)
-	}
-	flush := func(ctx context.Context, force bool) error {
-		res.mu.Lock()
-		if len(res.buf) == 0 || (!force && len(res.buf) < failedFlush) {
-			res.mu.Unlock()
-			return nil
-		}
-		buf := res.buf
-		res.buf = nil
-		res.mu.Unlock()
-		return h.failed.PutFailed(ctx, buf)
-	}
-	record := func(line int, err error) {
-		code, msg := ingest.Describe(err)
-		res.mu.Lock()
-		defer res.mu.Unlock()
-		res.failed++
-		e := res.codes[code]
-		if e == nil {
-			e = &catalog.BatchError{Code: code, Description: msg}
-			res.codes[code] = e
-		}
-		e.Rows++
-		res.buf = append(res.buf, ingest.FailedRecord{
-			Batch: b.ID, Dataset: b.DatasetID, File: key, Row: line, Code: code, Message: msg, At: h.now().UnixMilli(),
-		})
-	}
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(rowWorkers)
 	lr := ingest.NewLineReader(body, ingest.MaxLineBytes)
-	for {
-		if err := gctx.Err(); err != nil {
-			break
-		}
-		if !stopAt.IsZero() && h.now().After(stopAt) {
-			g.Wait()
-			return nil, fault.E(fault.Unavailable, "BATCH-DEADLINE", "the file did not finish before the invocation deadline")
-		}
+	err := h.run.Run(ctx, res, func() (ingest.Item, error) {
 		line, err := lr.Next()
 		if err == io.EOF {
-			break
+			return ingest.Item{}, err
 		}
 		if err != nil {
-			g.Wait()
-			return nil, fault.Wrap(err, fault.Unavailable, "S3-READ", "read the file")
+			return ingest.Item{}, fault.Wrap(err, fault.Unavailable, "S3-READ", "read the file")
 		}
-		res.input++
-		if line.Err != nil {
-			record(line.Number, line.Err)
-			continue
-		}
-		row := ingest.Row{
-			Data:     append([]byte(nil), line.Data...),
-			Received: received,
-			Src:      src(line.Number),
-			Batch:    b.ID,
-		}
-		n := line.Number
-		g.Go(func() error {
-			out, err := h.pipeline.Process(gctx, spec, row)
-			if err != nil {
-				if ingest.Transient(err) {
-					return err
-				}
-				record(n, err)
-				return flush(gctx, false)
-			}
-			res.warn(out.Warnings)
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fault.Wrap(err, fault.Unavailable, "BATCH-CANCELLED", "processing was cancelled")
-	}
-	if err := flush(ctx, true); err != nil {
+		return ingest.Item{
+			Row: ingest.Row{
+				Data:     append([]byte(nil), line.Data...),
+				Received: received,
+				Src:      src(line.Number),
+				Batch:    b.ID,
+			},
+			Spec: spec,
+			At:   catalog.FailedRecord{Batch: b.ID, Dataset: b.DatasetID, File: key, Row: line.Number},
+			Err:  line.Err,
+		}, nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return res, nil

@@ -20,7 +20,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/ingest"
-	"github.com/mosaic-cdp/mosaic/shared/merge"
+	"github.com/mosaic-cdp/mosaic/shared/storetest"
 )
 
 type fakeObjects struct {
@@ -40,88 +40,13 @@ func (f *fakeObjects) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...f
 	return &s3.GetObjectOutput{Body: io.NopCloser(strings.NewReader(d))}, nil
 }
 
-type fakeBatches struct {
-	mu sync.Mutex
-	m  map[string]catalog.Batch
-}
-
-func (f *fakeBatches) CreateBatch(_ context.Context, b catalog.Batch) (bool, catalog.Batch, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if old, ok := f.m[b.ID]; ok {
-		return false, old, nil
-	}
-	f.m[b.ID] = b
-	return true, b, nil
-}
-
-func (f *fakeBatches) PutBatch(_ context.Context, b catalog.Batch) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.m[b.ID] = b
-	return nil
-}
-
-type fakeSpecs map[string]*catalog.IngestSpec
-
-func (f fakeSpecs) Spec(_ context.Context, id string) (*catalog.IngestSpec, error) {
-	if s, ok := f[id]; ok {
-		return s, nil
-	}
-	return nil, fault.E(fault.NotFound, "DATASET-NOT-FOUND", "dataset not found")
-}
-
-// fakeProfiles keeps fragments with the store's ordering rule.
-type fakeProfiles struct {
-	mu    sync.Mutex
-	frags map[string]merge.Fragment
-	links int
-	fail  error
-}
-
-func (f *fakeProfiles) PutFragment(_ context.Context, fr merge.Fragment) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.fail != nil {
-		return f.fail
-	}
-	k := fr.Identity + "|" + fr.Dataset
-	if old, ok := f.frags[k]; ok && (old.TS > fr.TS || (old.TS == fr.TS && old.Src > fr.Src)) {
-		return nil
-	}
-	f.frags[k] = fr
-	return nil
-}
-
-func (f *fakeProfiles) PutLinks(_ context.Context, l []identity.Link) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.links += len(l)
-	return nil
-}
-
-func (f *fakeProfiles) PutEvent(context.Context, merge.Event) error { return nil }
-
-type fakeFailed struct {
-	mu   sync.Mutex
-	recs map[string]ingest.FailedRecord
-}
-
-func (f *fakeFailed) PutFailed(_ context.Context, recs []ingest.FailedRecord) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, r := range recs {
-		f.recs[fmt.Sprintf("%s|%d", r.Batch, r.Row)] = r
-	}
-	return nil
-}
-
 type fixture struct {
 	h       *handler
 	objects *fakeObjects
-	batches *fakeBatches
-	prof    *fakeProfiles
-	failed  *fakeFailed
+	batches *storetest.Batches
+	specs   storetest.Specs
+	prof    *storetest.Profiles
+	failed  *storetest.Failed
 }
 
 const testDataset = "ds1"
@@ -129,20 +54,23 @@ const testDataset = "ds1"
 func newFixture() *fixture {
 	fx := &fixture{
 		objects: &fakeObjects{data: map[string]string{}},
-		batches: &fakeBatches{m: map[string]catalog.Batch{}},
-		prof:    &fakeProfiles{frags: map[string]merge.Fragment{}},
-		failed:  &fakeFailed{recs: map[string]ingest.FailedRecord{}},
+		batches: storetest.NewBatches(),
+		prof:    storetest.NewProfiles(),
+		failed:  storetest.NewFailed(),
+		specs: storetest.Specs{
+			testDataset: {DatasetID: testDataset, Class: catalog.ProfileClass, ProfileEnabled: true, IdentityEnabled: true,
+				Identities: []catalog.IdentityField{{Path: "/personalEmail/address", Namespace: "Email", Primary: true}}},
+			"lake-only": {DatasetID: "lake-only", Class: catalog.ProfileClass},
+		},
 	}
-	specs := fakeSpecs{
-		testDataset: {DatasetID: testDataset, Class: catalog.ProfileClass, ProfileEnabled: true, IdentityEnabled: true,
-			Identities: []catalog.IdentityField{{Path: "/personalEmail/address", Namespace: "Email", Primary: true}}},
-		"lake-only": {DatasetID: "lake-only", Class: catalog.ProfileClass},
-	}
+	now := func() time.Time { return time.UnixMilli(2_000_000) }
 	fx.h = &handler{
-		objects: fx.objects, batches: fx.batches, specs: specs,
-		pipeline: &ingest.Pipeline{Fragments: fx.prof, Links: fx.prof, Events: fx.prof},
-		failed:   fx.failed,
-		now:      func() time.Time { return time.UnixMilli(2_000_000) },
+		objects: fx.objects, batches: fx.batches, specs: fx.specs,
+		run: &ingest.Runner{
+			Pipeline: &ingest.Pipeline{Fragments: fx.prof, Links: fx.prof, Events: fx.prof},
+			Failed:   fx.failed, Workers: rowWorkers, Margin: reportMargin, Now: now,
+		},
+		now: now,
 	}
 	return fx
 }
@@ -164,10 +92,10 @@ func lines(rows ...string) string { return strings.Join(rows, "\n") + "\n" }
 
 func onlyBatch(t *testing.T, fx *fixture) catalog.Batch {
 	t.Helper()
-	if len(fx.batches.m) != 1 {
-		t.Fatalf("got %d batches, want 1", len(fx.batches.m))
+	if len(fx.batches.M) != 1 {
+		t.Fatalf("got %d batches, want 1", len(fx.batches.M))
 	}
-	for _, b := range fx.batches.m {
+	for _, b := range fx.batches.M {
 		return b
 	}
 	return catalog.Batch{}
@@ -220,10 +148,10 @@ func TestHandleFileOutcomes(t *testing.T) {
 			if diff := cmp.Diff(tt.wantCodes, codes); diff != "" {
 				t.Errorf("error codes (-want +got):\n%s", diff)
 			}
-			if got := len(fx.failed.recs); got != tt.wantM.FailedRecordCount {
+			if got := len(fx.failed.Recs); got != tt.wantM.FailedRecordCount {
 				t.Errorf("%d failed records stored, want %d", got, tt.wantM.FailedRecordCount)
 			}
-			for _, r := range fx.failed.recs {
+			for _, r := range fx.failed.Recs {
 				if r.File != "ingest/ds1/f.json" || r.Row == 0 || r.Code == "" || strings.Contains(r.Message, "@example.com") {
 					t.Errorf("failed record lacks its location or leaks a value: %+v", r)
 				}
@@ -260,7 +188,7 @@ func TestHandleRedeliveryIsSkipped(t *testing.T) {
 	if diff := cmp.Diff(first, onlyBatch(t, fx)); diff != "" {
 		t.Errorf("batch changed by a redelivery (-want +got):\n%s", diff)
 	}
-	if fr := fx.prof.frags["Email#jane@example.com|ds1"]; fr.TS != 1000 {
+	if fr := fx.prof.Frags["Email#jane@example.com|ds1"]; fr.TS != 1000 {
 		t.Errorf("fragment ordering time %d, want the object's creation time 1000", fr.TS)
 	}
 }
@@ -296,10 +224,10 @@ func TestHandleEveryUploadIsNewData(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if fx.objects.reads != 3 || len(fx.batches.m) != 3 {
-				t.Fatalf("%d reads, %d batches; want each of 3 uploads read as its own batch", fx.objects.reads, len(fx.batches.m))
+			if fx.objects.reads != 3 || len(fx.batches.M) != 3 {
+				t.Fatalf("%d reads, %d batches; want each of 3 uploads read as its own batch", fx.objects.reads, len(fx.batches.M))
 			}
-			fr := fx.prof.frags["Email#jane@example.com|ds1"]
+			fr := fx.prof.Frags["Email#jane@example.com|ds1"]
 			if !strings.Contains(string(fr.Raw), `"Ann"`) {
 				t.Errorf("profile holds %s, want the last upload (Ann)", fr.Raw)
 			}
@@ -319,20 +247,20 @@ func TestHandleUnchangedFileAfterFixIsProcessed(t *testing.T) {
 		t.Fatalf("first drop: status %q, want failed (no such dataset)", b.Status)
 	}
 	// The operator fixes the cause and drops the very same file again.
-	fx.h.specs.(fakeSpecs)["later"] = &catalog.IngestSpec{DatasetID: "later", Class: catalog.ProfileClass, ProfileEnabled: true, IdentityEnabled: true,
+	fx.specs["later"] = &catalog.IngestSpec{DatasetID: "later", Class: catalog.ProfileClass, ProfileEnabled: true, IdentityEnabled: true,
 		Identities: []catalog.IdentityField{{Path: "/personalEmail/address", Namespace: "Email", Primary: true}}}
 	if err := fx.h.Handle(ctx, upload(key, "e1", "02", "", time.UnixMilli(2000))); err != nil {
 		t.Fatal(err)
 	}
 	var statuses []string
-	for _, b := range fx.batches.m {
+	for _, b := range fx.batches.M {
 		statuses = append(statuses, b.Status)
 	}
 	sort.Strings(statuses)
 	if diff := cmp.Diff([]string{catalog.BatchFailed, catalog.BatchSuccess}, statuses); diff != "" {
 		t.Errorf("batch statuses (-want +got):\n%s", diff)
 	}
-	if _, ok := fx.prof.frags["Email#jane@example.com|later"]; !ok {
+	if _, ok := fx.prof.Frags["Email#jane@example.com|later"]; !ok {
 		t.Error("the re-dropped file's row was not ingested")
 	}
 }
@@ -342,14 +270,14 @@ func TestHandleUnfinishedBatchIsReprocessedWithItsTime(t *testing.T) {
 	key := "ingest/ds1/f.json"
 	fx.objects.data[key] = lines(rowJSON("jane@example.com", "Jane"))
 	id := BatchID("landing", key, uploadOf(s3Event(key, "e1", time.UnixMilli(9000)).Records[0]))
-	fx.batches.m[id] = catalog.Batch{ID: id, DatasetID: testDataset, Status: catalog.BatchProcessing, Created: 700}
+	fx.batches.M[id] = catalog.Batch{ID: id, DatasetID: testDataset, Status: catalog.BatchProcessing, Created: 700}
 	if err := fx.h.Handle(context.Background(), s3Event(key, "e1", time.UnixMilli(9000))); err != nil {
 		t.Fatal(err)
 	}
-	if b := fx.batches.m[id]; b.Status != catalog.BatchSuccess || b.Metrics.OutputRecordCount != 1 {
+	if b := fx.batches.M[id]; b.Status != catalog.BatchSuccess || b.Metrics.OutputRecordCount != 1 {
 		t.Errorf("got status %q, %d records; want success, 1", b.Status, b.Metrics.OutputRecordCount)
 	}
-	if ts := fx.prof.frags["Email#jane@example.com|ds1"].TS; ts != 700 {
+	if ts := fx.prof.Frags["Email#jane@example.com|ds1"].TS; ts != 700 {
 		t.Errorf("fragment ordering time %d, want the stored batch's created time 700", ts)
 	}
 }
@@ -376,7 +304,7 @@ func TestHandleDatasetProblemsFailTheBatch(t *testing.T) {
 
 func TestHandleTransientErrorIsRetried(t *testing.T) {
 	fx := newFixture()
-	fx.prof.fail = fault.E(fault.Throttled, "STORE-THROTTLED", "throttled")
+	fx.prof.Fail = fault.E(fault.Throttled, "STORE-THROTTLED", "throttled")
 	fx.objects.data["ingest/ds1/f.json"] = lines(rowJSON("jane@example.com", "Jane"))
 	err := fx.h.Handle(context.Background(), s3Event("ingest/ds1/f.json", "e1", time.UnixMilli(1)))
 	if fault.KindOf(err) != fault.Throttled {
@@ -386,7 +314,7 @@ func TestHandleTransientErrorIsRetried(t *testing.T) {
 		t.Errorf("batch is %q after a transient failure, want unfinished", b.Status)
 	}
 	// The retry succeeds and finishes the batch.
-	fx.prof.fail = nil
+	fx.prof.Fail = nil
 	if err := fx.h.Handle(context.Background(), s3Event("ingest/ds1/f.json", "e1", time.UnixMilli(1))); err != nil {
 		t.Fatal(err)
 	}
@@ -416,7 +344,7 @@ func TestHandleKeysAndEventNames(t *testing.T) {
 			if err := fx.h.Handle(context.Background(), ev); err != nil {
 				t.Fatal(err)
 			}
-			if got := len(fx.batches.m) == 1; got != tt.wantBatch {
+			if got := len(fx.batches.M) == 1; got != tt.wantBatch {
 				t.Fatalf("batch opened %v, want %v", got, tt.wantBatch)
 			}
 			if tt.wantBatch {

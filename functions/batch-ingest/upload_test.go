@@ -39,7 +39,7 @@ func TestHandleReadsTheUploadsVersion(t *testing.T) {
 	if err := fx.h.Handle(context.Background(), upload(key, "e1", "0A", "v-first", time.UnixMilli(1000))); err != nil {
 		t.Fatal(err)
 	}
-	if raw := string(fx.prof.frags["Email#jane@example.com|ds1"].Raw); !strings.Contains(raw, `"First"`) {
+	if raw := string(fx.prof.Frags["Email#jane@example.com|ds1"].Raw); !strings.Contains(raw, `"First"`) {
 		t.Errorf("batch of version v-first ingested %s", raw)
 	}
 }

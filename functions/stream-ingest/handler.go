@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -13,51 +14,28 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/ingest"
-	"github.com/mosaic-cdp/mosaic/shared/store"
-	"github.com/mosaic-cdp/mosaic/shared/topology"
+	"github.com/mosaic-cdp/mosaic/shared/ingest/ingestenv"
 )
 
 // reportMargin is the time kept before the invocation deadline to answer
 // with the records left for a retry.
 const reportMargin = 3 * time.Second
 
-type specSource interface {
-	Spec(ctx context.Context, datasetID string) (*catalog.IngestSpec, error)
-}
-
-type rowProcessor interface {
-	Process(ctx context.Context, spec *catalog.IngestSpec, row ingest.Row) (ingest.Outcome, error)
-}
+// recordWorkers is 1: the messages of a shard are written in order, and a
+// transient failure stops before any later message is written.
+const recordWorkers = 1
 
 type handler struct {
-	specs    specSource
-	pipeline rowProcessor
-	failed   ingest.FailedWriter
-	now      func() time.Time
+	specs ingest.SpecSource
+	run   *ingest.Runner
 }
 
 func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
-	env, err := awsenv.Require(getenv, topology.EnvCatalogTable, topology.EnvProfileTable)
+	env, err := ingestenv.Load(ctx, getenv, recordWorkers, reportMargin)
 	if err != nil {
 		return nil, err
 	}
-	c, err := awsenv.Load(ctx, getenv)
-	if err != nil {
-		return nil, err
-	}
-	skew, err := ingest.ParseClockSkew(getenv(topology.EnvMaxClockSkew))
-	if err != nil {
-		return nil, err
-	}
-	cat := store.NewCatalog(c.DynamoDB, env[topology.EnvCatalogTable])
-	prof := store.NewProfiles(c.DynamoDB, env[topology.EnvProfileTable])
-	specs := catalog.NewSpecLoader(cat)
-	return &handler{
-		specs:    specs,
-		pipeline: &ingest.Pipeline{Fragments: prof, Links: prof, Events: prof, Namespaces: specs, MaxClockSkew: skew},
-		failed:   store.NewFailedRecords(c.DynamoDB, env[topology.EnvCatalogTable]),
-		now:      time.Now,
-	}, nil
+	return &handler{specs: env.Specs, run: env.Runner}, nil
 }
 
 // shardOf reads the shard id from a Kinesis event id "<shardId>:<sequence>".
@@ -72,15 +50,12 @@ func shardOf(r events.KinesisEventRecord) string {
 // the retry starts there and no identity's records are reordered.
 func (h *handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	var resp events.KinesisEventResponse
-	stopAt := time.Time{}
-	if dl, ok := ctx.Deadline(); ok {
-		stopAt = dl.Add(-reportMargin)
-	}
+	stopAt := h.run.StopAt(ctx)
 	specs := map[string]*catalog.IngestSpec{}
 	done, failed := 0, 0
 	for i, rec := range ev.Records {
 		var err error
-		if ctx.Err() != nil || (!stopAt.IsZero() && h.now().After(stopAt)) {
+		if ctx.Err() != nil || h.run.Late(stopAt) {
 			err = ctx.Err()
 			if err == nil {
 				err = context.DeadlineExceeded
@@ -109,91 +84,97 @@ func (h *handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 // its user records are idempotent).
 func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, specs map[string]*catalog.IngestSpec) (int, error) {
 	k := rec.Kinesis
-	shard := shardOf(rec)
-	var refused []ingest.FailedRecord
-	refuse := func(sub, index int, dataset string, err error) {
-		code, msg := ingest.Describe(err)
-		refused = append(refused, ingest.FailedRecord{
-			Batch: ingest.StreamBatch, Dataset: dataset, Shard: shard, Seq: k.SequenceNumber, SubSequence: sub, Index: index,
-			Code: code, Message: msg, At: h.now().UnixMilli(),
-		})
-	}
+	at := catalog.FailedRecord{Batch: catalog.StreamBatch, Shard: shardOf(rec), Seq: k.SequenceNumber}
+	t := h.run.NewTally()
+	var msgs []queued
 	users, err := ingest.SplitRecord(k.Data)
 	if err != nil {
-		refuse(0, 0, "", err)
+		t.Refuse(at, err)
 	}
 	for _, u := range users {
+		uat := at
+		uat.SubSequence = u.SubSequence
 		if u.Err != nil {
-			refuse(u.SubSequence, 0, "", u.Err)
+			t.Refuse(uat, u.Err)
 			continue
 		}
 		// Position of the user record: sequence number, then the
 		// sub-sequence within an aggregate, zero-padded so that sources
 		// compare in stream order.
-		src := fmt.Sprintf("kinesis:%s:%s", shard, k.SequenceNumber)
+		src := fmt.Sprintf("kinesis:%s:%s", at.Shard, k.SequenceNumber)
 		if u.Aggregated {
 			src = fmt.Sprintf("%s:%05d", src, u.SubSequence)
 		}
-		if err := h.userRecord(ctx, k, u, src, specs, refuse); err != nil {
-			return 0, err
+		ms, err := ingest.ParseMessages(u.Data)
+		if err != nil {
+			t.Refuse(uat, err)
+		}
+		for _, m := range ms {
+			mat := uat
+			mat.Index, mat.Dataset = m.Index, m.DatasetID
+			msrc := src
+			if len(ms) > 1 {
+				msrc = fmt.Sprintf("%s#%04d", src, m.Index)
+			}
+			msgs = append(msgs, queued{schemaID: m.SchemaID, Item: ingest.Item{
+				Row: ingest.Row{Data: m.Entity, Received: k.ApproximateArrivalTimestamp.Time, Src: msrc, Batch: msrc, Op: m.Op},
+				At:  mat,
+				Err: m.Err,
+			}})
 		}
 	}
-	if len(refused) > 0 {
-		if err := h.failed.PutFailed(ctx, refused); err != nil {
-			return 0, err
+	next := 0
+	err = h.run.Run(ctx, t, func() (ingest.Item, error) {
+		if next == len(msgs) {
+			return ingest.Item{}, io.EOF
 		}
+		m := msgs[next]
+		next++
+		if m.Err != nil {
+			return m.Item, nil
+		}
+		return h.withSpec(ctx, m, specs)
+	})
+	if err != nil {
+		return 0, err
 	}
-	return len(refused), nil
+	for _, w := range t.Warnings() {
+		// The code only: a warning's message may name a value.
+		slog.WarnContext(ctx, "records ingested with a warning", "code", w.Code, "records", w.Rows)
+	}
+	return t.Refused(), nil
 }
 
-// userRecord ingests the messages of one user record.
-func (h *handler) userRecord(ctx context.Context, k events.KinesisRecord, u ingest.UserRecord, base string, specs map[string]*catalog.IngestSpec,
-	refuse func(sub, index int, dataset string, err error)) error {
-	msgs, err := ingest.ParseMessages(u.Data)
-	if err != nil {
-		refuse(u.SubSequence, 0, "", err)
-	}
-	for _, m := range msgs {
-		if m.Err != nil {
-			refuse(u.SubSequence, m.Index, m.DatasetID, m.Err)
-			continue
-		}
-		spec, ok := specs[m.DatasetID]
-		if !ok {
-			spec, err = h.specs.Spec(ctx, m.DatasetID)
-			if err != nil {
-				if ingest.Transient(err) {
-					return err
-				}
-				refuse(u.SubSequence, m.Index, m.DatasetID, err)
-				continue
-			}
-			specs[m.DatasetID] = spec
-		}
-		if m.SchemaID != "" && spec.SchemaID != "" && m.SchemaID != spec.SchemaID {
-			refuse(u.SubSequence, m.Index, m.DatasetID, schemaMismatch)
-			continue
-		}
-		src := base
-		if len(msgs) > 1 {
-			src = fmt.Sprintf("%s#%04d", src, m.Index)
-		}
-		out, err := h.pipeline.Process(ctx, spec, ingest.Row{
-			Data: m.Entity, Received: k.ApproximateArrivalTimestamp.Time, Src: src, Batch: src, Op: m.Op,
-		})
+// queued is one streaming message to ingest and the schema it names.
+type queued struct {
+	ingest.Item
+	schemaID string
+}
+
+// withSpec gives m the spec of its dataset, read once per invocation, or
+// refuses it when the dataset is unknown or has another schema. A
+// transient failure to read the spec is returned.
+func (h *handler) withSpec(ctx context.Context, m queued, specs map[string]*catalog.IngestSpec) (ingest.Item, error) {
+	it := m.Item
+	spec, ok := specs[it.At.Dataset]
+	if !ok {
+		var err error
+		spec, err = h.specs.Spec(ctx, it.At.Dataset)
 		if err != nil {
 			if ingest.Transient(err) {
-				return err
+				return it, err
 			}
-			refuse(u.SubSequence, m.Index, m.DatasetID, err)
-			continue
+			it.Err = err
+			return it, nil
 		}
-		for _, w := range out.Warnings {
-			// The code only: a warning's message may name a value.
-			slog.WarnContext(ctx, "record ingested with a warning", "code", w.Code, "datasetId", m.DatasetID)
-		}
+		specs[it.At.Dataset] = spec
 	}
-	return nil
+	if m.schemaID != "" && spec.SchemaID != "" && m.schemaID != spec.SchemaID {
+		it.Err = schemaMismatch
+		return it, nil
+	}
+	it.Spec = spec
+	return it, nil
 }
 
 var schemaMismatch = fault.E(fault.Invalid, "STREAM-SCHEMA-MISMATCH", "the message's schemaRef is not the dataset's schema")

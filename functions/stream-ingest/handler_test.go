@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,86 +12,25 @@ import (
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/eventsample"
-	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/ingest"
-	"github.com/mosaic-cdp/mosaic/shared/merge"
+	"github.com/mosaic-cdp/mosaic/shared/storetest"
 )
 
 const testDataset = "65a1b2c3d4e5f60718293a4b"
 
-type fakeSpecs map[string]*catalog.IngestSpec
-
-func (f fakeSpecs) Spec(_ context.Context, id string) (*catalog.IngestSpec, error) {
-	if s, ok := f[id]; ok {
-		return s, nil
-	}
-	return nil, fault.E(fault.NotFound, "DATASET-NOT-FOUND", "dataset not found")
-}
-
-type fakeProfiles struct {
-	mu     sync.Mutex
-	frags  map[string]merge.Fragment
-	links  map[string]bool
-	writes int
-	// failAt makes the n-th fragment write (1-based) fail transiently.
-	failAt int
-}
-
-func (f *fakeProfiles) PutFragment(_ context.Context, fr merge.Fragment) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.writes++
-	if f.writes == f.failAt {
-		return fault.E(fault.Throttled, "STORE-THROTTLED", "throttled")
-	}
-	k := fr.Identity + "|" + fr.Dataset
-	if old, ok := f.frags[k]; ok && (old.TS > fr.TS || (old.TS == fr.TS && old.Src > fr.Src)) {
-		return nil
-	}
-	fr.Raw = nil
-	f.frags[k] = fr
-	return nil
-}
-
-func (f *fakeProfiles) PutLinks(_ context.Context, ls []identity.Link) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, l := range ls {
-		f.links[l.A.Key()+"|"+l.B.Key()] = true
-	}
-	return nil
-}
-
-func (f *fakeProfiles) PutEvent(context.Context, merge.Event) error { return nil }
-
-type ingestFailed = ingest.FailedRecord
-
-type fakeFailed struct {
-	recs map[string]ingest.FailedRecord
-}
-
-func (f *fakeFailed) PutFailed(_ context.Context, recs []ingest.FailedRecord) error {
-	for _, r := range recs {
-		k := fmt.Sprintf("%s|%s|%d", r.Shard, r.Seq, r.Index)
-		if r.SubSequence > 0 {
-			k += fmt.Sprintf("|sub%d", r.SubSequence)
-		}
-		f.recs[k] = r
-	}
-	return nil
-}
-
-func newTestHandler() (*handler, *fakeProfiles, *fakeFailed) {
-	prof := &fakeProfiles{frags: map[string]merge.Fragment{}, links: map[string]bool{}}
-	failed := &fakeFailed{recs: map[string]ingest.FailedRecord{}}
-	specs := fakeSpecs{testDataset: {
+func newTestHandler() (*handler, *storetest.Profiles, *storetest.Failed) {
+	prof := storetest.NewProfiles()
+	failed := storetest.NewFailed()
+	specs := storetest.Specs{testDataset: {
 		DatasetID: testDataset, SchemaID: "https://ns.adobe.com/acme/schemas/crm", Class: catalog.ProfileClass,
 		ProfileEnabled: true, IdentityEnabled: true,
 		Identities: []catalog.IdentityField{{Path: "/personalEmail/address", Namespace: "Email", Primary: true}},
 	}}
-	h := &handler{specs: specs, pipeline: &ingest.Pipeline{Fragments: prof, Links: prof, Events: prof}, failed: failed,
-		now: func() time.Time { return time.UnixMilli(5000) }}
+	h := &handler{specs: specs, run: &ingest.Runner{
+		Pipeline: &ingest.Pipeline{Fragments: prof, Links: prof, Events: prof}, Failed: failed,
+		Workers: recordWorkers, Margin: reportMargin, Now: func() time.Time { return time.UnixMilli(5000) },
+	}}
 	return h, prof, failed
 }
 
@@ -124,18 +62,18 @@ func TestSampleEvent(t *testing.T) {
 	eventsample.Decode(t, "stream-ingest-kinesis.json", &ev)
 	h, prof, failed := newTestHandler()
 	resp, err := h.Handle(context.Background(), ev)
-	if err != nil || len(resp.BatchItemFailures) != 0 || len(failed.recs) != 0 {
-		t.Fatalf("got %v, %+v, %d failed records; want the sample ingested", err, resp, len(failed.recs))
+	if err != nil || len(resp.BatchItemFailures) != 0 || len(failed.Recs) != 0 {
+		t.Fatalf("got %v, %+v, %d failed records; want the sample ingested", err, resp, len(failed.Recs))
 	}
-	fr, ok := prof.frags["Email#jane@example.com|"+testDataset]
+	fr, ok := prof.Frags["Email#jane@example.com|"+testDataset]
 	if !ok {
-		t.Fatalf("no fragment for the sample's primary identity; have %v", prof.frags)
+		t.Fatalf("no fragment for the sample's primary identity; have %v", prof.Frags)
 	}
 	if want := time.Date(2026, 1, 15, 10, 20, 30, 0, time.UTC).UnixMilli(); fr.TS != want {
 		t.Errorf("ordering time %d, want lastUpdatedDate %d", fr.TS, want)
 	}
-	if !prof.links["Email#jane@example.com|ECID#12345678901234567890123456789012345678"] {
-		t.Errorf("sample's identities not linked: %v", prof.links)
+	if !prof.Links["Email#jane@example.com|ECID#12345678901234567890123456789012345678"] {
+		t.Errorf("sample's identities not linked: %v", prof.Links)
 	}
 }
 
@@ -157,20 +95,20 @@ func TestHandleInvalidRecordsAreRecordedNotRetried(t *testing.T) {
 		"shardId-000000000001|0004|1": identity.CodeNoPrimary,
 	}
 	got := map[string]string{}
-	for k, r := range failed.recs {
+	for k, r := range failed.Recs {
 		got[k] = r.Code
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("failed records (-want +got):\n%s", diff)
 	}
-	if len(prof.frags) != 2 {
-		t.Errorf("got %d fragments, want 2 (the good messages)", len(prof.frags))
+	if len(prof.Frags) != 2 {
+		t.Errorf("got %d fragments, want 2 (the good messages)", len(prof.Frags))
 	}
 }
 
 func TestHandleTransientFailureRetriesTheRest(t *testing.T) {
 	h, prof, _ := newTestHandler()
-	prof.failAt = 2
+	prof.FailAt = 2
 	ev := kinesisEvent(
 		message("a@example.com", "A", ""), message("b@example.com", "B", ""),
 		message("c@example.com", "C", ""), message("d@example.com", "D", ""),
@@ -186,8 +124,8 @@ func TestHandleTransientFailureRetriesTheRest(t *testing.T) {
 	if diff := cmp.Diff([]string{"0002", "0003", "0004"}, got); diff != "" {
 		t.Errorf("batch item failures (-want +got):\n%s", diff)
 	}
-	if len(prof.frags) != 1 {
-		t.Errorf("got %d fragments, want 1: nothing after the failure is written", len(prof.frags))
+	if len(prof.Frags) != 1 {
+		t.Errorf("got %d fragments, want 1: nothing after the failure is written", len(prof.Frags))
 	}
 }
 
@@ -201,7 +139,7 @@ func TestHandleReplayAndOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fr := prof.frags["Email#a@example.com|"+testDataset]
+	fr := prof.Frags["Email#a@example.com|"+testDataset]
 	if fr.Record["person"].(map[string]any)["name"] != "new" {
 		t.Errorf("stored %v, want the newer update to win although it arrived first", fr.Record["person"])
 	}
@@ -210,7 +148,7 @@ func TestHandleReplayAndOrder(t *testing.T) {
 	if _, err := h2.Handle(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(prof2.frags, prof.frags); diff != "" {
+	if diff := cmp.Diff(prof2.Frags, prof.Frags); diff != "" {
 		t.Errorf("replay changed the store (-once +twice):\n%s", diff)
 	}
 }

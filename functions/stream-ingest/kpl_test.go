@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
 )
 
 // userRec is one user record to aggregate: an index into the partition
@@ -60,19 +62,19 @@ func TestKPLAggregatedRecordsAreEachIngested(t *testing.T) {
 		t.Fatalf("Handle: %v %+v; want no retry (refused user records are failed records)", err, resp.BatchItemFailures)
 	}
 	for _, who := range []string{"ann", "bob"} {
-		if _, ok := prof.frags["Email#"+who+"@example.com|"+testDataset]; !ok {
+		if _, ok := prof.Frags["Email#"+who+"@example.com|"+testDataset]; !ok {
 			t.Errorf("user record of %s not ingested", who)
 		}
 	}
-	if _, ok := prof.frags["Email#cat@example.com|"+testDataset]; ok {
+	if _, ok := prof.Frags["Email#cat@example.com|"+testDataset]; ok {
 		t.Error("a user record naming a partition key the aggregate lacks was ingested")
 	}
-	dan := prof.frags["Email#dan@example.com|"+testDataset]
+	dan := prof.Frags["Email#dan@example.com|"+testDataset]
 	if !strings.Contains(dan.Src, ":00014") {
 		t.Errorf("dan's fragment comes from %q, want the last user record (sub-sequence 14)", dan.Src)
 	}
 	got := map[int]string{}
-	for _, r := range failed.recs {
+	for _, r := range failed.Recs {
 		got[r.SubSequence] = r.Code
 		if r.Seq != "0001" || r.Shard != "shardId-000000000001" {
 			t.Errorf("failed record %+v lacks its Kinesis position", r)
@@ -85,7 +87,7 @@ func TestKPLAggregatedRecordsAreEachIngested(t *testing.T) {
 
 func TestKPLTransientFailureRetriesTheKinesisRecord(t *testing.T) {
 	h, prof, _ := newTestHandler()
-	prof.failAt = 2 // the second user record's write is throttled
+	prof.FailAt = 2 // the second user record's write is throttled
 	agg := aggregate([]string{"k"}, userRec{0, message("a@example.com", "A", "")}, userRec{0, message("b@example.com", "B", "")})
 	ev := kinesisEvent(message("first@example.com", "F", ""), string(agg), message("later@example.com", "L", ""))
 	resp, err := h.Handle(context.Background(), ev)
@@ -109,10 +111,10 @@ func TestKPLBrokenDigestRefusesTheRecord(t *testing.T) {
 	if err != nil || len(resp.BatchItemFailures) != 0 {
 		t.Fatalf("Handle: %v %+v", err, resp.BatchItemFailures)
 	}
-	if len(prof.frags) != 0 || len(failed.recs) != 1 {
-		t.Fatalf("%d fragments, %d failed records; want 0 and 1", len(prof.frags), len(failed.recs))
+	if len(prof.Frags) != 0 || len(failed.Recs) != 1 {
+		t.Fatalf("%d fragments, %d failed records; want 0 and 1", len(prof.Frags), len(failed.Recs))
 	}
-	for _, r := range failed.recs {
+	for _, r := range failed.Recs {
 		if r.Code != "STREAM-KPL-INVALID" {
 			t.Errorf("code %s, want STREAM-KPL-INVALID", r.Code)
 		}
@@ -123,26 +125,26 @@ func TestBase64DataSaysSo(t *testing.T) {
 	h, prof, failed := newTestHandler()
 	msg := message("a@example.com", "A", "")
 	for _, data := range []string{base64.StdEncoding.EncodeToString([]byte(msg)), base64.StdEncoding.EncodeToString([]byte(msg + "\n"))} {
-		failed.recs = map[string]ingestFailed{}
+		failed.Recs = map[string]catalog.FailedRecord{}
 		if _, err := h.Handle(context.Background(), kinesisEvent(data)); err != nil {
 			t.Fatal(err)
 		}
-		if len(failed.recs) != 1 {
-			t.Fatalf("%d failed records, want 1", len(failed.recs))
+		if len(failed.Recs) != 1 {
+			t.Fatalf("%d failed records, want 1", len(failed.Recs))
 		}
-		for _, r := range failed.recs {
+		for _, r := range failed.Recs {
 			if r.Code != "ROW-BASE64" || r.Message != "the record's data is base64 text; send raw bytes (AWS CLI v2: --cli-binary-format raw-in-base64-out)" {
 				t.Errorf("got %s %q", r.Code, r.Message)
 			}
 		}
 	}
-	if len(prof.frags) != 0 {
+	if len(prof.Frags) != 0 {
 		t.Error("base64 text was ingested")
 	}
 	// Text that merely uses base64's alphabet is an ordinary JSON error.
-	failed.recs = map[string]ingestFailed{}
+	failed.Recs = map[string]catalog.FailedRecord{}
 	h.Handle(context.Background(), kinesisEvent("hello"))
-	for _, r := range failed.recs {
+	for _, r := range failed.Recs {
 		if r.Code == "ROW-BASE64" {
 			t.Errorf("plain word called base64: %+v", r)
 		}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
-	"github.com/mosaic-cdp/mosaic/shared/ingest"
 )
 
 // A failed record is stored whatever the size of what it points at: a
@@ -24,13 +23,13 @@ func TestFailedRecordsBoundSizes(t *testing.T) {
 		longA := "ingest/ds/" + strings.Repeat("a", 1000)          // 1,010 bytes
 		longB := "ingest/ds/" + strings.Repeat("a", 999) + "b"     // same start, another file
 		huge := strings.Repeat("unknown field \U0001F600 ", 20000) // about 420 KB
-		var recs []ingest.FailedRecord
+		var recs []catalog.FailedRecord
 		for _, file := range []string{longB, longA, "ingest/ds/short.json"} {
 			for row := 12; row >= 1; row-- {
-				recs = append(recs, ingest.FailedRecord{Batch: "b1", Dataset: "ds", File: file, Row: row, Code: "ROW-FIELD", Message: huge, At: 1})
+				recs = append(recs, catalog.FailedRecord{Batch: "b1", Dataset: "ds", File: file, Row: row, Code: "ROW-FIELD", Message: huge, At: 1})
 			}
 		}
-		recs = append(recs, ingest.FailedRecord{Batch: ingest.StreamBatch, Shard: strings.Repeat("s", 2000), Seq: strings.Repeat("9", 2000), Index: 3, Code: "ROW-JSON", Message: huge})
+		recs = append(recs, catalog.FailedRecord{Batch: catalog.StreamBatch, Shard: strings.Repeat("s", 2000), Seq: strings.Repeat("9", 2000), Index: 3, Code: "ROW-JSON", Message: huge})
 		if err := f.PutFailed(ctx, recs); err != nil {
 			t.Fatalf("PutFailed: %v", err)
 		}
@@ -59,7 +58,7 @@ func TestFailedRecordsBoundSizes(t *testing.T) {
 				}
 			}
 		}
-		st, err := f.Failed(ctx, ingest.StreamBatch, 10)
+		st, err := f.Failed(ctx, catalog.StreamBatch, 10)
 		if err != nil || len(st) != 1 {
 			t.Fatalf("stream records: %v, %v; want 1", st, err)
 		}

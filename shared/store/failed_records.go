@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
-	"github.com/mosaic-cdp/mosaic/shared/ingest"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
@@ -49,7 +49,7 @@ func profFailedHash(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func profFailedKey(r ingest.FailedRecord) (string, string) {
+func profFailedKey(r catalog.FailedRecord) (string, string) {
 	pk := profFailedPfx + r.Batch
 	if len(r.Batch) > profFailedKeyPart {
 		pk = profFailedPfx + "H#" + profFailedHash(r.Batch)
@@ -74,7 +74,7 @@ func profFailedKey(r ingest.FailedRecord) (string, string) {
 
 // profFailedBounded cuts the texts of r to their bounds; the key is made
 // from the uncut record, so that cut names never collide.
-func profFailedBounded(r ingest.FailedRecord) ingest.FailedRecord {
+func profFailedBounded(r catalog.FailedRecord) catalog.FailedRecord {
 	r.Message = truncateUTF8(r.Message, MaxFailedMessageBytes)
 	for _, s := range []*string{&r.Batch, &r.Dataset, &r.File, &r.Shard, &r.Seq, &r.Code} {
 		*s = truncateUTF8(*s, MaxFailedPointerBytes)
@@ -83,7 +83,7 @@ func profFailedBounded(r ingest.FailedRecord) ingest.FailedRecord {
 }
 
 // PutFailed stores failed records, 25 to a request.
-func (f *FailedRecords) PutFailed(ctx context.Context, recs []ingest.FailedRecord) error {
+func (f *FailedRecords) PutFailed(ctx context.Context, recs []catalog.FailedRecord) error {
 	for start := 0; start < len(recs); start += 25 {
 		chunk := recs[start:min(start+25, len(recs))]
 		seen := map[string]bool{}
@@ -134,21 +134,21 @@ func (f *FailedRecords) PutFailed(ctx context.Context, recs []ingest.FailedRecor
 
 // Failed lists the failed records of a batch ("stream" for Kinesis), at
 // most limit of them.
-func (f *FailedRecords) Failed(ctx context.Context, batch string, limit int) ([]ingest.FailedRecord, error) {
-	pk, _ := profFailedKey(ingest.FailedRecord{Batch: batch})
+func (f *FailedRecords) Failed(ctx context.Context, batch string, limit int) ([]catalog.FailedRecord, error) {
+	pk, _ := profFailedKey(catalog.FailedRecord{Batch: batch})
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(f.table),
 		KeyConditionExpression:    aws.String("pk = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": profS(pk)},
 	}
-	var out []ingest.FailedRecord
+	var out []catalog.FailedRecord
 	for len(out) < limit {
 		res, err := f.db.Query(ctx, in)
 		if err != nil {
 			return nil, translate(err, "read failed records")
 		}
 		for _, item := range res.Items {
-			var r ingest.FailedRecord
+			var r catalog.FailedRecord
 			if err := json.Unmarshal([]byte(profStr(item["rec"])), &r); err != nil {
 				return nil, fault.Wrap(err, fault.Internal, "STORE-DECODE", "read failed records: stored record is corrupt")
 			}

@@ -13,8 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
-	"github.com/mosaic-cdp/mosaic/shared/ingest"
 	"github.com/mosaic-cdp/mosaic/shared/merge"
 )
 
@@ -239,11 +239,11 @@ func TestFailedRecordsIdempotent(t *testing.T) {
 		db, table := newTestTable(t)
 		ctx := context.Background()
 		f := NewFailedRecords(db, table)
-		var recs []ingest.FailedRecord
+		var recs []catalog.FailedRecord
 		for i := 1; i <= 30; i++ {
-			recs = append(recs, ingest.FailedRecord{Batch: "b1", Dataset: "ds", File: "ingest/ds/a.json", Row: i, Code: "ROW-JSON", Message: "bad", At: 1})
+			recs = append(recs, catalog.FailedRecord{Batch: "b1", Dataset: "ds", File: "ingest/ds/a.json", Row: i, Code: "ROW-JSON", Message: "bad", At: 1})
 		}
-		recs = append(recs, ingest.FailedRecord{Batch: "b1", File: "ingest/ds/a.json", Row: 1, Code: "ROW-JSON", Message: "bad", At: 1})
+		recs = append(recs, catalog.FailedRecord{Batch: "b1", File: "ingest/ds/a.json", Row: 1, Code: "ROW-JSON", Message: "bad", At: 1})
 		for range 2 {
 			if err := f.PutFailed(ctx, recs); err != nil {
 				t.Fatal(err)

@@ -1,0 +1,35 @@
+package catalog
+
+import "context"
+
+// FailedRecord is one refused row or message, in the one format used for
+// S3 files and Kinesis records alike (docs/api.md, failed records): where
+// it was (file and row, or shard and sequence number), a stable code and a
+// readable message. It never holds the record's values.
+type FailedRecord struct {
+	// Batch is the batch id for a file, or StreamBatch for Kinesis records.
+	Batch   string `json:"batchId"`
+	Dataset string `json:"datasetId,omitempty"`
+	File    string `json:"file,omitempty"`
+	Row     int    `json:"row,omitempty"`
+	Shard   string `json:"shard,omitempty"`
+	Seq     string `json:"sequenceNumber,omitempty"`
+	// SubSequence is the user record's position within a record
+	// aggregated by the Kinesis Producer Library (ingest.SplitRecord).
+	SubSequence int `json:"subSequenceNumber,omitempty"`
+	// Index is the message's position within a {"messages":[…]} record.
+	Index   int    `json:"index,omitempty"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// At is when the record was refused, epoch ms.
+	At int64 `json:"at"`
+}
+
+// StreamBatch is FailedRecord.Batch for Kinesis records.
+const StreamBatch = "stream"
+
+// FailedWriter stores failed records; writing the same record twice
+// leaves one.
+type FailedWriter interface {
+	PutFailed(ctx context.Context, recs []FailedRecord) error
+}

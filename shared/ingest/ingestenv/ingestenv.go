@@ -1,0 +1,58 @@
+// Package ingestenv builds what the ingest functions share from their
+// environment: the SDK clients, the catalog, the cached spec loader and an
+// ingest.Runner whose pipeline writes to the profile table and whose
+// refusals go to the failed records of the catalog table.
+package ingestenv
+
+import (
+	"context"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic/shared/awsenv"
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/ingest"
+	"github.com/mosaic-cdp/mosaic/shared/store"
+	"github.com/mosaic-cdp/mosaic/shared/topology"
+)
+
+// Env is an ingest function's wiring.
+type Env struct {
+	Clients *awsenv.Clients
+	Catalog *store.Catalog
+	Specs   *catalog.SpecLoader
+	Runner  *ingest.Runner
+}
+
+// Load reads MOSAIC_CATALOG_TABLE and MOSAIC_PROFILE_TABLE (required; the
+// error names the missing ones) and MOSAIC_MAX_CLOCK_SKEW (see
+// ingest.ParseClockSkew). The runner processes rows with the given number
+// of workers and stops margin before the invocation deadline.
+func Load(ctx context.Context, getenv awsenv.Getenv, workers int, margin time.Duration) (*Env, error) {
+	env, err := awsenv.Require(getenv, topology.EnvCatalogTable, topology.EnvProfileTable)
+	if err != nil {
+		return nil, err
+	}
+	c, err := awsenv.Load(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
+	skew, err := ingest.ParseClockSkew(getenv(topology.EnvMaxClockSkew))
+	if err != nil {
+		return nil, err
+	}
+	cat := store.NewCatalog(c.DynamoDB, env[topology.EnvCatalogTable])
+	prof := store.NewProfiles(c.DynamoDB, env[topology.EnvProfileTable])
+	specs := catalog.NewSpecLoader(cat)
+	return &Env{
+		Clients: c,
+		Catalog: cat,
+		Specs:   specs,
+		Runner: &ingest.Runner{
+			Pipeline: &ingest.Pipeline{Fragments: prof, Links: prof, Events: prof, Namespaces: specs, MaxClockSkew: skew},
+			Failed:   store.NewFailedRecords(c.DynamoDB, env[topology.EnvCatalogTable]),
+			Workers:  workers,
+			Margin:   margin,
+			Now:      time.Now,
+		},
+	}, nil
+}

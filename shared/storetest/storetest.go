@@ -1,0 +1,151 @@
+// Package storetest provides in-memory stand-ins for the store's ports, for
+// unit tests of what writes through them: Profiles (fragments, links and
+// events, kept with the store's ordering rule merge.Newer), Specs and
+// Batches (the catalog) and Failed (failed records). They are safe for
+// concurrent use, as the ingest runner writes from several goroutines.
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/identity"
+	"github.com/mosaic-cdp/mosaic/shared/merge"
+)
+
+// Specs serves ingest specs by dataset id; an unknown id is the catalog's
+// DATASET-NOT-FOUND.
+type Specs map[string]*catalog.IngestSpec
+
+// Spec returns the spec of datasetID.
+func (s Specs) Spec(_ context.Context, datasetID string) (*catalog.IngestSpec, error) {
+	if spec, ok := s[datasetID]; ok {
+		return spec, nil
+	}
+	return nil, fault.E(fault.NotFound, "DATASET-NOT-FOUND", "dataset not found")
+}
+
+// Profiles keeps one fragment per identity and dataset, replacing it only
+// with one that merge.Newer does not order before it, as the store's
+// conditional write does; links by "<a key>|<b key>"; events by
+// "<identity>|<_id>".
+type Profiles struct {
+	mu     sync.Mutex
+	Frags  map[string]merge.Fragment
+	Links  map[string]bool
+	Events map[string]merge.Event
+	// Writes counts fragment writes, kept or not.
+	Writes int
+	// FailAt makes the FailAt-th fragment write (1-based) fail as throttled.
+	FailAt int
+	// Fail, when set, is returned by every fragment write.
+	Fail error
+}
+
+// NewProfiles returns an empty Profiles.
+func NewProfiles() *Profiles {
+	return &Profiles{Frags: map[string]merge.Fragment{}, Links: map[string]bool{}, Events: map[string]merge.Event{}}
+}
+
+// PutFragment stores f unless the stored fragment of its identity and
+// dataset is newer.
+func (p *Profiles) PutFragment(_ context.Context, f merge.Fragment) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.Writes++
+	if p.Fail != nil {
+		return p.Fail
+	}
+	if p.Writes == p.FailAt {
+		return fault.E(fault.Throttled, "STORE-THROTTLED", "throttled")
+	}
+	k := f.Identity + "|" + f.Dataset
+	if old, ok := p.Frags[k]; ok && merge.Newer(old, f) {
+		return nil
+	}
+	p.Frags[k] = f
+	return nil
+}
+
+// PutLinks stores each link.
+func (p *Profiles) PutLinks(_ context.Context, links []identity.Link) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range links {
+		p.Links[l.A.Key()+"|"+l.B.Key()] = true
+	}
+	return nil
+}
+
+// PutEvent stores e; the same event twice leaves one.
+func (p *Profiles) PutEvent(_ context.Context, e merge.Event) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.Events[e.Identity+"|"+e.ID] = e
+	return nil
+}
+
+// Batches keeps batches by id.
+type Batches struct {
+	mu sync.Mutex
+	M  map[string]catalog.Batch
+}
+
+// NewBatches returns an empty Batches.
+func NewBatches() *Batches { return &Batches{M: map[string]catalog.Batch{}} }
+
+// CreateBatch stores b unless its id is taken, and returns the batch the
+// id holds afterwards.
+func (s *Batches) CreateBatch(_ context.Context, b catalog.Batch) (bool, catalog.Batch, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.M[b.ID]; ok {
+		return false, old, nil
+	}
+	s.M[b.ID] = b
+	return true, b, nil
+}
+
+// PutBatch stores b.
+func (s *Batches) PutBatch(_ context.Context, b catalog.Batch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.M[b.ID] = b
+	return nil
+}
+
+// Failed keeps failed records by Key; writing one twice leaves one.
+type Failed struct {
+	mu   sync.Mutex
+	Recs map[string]catalog.FailedRecord
+}
+
+// NewFailed returns an empty Failed.
+func NewFailed() *Failed { return &Failed{Recs: map[string]catalog.FailedRecord{}} }
+
+// PutFailed stores recs.
+func (f *Failed) PutFailed(_ context.Context, recs []catalog.FailedRecord) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range recs {
+		f.Recs[Key(r)] = r
+	}
+	return nil
+}
+
+// Key is where a failed record was: "<batch>|<row>" for a file's row,
+// "<shard>|<sequence number>|<index>[|sub<sub-sequence>]" for a Kinesis
+// record's message.
+func Key(r catalog.FailedRecord) string {
+	if r.Shard == "" && r.Seq == "" {
+		return fmt.Sprintf("%s|%d", r.Batch, r.Row)
+	}
+	k := fmt.Sprintf("%s|%s|%d", r.Shard, r.Seq, r.Index)
+	if r.SubSequence > 0 {
+		k += fmt.Sprintf("|sub%d", r.SubSequence)
+	}
+	return k
+}
