@@ -127,7 +127,7 @@ func decodeInput(r *apigw.Request, v any) error {
 	if err := r.Decode(&m); err != nil {
 		return err
 	}
-	for _, k := range readOnly {
+	for _, k := range xdm.ReadOnly {
 		delete(m, k)
 	}
 	b, err := json.Marshal(m)
