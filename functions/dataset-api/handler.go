@@ -52,20 +52,34 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 		return nil, err
 	}
 	cat := store.NewCatalog(clients.DynamoDB, env[topology.EnvCatalogTable])
-	return newService(cat, getenv(topology.EnvSandboxName), time.Now), nil
+	return newService(cat, getenv(topology.EnvSandboxName), time.Now)
 }
 
 const catalogBase = "/data/foundation/catalog"
 
-func newService(cat catalogStore, sandbox string, now func() time.Time) *handler {
-	h := &handler{router: apigw.NewRouter(sandbox), cat: cat, sandbox: sandbox, now: now}
-	h.router.Handle("GET "+catalogBase+"/dataSets", h.listDatasets)
-	h.router.Handle("POST "+catalogBase+"/dataSets", h.createDataset)
-	h.router.Handle("GET "+catalogBase+"/dataSets/{id}", h.getDataset)
-	h.router.Handle("PATCH "+catalogBase+"/dataSets/{id}", h.patchDataset)
-	h.router.Handle("GET "+catalogBase+"/batches", h.listBatches)
-	h.router.Handle("GET "+catalogBase+"/batches/{id}", h.getBatch)
-	return h
+// newService builds the handler and its router from the routes topology
+// declares for dataset-api; it fails when the two disagree.
+func newService(cat catalogStore, sandbox string, now func() time.Time) (*handler, error) {
+	h := &handler{cat: cat, sandbox: sandbox, now: now}
+	fn, _ := topology.FunctionByName("dataset-api")
+	router, err := apigw.NewRouter(fn, sandbox, h.routes())
+	if err != nil {
+		return nil, err
+	}
+	h.router = router
+	return h, nil
+}
+
+// routes maps each route key of dataset-api to the func that serves it.
+func (h *handler) routes() map[string]apigw.HandlerFunc {
+	return map[string]apigw.HandlerFunc{
+		"GET " + catalogBase + "/dataSets":        h.listDatasets,
+		"POST " + catalogBase + "/dataSets":       h.createDataset,
+		"GET " + catalogBase + "/dataSets/{id}":   h.getDataset,
+		"PATCH " + catalogBase + "/dataSets/{id}": h.patchDataset,
+		"GET " + catalogBase + "/batches":         h.listBatches,
+		"GET " + catalogBase + "/batches/{id}":    h.getBatch,
+	}
 }
 
 // Handle is the Lambda entry point.

@@ -14,7 +14,6 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/eventsample"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
-	"github.com/mosaic-cdp/mosaic/shared/topology"
 	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
 
@@ -101,7 +100,11 @@ func newTestHandler(t *testing.T) (*handler, *memCatalog) {
 			{ID: "b1", DatasetID: "ds2", Status: catalog.BatchLoading, Created: 1000, Updated: 1000},
 		},
 	}
-	return newService(m, "prod", func() time.Time { return testNow }), m
+	h, err := newService(m, "prod", func() time.Time { return testNow })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, m
 }
 
 func call(t *testing.T, h *handler, ev events.APIGatewayV2HTTPRequest) (int, any) {
@@ -122,13 +125,6 @@ func call(t *testing.T, h *handler, ev events.APIGatewayV2HTTPRequest) (int, any
 func event(route string, params map[string]string, query, body string) events.APIGatewayV2HTTPRequest {
 	return events.APIGatewayV2HTTPRequest{RouteKey: route, PathParameters: params, RawQueryString: query, Body: body,
 		RequestContext: events.APIGatewayV2HTTPRequestContext{RequestID: "req-1"}}
-}
-
-func TestRoutesMatchTopology(t *testing.T) {
-	h, _ := newTestHandler(t)
-	if d := cmp.Diff(topology.RouteKeys("dataset-api"), h.router.Routes()); d != "" {
-		t.Errorf("routes (-topology +registered):\n%s", d)
-	}
 }
 
 func TestCreateDatasetEvent(t *testing.T) {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/mosaic-cdp/mosaic/shared/apigw"
 	"github.com/mosaic-cdp/mosaic/shared/awsenv"
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
@@ -33,7 +35,7 @@ type namespaces interface {
 }
 
 type handler struct {
-	*apigw.Router
+	router   *apigw.Router
 	profiles profiles
 	ns       namespaces
 	// policies are the merge policies; for now the defaults of each class.
@@ -51,7 +53,7 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 	}
 	prof := store.NewProfiles(c.DynamoDB, env[topology.EnvProfileTable])
 	ns := catalog.NewSpecLoader(store.NewCatalog(c.DynamoDB, env[topology.EnvCatalogTable]))
-	return newRouter(getenv(topology.EnvSandboxName), &profile.Service{Graph: prof, Events: prof, Namespaces: ns.Namespace}, ns), nil
+	return newService(&profile.Service{Graph: prof, Events: prof, Namespaces: ns.Namespace}, ns, getenv(topology.EnvSandboxName))
 }
 
 const (
@@ -61,13 +63,32 @@ const (
 	routeMembers  = "GET /data/core/identity/cluster/members"
 )
 
-func newRouter(sandbox string, p profiles, ns namespaces) *handler {
-	h := &handler{Router: apigw.NewRouter(sandbox), profiles: p, ns: ns, policies: merge.Defaults()}
-	h.Handle(routeEntities, h.entities)
-	h.Handle(routePolicies, h.listPolicies)
-	h.Handle(routePolicy, h.getPolicy)
-	h.Handle(routeMembers, h.members)
-	return h
+// newService builds the handler and its router from the routes topology
+// declares for profile-api; it fails when the two disagree.
+func newService(p profiles, ns namespaces, sandbox string) (*handler, error) {
+	h := &handler{profiles: p, ns: ns, policies: merge.Defaults()}
+	fn, _ := topology.FunctionByName("profile-api")
+	router, err := apigw.NewRouter(fn, sandbox, h.routes())
+	if err != nil {
+		return nil, err
+	}
+	h.router = router
+	return h, nil
+}
+
+// routes maps each route key of profile-api to the func that serves it.
+func (h *handler) routes() map[string]apigw.HandlerFunc {
+	return map[string]apigw.HandlerFunc{
+		routeEntities: h.entities,
+		routePolicies: h.listPolicies,
+		routePolicy:   h.getPolicy,
+		routeMembers:  h.members,
+	}
+}
+
+// Handle is the Lambda entry point.
+func (h *handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return h.router.Serve(ctx, ev)
 }
 
 func required(q url.Values, names ...string) (map[string]string, error) {

@@ -18,5 +18,5 @@ func main() {
 		slog.Error("init failed", "err", err)
 		os.Exit(1)
 	}
-	lambda.Start(h.Serve)
+	lambda.Start(h.Handle)
 }

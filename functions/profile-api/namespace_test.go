@@ -34,7 +34,10 @@ func TestCustomNamespaceReads(t *testing.T) {
 		events: map[identity.ID][]merge.Event{card: {{ID: "e9", Timestamp: 900, Record: map[string]any{"_id": "e9"}}}},
 	}
 	custom := fakeNamespaces{loyalty}
-	h := newRouter("prod", &profile.Service{Graph: g, Events: g, Namespaces: custom.Namespace}, custom)
+	h, err := newService(&profile.Service{Graph: g, Events: g, Namespaces: custom.Namespace}, custom, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	status, body := get(t, h, routeEntities, url.Values{"schema.name": {merge.ProfileSchema}, "entityId": {"LP-7"}, "entityIdNS": {"loyaltyplus"}}, nil)
 	if status != 200 || len(body) != 1 {

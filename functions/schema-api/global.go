@@ -53,8 +53,3 @@ func withResolved(v any, res *xdm.Resolved) (any, error) {
 	}
 	return doc, nil
 }
-
-// readOnly are the members a client may send back from a GET but cannot
-// set; PUT and POST bodies drop them before decoding strictly.
-var readOnly = []string{"$id", "meta:altId", "meta:resourceType", "version", "meta:containerId", "meta:tenantNamespace",
-	"imsOrg", "meta:sandboxId", "meta:sandboxType", "meta:registryMetadata", "meta:abstract", "meta:extensible"}

@@ -88,7 +88,7 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 	}
 	cat := store.NewCatalog(clients.DynamoDB, env[topology.EnvCatalogTable])
 	reg := registry{schemas: cat.Schemas, fieldGroups: cat.FieldGroups, descriptors: cat, namespaces: cat, datasets: cat}
-	return newService(reg, getenv(topology.EnvSandboxName), time.Now), nil
+	return newService(reg, getenv(topology.EnvSandboxName), time.Now)
 }
 
 const (
@@ -96,37 +96,50 @@ const (
 	namespaceAPI = "/data/core/idnamespace/identities"
 )
 
-func newService(reg registry, sandbox string, now func() time.Time) *handler {
-	h := &handler{router: apigw.NewRouter(sandbox), reg: reg, sandbox: sandbox, now: now}
-	r := h.router
-	r.Handle("GET "+registryBase+"/global/classes", h.listGlobal(xdm.Classes))
-	r.Handle("GET "+registryBase+"/global/classes/{id}", h.getGlobal(xdm.LookupClass, "CLASS-NOT-FOUND", "class"))
-	r.Handle("GET "+registryBase+"/global/fieldgroups", h.listGlobal(xdm.FieldGroups))
-	r.Handle("GET "+registryBase+"/global/fieldgroups/{id}", h.getGlobal(xdm.LookupFieldGroup, "FIELDGROUP-NOT-FOUND", "field group"))
-	r.Handle("GET "+registryBase+"/tenant/fieldgroups", h.listFieldGroups)
-	r.Handle("POST "+registryBase+"/tenant/fieldgroups", h.createFieldGroup)
-	r.Handle("GET "+registryBase+"/tenant/fieldgroups/{id}", h.getFieldGroup)
-	r.Handle("PUT "+registryBase+"/tenant/fieldgroups/{id}", h.putFieldGroup)
-	r.Handle("PATCH "+registryBase+"/tenant/fieldgroups/{id}", h.patchFieldGroup)
-	r.Handle("DELETE "+registryBase+"/tenant/fieldgroups/{id}", h.deleteFieldGroup)
-	r.Handle("GET "+registryBase+"/tenant/schemas", h.listSchemas)
-	r.Handle("POST "+registryBase+"/tenant/schemas", h.createSchema)
-	r.Handle("GET "+registryBase+"/tenant/schemas/{id}", h.getSchema)
-	r.Handle("PUT "+registryBase+"/tenant/schemas/{id}", h.putSchema)
-	r.Handle("PATCH "+registryBase+"/tenant/schemas/{id}", h.patchSchema)
-	r.Handle("DELETE "+registryBase+"/tenant/schemas/{id}", h.deleteSchema)
-	r.Handle("GET "+registryBase+"/tenant/descriptors", h.listDescriptors)
-	r.Handle("POST "+registryBase+"/tenant/descriptors", h.createDescriptor)
-	r.Handle("GET "+registryBase+"/tenant/descriptors/{id}", h.getDescriptor)
-	r.Handle("PUT "+registryBase+"/tenant/descriptors/{id}", h.putDescriptor)
-	r.Handle("DELETE "+registryBase+"/tenant/descriptors/{id}", h.deleteDescriptor)
-	r.Handle("GET "+registryBase+"/tenant/unions", h.listUnions)
-	r.Handle("GET "+registryBase+"/tenant/unions/{id}", h.getUnion)
-	r.Handle("GET "+registryBase+"/stats", h.stats)
-	r.Handle("GET "+namespaceAPI, h.listNamespaces)
-	r.Handle("POST "+namespaceAPI, h.createNamespace)
-	r.Handle("GET "+namespaceAPI+"/{code}", h.getNamespace)
-	return h
+// newService builds the handler and its router from the routes topology
+// declares for schema-api; it fails when the two disagree.
+func newService(reg registry, sandbox string, now func() time.Time) (*handler, error) {
+	h := &handler{reg: reg, sandbox: sandbox, now: now}
+	fn, _ := topology.FunctionByName("schema-api")
+	router, err := apigw.NewRouter(fn, sandbox, h.routes())
+	if err != nil {
+		return nil, err
+	}
+	h.router = router
+	return h, nil
+}
+
+// routes maps each route key of schema-api to the func that serves it.
+func (h *handler) routes() map[string]apigw.HandlerFunc {
+	return map[string]apigw.HandlerFunc{
+		"GET " + registryBase + "/global/classes":             h.listGlobal(xdm.Classes),
+		"GET " + registryBase + "/global/classes/{id}":        h.getGlobal(xdm.LookupClass, "CLASS-NOT-FOUND", "class"),
+		"GET " + registryBase + "/global/fieldgroups":         h.listGlobal(xdm.FieldGroups),
+		"GET " + registryBase + "/global/fieldgroups/{id}":    h.getGlobal(xdm.LookupFieldGroup, "FIELDGROUP-NOT-FOUND", "field group"),
+		"GET " + registryBase + "/tenant/fieldgroups":         h.listFieldGroups,
+		"POST " + registryBase + "/tenant/fieldgroups":        h.createFieldGroup,
+		"GET " + registryBase + "/tenant/fieldgroups/{id}":    h.getFieldGroup,
+		"PUT " + registryBase + "/tenant/fieldgroups/{id}":    h.putFieldGroup,
+		"PATCH " + registryBase + "/tenant/fieldgroups/{id}":  h.patchFieldGroup,
+		"DELETE " + registryBase + "/tenant/fieldgroups/{id}": h.deleteFieldGroup,
+		"GET " + registryBase + "/tenant/schemas":             h.listSchemas,
+		"POST " + registryBase + "/tenant/schemas":            h.createSchema,
+		"GET " + registryBase + "/tenant/schemas/{id}":        h.getSchema,
+		"PUT " + registryBase + "/tenant/schemas/{id}":        h.putSchema,
+		"PATCH " + registryBase + "/tenant/schemas/{id}":      h.patchSchema,
+		"DELETE " + registryBase + "/tenant/schemas/{id}":     h.deleteSchema,
+		"GET " + registryBase + "/tenant/descriptors":         h.listDescriptors,
+		"POST " + registryBase + "/tenant/descriptors":        h.createDescriptor,
+		"GET " + registryBase + "/tenant/descriptors/{id}":    h.getDescriptor,
+		"PUT " + registryBase + "/tenant/descriptors/{id}":    h.putDescriptor,
+		"DELETE " + registryBase + "/tenant/descriptors/{id}": h.deleteDescriptor,
+		"GET " + registryBase + "/tenant/unions":              h.listUnions,
+		"GET " + registryBase + "/tenant/unions/{id}":         h.getUnion,
+		"GET " + registryBase + "/stats":                      h.stats,
+		"GET " + namespaceAPI:                                 h.listNamespaces,
+		"POST " + namespaceAPI:                                h.createNamespace,
+		"GET " + namespaceAPI + "/{code}":                     h.getNamespace,
+	}
 }
 
 // Handle is the Lambda entry point.
@@ -139,7 +152,7 @@ func decodeInput(r *apigw.Request, v any) error {
 	if err := r.Decode(&m); err != nil {
 		return err
 	}
-	for _, k := range readOnly {
+	for _, k := range xdm.ReadOnly {
 		delete(m, k)
 	}
 	b, err := json.Marshal(m)

@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
 // MaxBodyBytes is the largest request body a route accepts.
@@ -109,22 +111,42 @@ type Router struct {
 	Sandbox string
 }
 
-// NewRouter returns an empty router for the given sandbox name.
-func NewRouter(sandbox string) *Router {
-	return &Router{routes: map[string]HandlerFunc{}, Sandbox: sandbox}
-}
-
-// Handle registers h for a route key such as "GET /data/core/ups/access/entities".
-func (rt *Router) Handle(routeKey string, h HandlerFunc) { rt.routes[routeKey] = h }
-
-// Routes lists the registered route keys, sorted.
-func (rt *Router) Routes() []string {
-	keys := make([]string, 0, len(rt.routes))
-	for k := range rt.routes {
-		keys = append(keys, k)
+// NewRouter builds the router of fn for the given sandbox name: handlers
+// maps each route key fn declares (topology.Route.Key, such as
+// "GET /data/core/ups/access/entities") to the func that serves it. It fails
+// when a declared route has no handler or a handler is given for a route fn
+// does not declare, so a function whose code and topology disagree never
+// starts; the error names every such route.
+func NewRouter(fn topology.Function, sandbox string, handlers map[string]HandlerFunc) (*Router, error) {
+	rt := &Router{routes: make(map[string]HandlerFunc, len(fn.Routes)), Sandbox: sandbox}
+	declared := make(map[string]bool, len(fn.Routes))
+	var missing, extra []string
+	for _, r := range fn.Routes {
+		declared[r.Key()] = true
+		if h := handlers[r.Key()]; h != nil {
+			rt.routes[r.Key()] = h
+		} else {
+			missing = append(missing, r.Key())
+		}
 	}
-	sort.Strings(keys)
-	return keys
+	for k := range handlers {
+		if !declared[k] {
+			extra = append(extra, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	var errs []error
+	if len(missing) > 0 {
+		errs = append(errs, fmt.Errorf("%s: no handler for declared routes %q", fn.Name, missing))
+	}
+	if len(extra) > 0 {
+		errs = append(errs, fmt.Errorf("%s: handlers for undeclared routes %q", fn.Name, extra))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return rt, nil
 }
 
 // Serve is the Lambda handler.

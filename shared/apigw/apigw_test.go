@@ -14,7 +14,20 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
+
+// newTestRouter builds the router of a function that declares one route.
+func newTestRouter(t *testing.T, sandbox, routeKey string, h HandlerFunc) *Router {
+	t.Helper()
+	method, path, _ := strings.Cut(routeKey, " ")
+	fn := topology.Function{Name: "test-api", Routes: []topology.Route{{Method: method, Path: path}}}
+	rt, err := NewRouter(fn, sandbox, map[string]HandlerFunc{routeKey: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
 
 func request(routeKey, body string) events.APIGatewayV2HTTPRequest {
 	return events.APIGatewayV2HTTPRequest{
@@ -56,8 +69,7 @@ func TestServeMapsKindsToStatuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rt := NewRouter("")
-			rt.Handle("GET /x", func(context.Context, *Request) (int, any, error) { return 0, nil, tt.err })
+			rt := newTestRouter(t, "", "GET /x", func(context.Context, *Request) (int, any, error) { return 0, nil, tt.err })
 			resp, err := rt.Serve(context.Background(), request("GET /x", ""))
 			if err != nil {
 				t.Fatalf("Serve returned a Go error: %v", err)
@@ -77,8 +89,7 @@ func TestServeMapsKindsToStatuses(t *testing.T) {
 }
 
 func TestServeRoutesAndEncodes(t *testing.T) {
-	rt := NewRouter("prod")
-	rt.Handle("GET /items/{id}", func(_ context.Context, r *Request) (int, any, error) {
+	rt := newTestRouter(t, "prod", "GET /items/{id}", func(_ context.Context, r *Request) (int, any, error) {
 		return http.StatusOK, map[string]string{"id": r.Param("id"), "q": r.Query.Get("q")}, nil
 	})
 	ev := request("GET /items/{id}", "")
@@ -105,8 +116,7 @@ func TestServeRoutesAndEncodes(t *testing.T) {
 }
 
 func TestServeChecksSandbox(t *testing.T) {
-	rt := NewRouter("prod")
-	rt.Handle("GET /x", func(context.Context, *Request) (int, any, error) { return 204, nil, nil })
+	rt := newTestRouter(t, "prod", "GET /x", func(context.Context, *Request) (int, any, error) { return 204, nil, nil })
 	tests := []struct {
 		header string
 		want   int
@@ -148,9 +158,8 @@ func TestDecodeIsStrict(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rt := NewRouter("")
 			var decoded body
-			rt.Handle("POST /x", func(_ context.Context, r *Request) (int, any, error) {
+			rt := newTestRouter(t, "", "POST /x", func(_ context.Context, r *Request) (int, any, error) {
 				if err := r.Decode(&decoded); err != nil {
 					return 0, nil, err
 				}
@@ -188,5 +197,54 @@ func TestQueryPlusIsAPlusSign(t *testing.T) {
 	}
 	if _, err := newRequest(events.APIGatewayV2HTTPRequest{RawQueryString: "a=%zz"}); err == nil {
 		t.Error("malformed escape accepted")
+	}
+}
+
+// TestNewRouterChecksRoutesAgainstTopology: a function whose handlers and
+// declared routes differ fails to start, with an error naming the routes.
+func TestNewRouterChecksRoutesAgainstTopology(t *testing.T) {
+	fn := topology.Function{Name: "test-api", Routes: []topology.Route{
+		{Method: "GET", Path: "/items"},
+		{Method: "GET", Path: "/items/{id}"},
+	}}
+	ok := func(context.Context, *Request) (int, any, error) { return http.StatusNoContent, nil, nil }
+	tests := []struct {
+		name     string
+		handlers map[string]HandlerFunc
+		wantErr  []string // substrings of the error; none means no error
+	}{
+		{"every route served", map[string]HandlerFunc{"GET /items": ok, "GET /items/{id}": ok}, nil},
+		{"missing handler", map[string]HandlerFunc{"GET /items": ok},
+			[]string{"test-api", "no handler", "GET /items/{id}"}},
+		{"nil handler", map[string]HandlerFunc{"GET /items": ok, "GET /items/{id}": nil},
+			[]string{"no handler", "GET /items/{id}"}},
+		{"extra handler", map[string]HandlerFunc{"GET /items": ok, "GET /items/{id}": ok, "DELETE /items/{id}": ok},
+			[]string{"test-api", "undeclared", "DELETE /items/{id}"}},
+		{"both", map[string]HandlerFunc{"GET /items": ok, "POST /items": ok},
+			[]string{"no handler", "GET /items/{id}", "undeclared", "POST /items"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rt, err := NewRouter(fn, "", tt.handlers)
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("NewRouter: %v", err)
+				}
+				for _, r := range fn.Routes {
+					if resp, _ := rt.Serve(context.Background(), request(r.Key(), "")); resp.StatusCode != http.StatusNoContent {
+						t.Errorf("%s = %d, want 204", r.Key(), resp.StatusCode)
+					}
+				}
+				return
+			}
+			if err == nil || rt != nil {
+				t.Fatalf("NewRouter = %v, %v; want no router and an error", rt, err)
+			}
+			for _, w := range tt.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
 	}
 }

@@ -64,7 +64,7 @@ var enabledTags = map[string][]string{
 func p1ProfileSpec(tb testing.TB) *catalog.IngestSpec {
 	tb.Helper()
 	s := xdm.Schema{
-		ID: "https://ns.adobe.com/mosaic/schemas/p1-profile", Version: "1.0", Class: catalog.ProfileClass,
+		Meta: xdm.Meta{ID: "https://ns.adobe.com/mosaic/schemas/p1-profile", Version: "1.0"}, Class: catalog.ProfileClass,
 		AllOf: []xdm.Ref{{Ref: catalog.ProfileClass},
 			{Ref: "https://ns.adobe.com/xdm/context/profile-person-details"},
 			{Ref: "https://ns.adobe.com/xdm/context/profile-personal-details"},
@@ -88,7 +88,7 @@ func p1ProfileSpec(tb testing.TB) *catalog.IngestSpec {
 func p1EventSpec(tb testing.TB) *catalog.IngestSpec {
 	tb.Helper()
 	s := xdm.Schema{
-		ID: "https://ns.adobe.com/mosaic/schemas/p1-event", Version: "1.0", Class: catalog.EventClass,
+		Meta: xdm.Meta{ID: "https://ns.adobe.com/mosaic/schemas/p1-event", Version: "1.0"}, Class: catalog.EventClass,
 		AllOf: []xdm.Ref{{Ref: catalog.EventClass},
 			{Ref: "https://ns.adobe.com/xdm/context/experienceevent-web"},
 			{Ref: "https://ns.adobe.com/xdm/context/experienceevent-commerce"},

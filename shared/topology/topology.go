@@ -6,7 +6,6 @@
 package topology
 
 import (
-	"sort"
 	"time"
 )
 
@@ -332,14 +331,3 @@ const (
 // DataStackName and AppStackName name an environment's two stacks.
 func DataStackName(env string) string { return DataStackPrefix + env }
 func AppStackName(env string) string  { return AppStackPrefix + env }
-
-// RouteKeys lists the route keys of the named function, sorted.
-func RouteKeys(function string) []string {
-	f, _ := FunctionByName(function)
-	keys := make([]string, 0, len(f.Routes))
-	for _, r := range f.Routes {
-		keys = append(keys, r.Key())
-	}
-	sort.Strings(keys)
-	return keys
-}

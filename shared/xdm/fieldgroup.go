@@ -13,23 +13,17 @@ import (
 // FieldGroup is a tenant field group in AEP's resource format. Its fields
 // sit under TenantObject; it extends the classes in IntendedToExtend.
 type FieldGroup struct {
-	ID               string           `json:"$id"`
-	AltID            string           `json:"meta:altId"`
-	ResourceType     string           `json:"meta:resourceType"`
-	Version          string           `json:"version"`
-	Title            string           `json:"title"`
-	Type             string           `json:"type"`
-	Description      string           `json:"description,omitempty"`
-	Abstract         bool             `json:"meta:abstract"`
-	Extensible       bool             `json:"meta:extensible"`
-	ContainerID      string           `json:"meta:containerId"`
-	IntendedToExtend []string         `json:"meta:intendedToExtend"`
-	Definitions      map[string]any   `json:"definitions"`
-	AllOf            []Ref            `json:"allOf"`
-	TenantNamespace  string           `json:"meta:tenantNamespace"`
-	ImsOrg           string           `json:"imsOrg"`
-	SandboxID        string           `json:"meta:sandboxId,omitempty"`
-	SandboxType      string           `json:"meta:sandboxType,omitempty"`
+	Meta
+	Title            string         `json:"title"`
+	Type             string         `json:"type"`
+	Description      string         `json:"description,omitempty"`
+	Abstract         bool           `json:"meta:abstract"`
+	Extensible       bool           `json:"meta:extensible"`
+	ContainerID      string         `json:"meta:containerId"`
+	IntendedToExtend []string       `json:"meta:intendedToExtend"`
+	Definitions      map[string]any `json:"definitions"`
+	AllOf            []Ref          `json:"allOf"`
+	Tenancy
 	RegistryMetadata RegistryMetadata `json:"meta:registryMetadata"`
 }
 
@@ -47,8 +41,8 @@ type FieldGroupInput struct {
 // Resource is the field group as a resolvable resource.
 func (g FieldGroup) Resource() Resource {
 	return Resource{
-		ID: g.ID, AltID: g.AltID, ResourceType: ResourceFieldGroups, Version: g.Version, Title: g.Title,
-		Type: g.Type, Description: g.Description, Abstract: true, Extensible: true, ContainerID: ContainerTenant,
+		Meta:  Meta{ID: g.ID, AltID: g.AltID, ResourceType: ResourceFieldGroups, Version: g.Version},
+		Title: g.Title, Type: g.Type, Description: g.Description, Abstract: true, Extensible: true, ContainerID: ContainerTenant,
 		IntendedToExtend: g.IntendedToExtend, Definitions: g.Definitions, AllOf: g.AllOf,
 	}
 }
@@ -58,9 +52,9 @@ func NewFieldGroup(in FieldGroupInput, sandbox string, now time.Time) (FieldGrou
 	id := nsPrefix + TenantID + "/mixins/" + newHash()
 	ms := now.UnixMilli()
 	g := FieldGroup{
-		ID: id, AltID: AltID(id), ResourceType: ResourceFieldGroups, Version: "1.0",
+		Meta:     Meta{ID: id, AltID: AltID(id), ResourceType: ResourceFieldGroups, Version: "1.0"},
 		Abstract: true, Extensible: true, ContainerID: ContainerTenant,
-		TenantNamespace: TenantObject, ImsOrg: ImsOrg, SandboxID: sandbox, SandboxType: "development",
+		Tenancy:          newTenancy(sandbox),
 		RegistryMetadata: RegistryMetadata{CreatedDate: ms, LastModifiedDate: ms, CreatedClientID: "mosaic", LastModifiedClient: "mosaic"},
 	}
 	g.setInput(in)
@@ -92,20 +86,8 @@ func (g FieldGroup) Patch(ops []PatchOp, now time.Time) (FieldGroup, error) {
 	if err := patchInto(g, ops, &n); err != nil {
 		return FieldGroup{}, err
 	}
-	for _, c := range []struct {
-		a, b any
-		name string
-	}{
-		{g.ID, n.ID, "$id"}, {g.AltID, n.AltID, "meta:altId"}, {g.ResourceType, n.ResourceType, "meta:resourceType"},
-		{g.Version, n.Version, "version"}, {g.ContainerID, n.ContainerID, "meta:containerId"},
-		{g.TenantNamespace, n.TenantNamespace, "meta:tenantNamespace"}, {g.ImsOrg, n.ImsOrg, "imsOrg"},
-		{g.SandboxID, n.SandboxID, "meta:sandboxId"}, {g.SandboxType, n.SandboxType, "meta:sandboxType"},
-		{g.RegistryMetadata, n.RegistryMetadata, "meta:registryMetadata"},
-		{g.Abstract, n.Abstract, "meta:abstract"}, {g.Extensible, n.Extensible, "meta:extensible"},
-	} {
-		if !jsonEqual(c.a, c.b) {
-			return FieldGroup{}, fault.Errorf(fault.Invalid, "XDM-READONLY", "%s is read-only", c.name)
-		}
+	if err := checkReadOnly(g, n, ReadOnly); err != nil {
+		return FieldGroup{}, err
 	}
 	return n.updated(g, now)
 }

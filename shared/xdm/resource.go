@@ -15,10 +15,7 @@ type Ref struct {
 // Resource is a built-in class or field group in AEP's resource format.
 // Definitions hold JSON Schema fragments; AllOf points into them.
 type Resource struct {
-	ID               string         `json:"$id"`
-	AltID            string         `json:"meta:altId"`
-	ResourceType     string         `json:"meta:resourceType"`
-	Version          string         `json:"version"`
+	Meta
 	Title            string         `json:"title"`
 	Type             string         `json:"type"`
 	Description      string         `json:"description,omitempty"`

@@ -26,23 +26,17 @@ type RegistryMetadata struct {
 // Schema is a tenant schema in AEP's resource format: one class and field
 // groups composed by allOf.
 type Schema struct {
-	ID               string           `json:"$id"`
-	AltID            string           `json:"meta:altId"`
-	ResourceType     string           `json:"meta:resourceType"`
-	Version          string           `json:"version"`
-	Title            string           `json:"title"`
-	Type             string           `json:"type"`
-	Description      string           `json:"description,omitempty"`
-	AllOf            []Ref            `json:"allOf"`
-	Class            string           `json:"meta:class"`
-	Extends          []string         `json:"meta:extends"`
-	Abstract         bool             `json:"meta:abstract"`
-	Extensible       bool             `json:"meta:extensible"`
-	ContainerID      string           `json:"meta:containerId"`
-	TenantNamespace  string           `json:"meta:tenantNamespace"`
-	ImsOrg           string           `json:"imsOrg"`
-	SandboxID        string           `json:"meta:sandboxId,omitempty"`
-	SandboxType      string           `json:"meta:sandboxType,omitempty"`
+	Meta
+	Title       string   `json:"title"`
+	Type        string   `json:"type"`
+	Description string   `json:"description,omitempty"`
+	AllOf       []Ref    `json:"allOf"`
+	Class       string   `json:"meta:class"`
+	Extends     []string `json:"meta:extends"`
+	Abstract    bool     `json:"meta:abstract"`
+	Extensible  bool     `json:"meta:extensible"`
+	ContainerID string   `json:"meta:containerId"`
+	Tenancy
 	ImmutableTags    []string         `json:"meta:immutableTags,omitempty"`
 	RegistryMetadata RegistryMetadata `json:"meta:registryMetadata"`
 }
@@ -100,21 +94,15 @@ func NewSchema(in SchemaInput, sandbox string, now time.Time, tenant ...FieldGro
 	id := nsPrefix + TenantID + "/schemas/" + hash
 	ms := now.UnixMilli()
 	s := Schema{
-		ID:              id,
-		AltID:           AltID(id),
-		ResourceType:    ResourceSchemas,
-		Version:         "1.0",
-		Title:           in.Title,
-		Type:            "object",
-		Description:     in.Description,
-		AllOf:           in.AllOf,
-		Extends:         in.Extends,
-		ContainerID:     ContainerTenant,
-		TenantNamespace: TenantObject,
-		ImsOrg:          ImsOrg,
-		SandboxID:       sandbox,
-		SandboxType:     "development",
-		ImmutableTags:   in.ImmutableTags,
+		Meta:          Meta{ID: id, AltID: AltID(id), ResourceType: ResourceSchemas, Version: "1.0"},
+		Title:         in.Title,
+		Type:          "object",
+		Description:   in.Description,
+		AllOf:         in.AllOf,
+		Extends:       in.Extends,
+		ContainerID:   ContainerTenant,
+		Tenancy:       newTenancy(sandbox),
+		ImmutableTags: in.ImmutableTags,
 		RegistryMetadata: RegistryMetadata{
 			CreatedDate: ms, LastModifiedDate: ms,
 			CreatedClientID: "mosaic", LastModifiedClient: "mosaic",
@@ -223,6 +211,9 @@ func checkTags(tags []string) error {
 	return nil
 }
 
+// schemaReadOnly are ReadOnly and, for a schema, its type ("object").
+var schemaReadOnly = slices.Insert(slices.Clone(ReadOnly), 4, "type")
+
 // Patch applies a JSON Patch (RFC 6902) to the schema and returns the new
 // schema with its minor version bumped. Only title, description, allOf,
 // meta:extends and meta:immutableTags may change; the union tag cannot be
@@ -234,20 +225,8 @@ func (s Schema) Patch(ops []PatchOp, now time.Time, tenant ...FieldGroup) (Schem
 	if err := patchInto(s, ops, &n); err != nil {
 		return Schema{}, err
 	}
-	for _, c := range []struct {
-		a, b any
-		name string
-	}{
-		{s.ID, n.ID, "$id"}, {s.AltID, n.AltID, "meta:altId"}, {s.ResourceType, n.ResourceType, "meta:resourceType"},
-		{s.Version, n.Version, "version"}, {s.Type, n.Type, "type"}, {s.ContainerID, n.ContainerID, "meta:containerId"},
-		{s.TenantNamespace, n.TenantNamespace, "meta:tenantNamespace"}, {s.ImsOrg, n.ImsOrg, "imsOrg"},
-		{s.SandboxID, n.SandboxID, "meta:sandboxId"}, {s.SandboxType, n.SandboxType, "meta:sandboxType"},
-		{s.RegistryMetadata, n.RegistryMetadata, "meta:registryMetadata"},
-		{s.Abstract, n.Abstract, "meta:abstract"}, {s.Extensible, n.Extensible, "meta:extensible"},
-	} {
-		if !jsonEqual(c.a, c.b) {
-			return Schema{}, fault.Errorf(fault.Invalid, "XDM-READONLY", "%s is read-only", c.name)
-		}
+	if err := checkReadOnly(s, n, schemaReadOnly); err != nil {
+		return Schema{}, err
 	}
 	// A class change shows up in meta:class or in the allOf.
 	if n.Class != s.Class {
