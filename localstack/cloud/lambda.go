@@ -332,7 +332,16 @@ func (rp *rieProc) invoke(ctx context.Context, client *http.Client, payload []by
 	if err != nil {
 		return nil, rp.transportError(ctx, err)
 	}
-	return classify(resp.StatusCode, body)
+	out, err := classify(resp.StatusCode, body)
+	var fe *FunctionError
+	if errors.As(err, &fe) && fe.Type == errTimedOut {
+		// Lambda gives the next invocation a fresh sandbox. RIE resets in
+		// place and counts the new runtime's start against the next
+		// call's timeout, which a loaded machine can miss: start a new
+		// process instead, whose runtime starts under the init timeout.
+		rp.kill()
+	}
+	return out, err
 }
 
 // transportError is the error for a call that got no complete answer: the
