@@ -252,7 +252,8 @@ func (lr *LineReader) discardLine() error {
 // float64, bool, nil). It takes the rows encoding/json takes and decodes
 // them to the same values (TestDecodeObjectMatchesEncodingJSON and
 // FuzzDecodeObject hold it to that); decoding is the largest share of the
-// pipeline's CPU, and this keeps QUALITY P1 within its bar (bench/REPORT.md).
+// pipeline's CPU, and this keeps it near a plain encoding/json decode
+// (P1 in bench/REPORT.md).
 // It reports false for anything else, and the caller asks encoding/json
 // why.
 func decodeObject(data []byte) (map[string]any, bool) {
