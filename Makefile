@@ -12,6 +12,9 @@ NODE_DIR    := localstack/node
 NODE_BIN    := $(NODE_DIR)/node_modules/.bin
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 RIE         := $(BIN)/aws-lambda-rie
+# staticcheck 2026.2.2
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(BIN)/staticcheck
 ENV         ?= dev
 EDGE        ?= 127.0.0.1:4566
 DATA        ?=
@@ -32,7 +35,7 @@ help: ## show the targets
 # ---------------------------------------------------------------- tools
 
 .PHONY: tools
-tools: $(NODE_DIR)/node_modules/.installed $(RIE) awscli ## install the pinned Node tools, aws-lambda-rie and the AWS CLI
+tools: $(NODE_DIR)/node_modules/.installed $(RIE) $(STATICCHECK) awscli ## install the pinned Node tools, aws-lambda-rie, staticcheck and the AWS CLI
 
 $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund
@@ -40,6 +43,9 @@ $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/packag
 
 $(RIE):
 	GOBIN=$(BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
+$(STATICCHECK):
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 .PHONY: awscli
 awscli:
@@ -73,23 +79,26 @@ dev: tools build-local ## run Mosaic on the local cloud (DATA=dir keeps data acr
 # ---------------------------------------------------------------- test
 
 .PHONY: test
-test: tools build-local ## run every test: unit, store, infra and end-to-end
-	@echo "== format and vet"
+test: tools build-local ## run every test: unit, store, infra (with the race detector) and end-to-end
+	@echo "== format, vet and staticcheck"
 	@unformatted=$$($(GOFMT_LIST)); \
 		if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./localstack/e2e/...
-	@echo "== unit, store and infra tests"
-	MOSAIC_REQUIRE_EMULATORS=1 $(GO) test -count=1 ./...
+	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags e2e ./localstack/e2e/...
+	@echo "== unit, store and infra tests, with the race detector"
+	MOSAIC_REQUIRE_EMULATORS=1 $(GO) test -race -count=1 -timeout 15m ./...
 	@echo "== end-to-end tests on the local cloud"
 	MOSAIC_REQUIRE_EMULATORS=1 MOSAIC_LOCAL_BIN=$(BIN)/mosaic-local MOSAIC_DIST=$(CURDIR)/dist/local \
 		$(GO) test -count=1 -tags e2e -timeout 15m ./localstack/e2e/...
 
 .PHONY: lint
-lint: tools ## gofmt, go vet, and cfn-lint on the synthesized templates
+lint: tools ## gofmt, go vet, staticcheck, and cfn-lint on the synthesized templates
 	@unformatted=$$($(GOFMT_LIST)); \
 		if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 	$(MAKE) synth
 	cfn-lint cdk.out/*.template.json
 

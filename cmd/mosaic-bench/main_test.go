@@ -57,6 +57,35 @@ func TestP1Of(t *testing.T) {
 	}
 }
 
+func TestParseBenchPrefersCPUTime(t *testing.T) {
+	got, err := parseBench(strings.NewReader("BenchmarkP1/event/pipeline-2   100   90000 ns/op   30000 cpu-ns/op   7712 B/op\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(map[string][]float64{"BenchmarkP1/event/pipeline": {30000}}, got); d != "" {
+		t.Errorf("samples (-want +got):\n%s", d)
+	}
+}
+
+func TestReportKeepsNotes(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "REPORT.md")
+	if got, err := keptNotes(path); err != nil || got != "" {
+		t.Fatalf("no report: got %q, %v; want nothing", got, err)
+	}
+	old := report(P1{ProfileRatio: 1, EventRatio: 1, Target: 2}) + "\n## Decisions\n\nkept text\n"
+	if err := os.WriteFile(path, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := keptNotes(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "\n## Decisions\n\nkept text\n"; got != want {
+		t.Errorf("kept %q, want %q", got, want)
+	}
+}
+
 func TestWriteResultsKeepsOtherBars(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "results.json")
 	if err := os.WriteFile(path, []byte(`{"P2":{"ratio":0.8},"P1":{"profileRatio":9}}`), 0o644); err != nil {

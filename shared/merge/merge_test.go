@@ -119,7 +119,7 @@ func TestProfileGolden(t *testing.T) {
 	for _, tc := range mergeCases {
 		t.Run(tc.name, func(t *testing.T) {
 			res := Profile(tc.frags, tc.policy)
-			got, err := json.MarshalIndent(golden{res.Entity, res.Sources, res.LastModified}, "", "  ")
+			got, err := json.MarshalIndent(golden(res), "", "  ")
 			if err != nil {
 				t.Fatal(err)
 			}

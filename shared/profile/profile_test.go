@@ -109,8 +109,13 @@ func TestProject(t *testing.T) {
 
 func TestEntityIDIsStableAndOpaque(t *testing.T) {
 	a := identity.ID{Namespace: "Email", Value: "a@example.com"}
-	if EntityID(a) != EntityID(a) || EntityID(a) == EntityID(identity.ID{Namespace: "Email", Value: "b@example.com"}) {
-		t.Errorf("EntityID is not a stable function of the identity")
+	// Two identities built apart but equal get the same id; another value
+	// gets another id.
+	if got, again := EntityID(a), EntityID(identity.ID{Namespace: "Email", Value: "a@example.com"}); got != again {
+		t.Errorf("EntityID gave %q then %q for the same identity", got, again)
+	}
+	if EntityID(a) == EntityID(identity.ID{Namespace: "Email", Value: "b@example.com"}) {
+		t.Errorf("EntityID is the same for two different identities")
 	}
 	if len(EntityID(a)) != 27 {
 		t.Errorf("EntityID %q has length %d, want 27", EntityID(a), len(EntityID(a)))

@@ -2,8 +2,10 @@ package xdm
 
 import (
 	"encoding/json"
-	"strconv"
+	"errors"
 	"strings"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
 
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 )
@@ -16,266 +18,182 @@ type PatchOp struct {
 	Value json.RawMessage `json:"value,omitempty"`
 }
 
-// ApplyPatch applies ops to a decoded JSON document (maps, slices and
+// patchOptions follow RFC 6902 strictly: no negative array indices, no
+// implicit creation of missing parents, a missing path on remove fails.
+var patchOptions = func() *jsonpatch.ApplyOptions {
+	o := jsonpatch.NewApplyOptions()
+	o.SupportNegativeIndices = false
+	o.EnsurePathExistsOnAdd = false
+	o.AllowMissingPathOnRemove = false
+	return o
+}()
+
+// ApplyPatch applies ops to a decoded JSON object or array (maps, slices and
 // scalars as encoding/json produces them) and returns the new document. The
 // input is not modified. All of add, remove, replace, move, copy and test
-// are supported; any failing operation fails the whole patch.
+// (RFC 6902 §4) are supported; any failing operation fails the whole patch
+// with kind Invalid, code "XDM-PATCH" and the message
+// "patch operation <i> (<op> <path>): <reason>".
+//
+// The operations are applied by github.com/evanphx/json-patch/v5; this
+// function checks what that library accepts beyond the RFC (array indices
+// with leading zeros or a sign, RFC 6901 §4) and turns its errors into ours.
 func ApplyPatch(doc any, ops []PatchOp) (any, error) {
-	doc = deepCopy(doc)
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fault.Wrap(err, fault.Invalid, "XDM-PATCH", "the document is not JSON")
+	}
+	cur := deepCopy(doc)
 	for i, op := range ops {
-		var err error
-		doc, err = applyOp(doc, op)
+		if b, err = applyOp(b, cur, op); err == nil {
+			cur = nil
+			err = json.Unmarshal(b, &cur)
+		}
 		if err != nil {
-			e := fault.As(err)
-			return nil, fault.Errorf(fault.Invalid, "XDM-PATCH", "patch operation %d (%s %s): %s", i, op.Op, op.Path, e.Message)
+			return nil, fault.Errorf(fault.Invalid, "XDM-PATCH", "patch operation %d (%s %s): %s", i, op.Op, op.Path, patchReason(err))
 		}
 	}
-	return doc, nil
+	return cur, nil
 }
 
-func patchErr(msg string) error { return fault.E(fault.Invalid, "XDM-PATCH", msg) }
+// patchError is a reason already worded for the caller.
+type patchError string
 
-func applyOp(doc any, op PatchOp) (any, error) {
-	path, err := parsePointer(op.Path)
-	if err != nil {
+func (e patchError) Error() string { return string(e) }
+
+// applyOp checks op against cur (the decoded form of doc) and applies it to
+// doc.
+func applyOp(doc []byte, cur any, op PatchOp) ([]byte, error) {
+	needsValue, needsFrom := false, false
+	switch op.Op {
+	case "add", "replace", "test":
+		needsValue = true
+	case "move", "copy":
+		needsFrom = true
+	case "remove":
+		if op.Path == "" {
+			return nil, patchError("cannot remove the whole document")
+		}
+	default:
+		return nil, patchError(`op must be one of "add", "remove", "replace", "move", "copy", "test"`)
+	}
+	if needsValue {
+		if len(op.Value) == 0 {
+			return nil, patchError("value is required")
+		}
+		if !json.Valid(op.Value) {
+			return nil, patchError("value is not valid JSON")
+		}
+	}
+	if err := checkPointer(cur, op.Path, op.Op == "add" || needsFrom); err != nil {
 		return nil, err
 	}
-	value := func() (any, error) {
-		if len(op.Value) == 0 {
-			return nil, patchErr("value is required")
-		}
-		var v any
-		if err := json.Unmarshal(op.Value, &v); err != nil {
-			return nil, patchErr("value is not valid JSON")
-		}
-		return v, nil
+	raw := func(v any) *json.RawMessage {
+		b, _ := json.Marshal(v)
+		m := json.RawMessage(b)
+		return &m
 	}
-	switch op.Op {
-	case "add":
-		v, err := value()
-		if err != nil {
-			return nil, err
-		}
-		return addAt(doc, path, v)
-	case "remove":
-		d, _, err := removeAt(doc, path)
-		return d, err
-	case "replace":
-		v, err := value()
-		if err != nil {
-			return nil, err
-		}
-		if _, err := getAt(doc, path); err != nil {
-			return nil, err
-		}
-		if len(path) == 0 {
-			return v, nil
-		}
-		d, _, err := removeAt(doc, path)
-		if err != nil {
-			return nil, err
-		}
-		return addAt(d, path, v)
-	case "move":
-		from, err := parsePointer(op.From)
-		if err != nil {
-			return nil, err
-		}
-		if len(path) > len(from) && isPrefix(from, path) {
-			return nil, patchErr("cannot move a value into itself")
-		}
-		d, v, err := removeAt(doc, from)
-		if err != nil {
-			return nil, err
-		}
-		return addAt(d, path, v)
-	case "copy":
-		from, err := parsePointer(op.From)
-		if err != nil {
-			return nil, err
-		}
-		v, err := getAt(doc, from)
-		if err != nil {
-			return nil, err
-		}
-		return addAt(doc, path, deepCopy(v))
-	case "test":
-		v, err := value()
-		if err != nil {
-			return nil, err
-		}
-		got, err := getAt(doc, path)
-		if err != nil {
-			return nil, err
-		}
-		if !jsonEqual(got, v) {
-			return nil, patchErr("test failed")
-		}
-		return doc, nil
+	o := jsonpatch.Operation{"op": raw(op.Op), "path": raw(op.Path)}
+	if needsValue {
+		v := op.Value
+		o["value"] = &v
 	}
-	return nil, patchErr(`op must be one of "add", "remove", "replace", "move", "copy", "test"`)
+	if needsFrom {
+		if err := checkPointer(cur, op.From, false); err != nil {
+			return nil, err
+		}
+		// RFC 6902 §4.4: from must not be a proper prefix of path.
+		if op.Op == "move" && strings.HasPrefix(op.Path, op.From+"/") {
+			return nil, patchError("cannot move a value into itself")
+		}
+		o["from"] = raw(op.From)
+	}
+	return jsonpatch.Patch{o}.ApplyWithOptions(doc, patchOptions)
 }
 
-func isPrefix(p, q []string) bool {
-	for i := range p {
-		if p[i] != q[i] {
+// checkPointer rejects what RFC 6901 does not allow and the library
+// accepts: a path not starting with "/", a "~" not followed by 0 or 1, and
+// an array index other than 0 or a number without a leading zero ("-", the
+// end of an array, only where end is allowed, as the last token).
+func checkPointer(doc any, p string, end bool) error {
+	if p == "" {
+		return nil
+	}
+	if p[0] != '/' {
+		return patchError("path must be empty or start with /")
+	}
+	toks := strings.Split(p[1:], "/")
+	for i, t := range toks {
+		for j := 0; j < len(t); j++ {
+			if t[j] == '~' && (j+1 >= len(t) || (t[j+1] != '0' && t[j+1] != '1')) {
+				return patchError("path has an invalid ~ escape")
+			}
+		}
+		t = strings.NewReplacer("~1", "/", "~0", "~").Replace(t)
+		switch c := doc.(type) {
+		case map[string]any:
+			doc = c[t]
+		case []any:
+			if t == "-" && end && i == len(toks)-1 {
+				return nil
+			}
+			if !isIndex(t) {
+				return patchError("array index is malformed")
+			}
+			doc = nil
+			if n := atoi(t); n < len(c) {
+				doc = c[n]
+			}
+		default:
+			return nil // the library reports the missing path
+		}
+	}
+	return nil
+}
+
+func isIndex(t string) bool {
+	if t == "" || len(t) > 9 || (len(t) > 1 && t[0] == '0') {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		if t[i] < '0' || t[i] > '9' {
 			return false
 		}
 	}
 	return true
 }
 
-// parsePointer splits an RFC 6901 JSON pointer into unescaped tokens.
-func parsePointer(p string) ([]string, error) {
-	if p == "" {
-		return nil, nil
+func atoi(t string) int {
+	n := 0
+	for i := 0; i < len(t); i++ {
+		n = n*10 + int(t[i]-'0')
 	}
-	if p[0] != '/' {
-		return nil, patchErr("path must be empty or start with /")
-	}
-	toks := strings.Split(p[1:], "/")
-	for i, t := range toks {
-		for j := 0; j < len(t); j++ {
-			if t[j] == '~' && (j+1 >= len(t) || (t[j+1] != '0' && t[j+1] != '1')) {
-				return nil, patchErr("path has an invalid ~ escape")
-			}
-		}
-		toks[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
-	}
-	return toks, nil
+	return n
 }
 
-func arrayIndex(tok string, n int, allowEnd bool) (int, error) {
-	if allowEnd && tok == "-" {
-		return n, nil
+// patchReason words an error of applyOp for the caller, without the
+// library's own wording.
+func patchReason(err error) string {
+	var pe patchError
+	switch {
+	case errors.As(err, &pe):
+		return string(pe)
+	case errors.Is(err, jsonpatch.ErrTestFailed):
+		return "test failed"
+	case errors.Is(err, jsonpatch.ErrInvalidIndex):
+		return "array index is out of range"
+	case errors.Is(err, jsonpatch.ErrMissing):
+		return "path does not exist"
+	case errors.Is(err, jsonpatch.ErrExpectedObject), errors.Is(err, jsonpatch.ErrUnknownType):
+		return "parent of path is not an object or array"
+	case errors.Is(err, jsonpatch.ErrInvalid):
+		return "the operation cannot apply to the whole document"
 	}
-	if tok == "" || (len(tok) > 1 && tok[0] == '0') {
-		return 0, patchErr("array index is malformed")
-	}
-	i, err := strconv.Atoi(tok)
-	if err != nil || i < 0 {
-		return 0, patchErr("array index is malformed")
-	}
-	limit := n - 1
-	if allowEnd {
-		limit = n
-	}
-	if i > limit {
-		return 0, patchErr("array index is out of range")
-	}
-	return i, nil
+	return "path does not exist or the document is not an object or array"
 }
 
-func getAt(doc any, path []string) (any, error) {
-	cur := doc
-	for _, t := range path {
-		switch c := cur.(type) {
-		case map[string]any:
-			v, ok := c[t]
-			if !ok {
-				return nil, patchErr("path does not exist")
-			}
-			cur = v
-		case []any:
-			i, err := arrayIndex(t, len(c), false)
-			if err != nil {
-				return nil, err
-			}
-			cur = c[i]
-		default:
-			return nil, patchErr("path does not exist")
-		}
-	}
-	return cur, nil
-}
-
-// addAt returns doc with v added at path (RFC 6902 add semantics).
-func addAt(doc any, path []string, v any) (any, error) {
-	if len(path) == 0 {
-		return v, nil
-	}
-	parent, err := getAt(doc, path[:len(path)-1])
-	if err != nil {
-		return nil, err
-	}
-	last := path[len(path)-1]
-	switch c := parent.(type) {
-	case map[string]any:
-		c[last] = v
-		return doc, nil
-	case []any:
-		i, err := arrayIndex(last, len(c), true)
-		if err != nil {
-			return nil, err
-		}
-		n := make([]any, 0, len(c)+1)
-		n = append(n, c[:i]...)
-		n = append(n, v)
-		n = append(n, c[i:]...)
-		return setAt(doc, path[:len(path)-1], n)
-	}
-	return nil, patchErr("parent of path is not an object or array")
-}
-
-// removeAt returns doc without the value at path, and that value.
-func removeAt(doc any, path []string) (any, any, error) {
-	if len(path) == 0 {
-		return nil, nil, patchErr("cannot remove the whole document")
-	}
-	parent, err := getAt(doc, path[:len(path)-1])
-	if err != nil {
-		return nil, nil, err
-	}
-	last := path[len(path)-1]
-	switch c := parent.(type) {
-	case map[string]any:
-		v, ok := c[last]
-		if !ok {
-			return nil, nil, patchErr("path does not exist")
-		}
-		delete(c, last)
-		return doc, v, nil
-	case []any:
-		i, err := arrayIndex(last, len(c), false)
-		if err != nil {
-			return nil, nil, err
-		}
-		v := c[i]
-		n := make([]any, 0, len(c)-1)
-		n = append(n, c[:i]...)
-		n = append(n, c[i+1:]...)
-		d, err := setAt(doc, path[:len(path)-1], n)
-		return d, v, err
-	}
-	return nil, nil, patchErr("path does not exist")
-}
-
-// setAt replaces the value at an existing path (used for slices, which
-// change identity when they grow or shrink).
-func setAt(doc any, path []string, v any) (any, error) {
-	if len(path) == 0 {
-		return v, nil
-	}
-	parent, err := getAt(doc, path[:len(path)-1])
-	if err != nil {
-		return nil, err
-	}
-	last := path[len(path)-1]
-	switch c := parent.(type) {
-	case map[string]any:
-		c[last] = v
-	case []any:
-		i, err := arrayIndex(last, len(c), false)
-		if err != nil {
-			return nil, err
-		}
-		c[i] = v
-	default:
-		return nil, patchErr("path does not exist")
-	}
-	return doc, nil
-}
-
+// deepCopy copies a decoded JSON value (maps and slices; scalars are
+// shared).
 func deepCopy(v any) any {
 	switch c := v.(type) {
 	case map[string]any:

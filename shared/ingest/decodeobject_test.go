@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// checkSameAsEncodingJSON asserts that the fast decoder takes exactly the
+// checkSameAsEncodingJSON asserts that decodeObject takes exactly the
 // objects encoding/json takes, and decodes them to the same values.
 func checkSameAsEncodingJSON(t *testing.T, data []byte) {
 	t.Helper()
@@ -66,14 +66,14 @@ func TestDecodeObjectMatchesEncodingJSON(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) { checkSameAsEncodingJSON(t, []byte(tt.in)) })
 	}
-	t.Run("nesting over the limit gives up", func(t *testing.T) {
+	t.Run("nesting over the limit is refused", func(t *testing.T) {
 		in := strings.Repeat(`{"a":`, MaxDepth+1) + "1" + strings.Repeat("}", MaxDepth+1)
-		if _, ok := decodeObject([]byte(in)); ok {
-			t.Errorf("fast decoder took %d levels, want at most %d", MaxDepth+1, MaxDepth)
+		if _, err := DecodeRow([]byte(in), 1<<20); codeOf(err) != CodeRowDepth {
+			t.Errorf("%d levels: got %v, want %s (at most %d)", MaxDepth+1, err, CodeRowDepth, MaxDepth)
 		}
 		in = strings.Repeat(`{"a":`, MaxDepth) + "1" + strings.Repeat("}", MaxDepth)
-		if _, ok := decodeObject([]byte(in)); !ok {
-			t.Errorf("fast decoder refused %d levels", MaxDepth)
+		if _, err := DecodeRow([]byte(in), 1<<20); err != nil {
+			t.Errorf("%d levels refused: %v", MaxDepth, err)
 		}
 	})
 	t.Run("benchmark rows", func(t *testing.T) {
