@@ -1,4 +1,4 @@
-// Command mosaic-bench measures the speed bars of QUALITY.md that need no
+// Command mosaic-bench measures the speed bars of docs/quality.md that need no
 // cloud and writes them down: bench/results.json (merged, so that bars
 // measured elsewhere are kept) and bench/REPORT.md. Today that is P1, the
 // CPU of one row through the ingest pipeline as a ratio to a plain
@@ -26,7 +26,7 @@ import (
 	"time"
 )
 
-// P1Target is QUALITY.md's bar: pipeline ≤ 2.0 × the plain decode.
+// P1Target is docs/quality.md's bar: pipeline ≤ 2.0 × the plain decode.
 const P1Target = 2.0
 
 // p1Package holds BenchmarkP1 and its sub-benchmarks
@@ -196,7 +196,7 @@ func report(p P1) string {
 	var b strings.Builder
 	b.WriteString("# Mosaic benchmarks\n\n")
 	fmt.Fprintf(&b, "Measured %s on %s (%s, `-benchtime %s -count %d`, medians) by `make bench`. ", p.Date, p.Machine, p.GoVersion, p.Benchtime, p.Count)
-	b.WriteString("Every figure is a ratio to a ceiling measured in the same run (QUALITY.md); ")
+	b.WriteString("Every figure is a ratio to a ceiling measured in the same run (docs/quality.md); ")
 	b.WriteString("P1 times are the CPU time of the process per row (getrusage), not wall time.\n\n")
 	b.WriteString("| Bar | What | Measured | Target | Result |\n|---|---|---|---|---|\n")
 	fmt.Fprintf(&b, "| P1 profile | pipeline CPU per 1 KB profile row ÷ `encoding/json` decode | %.2f× (%.1f µs ÷ %.1f µs) | ≤ %.1f× | %s |\n",
@@ -212,7 +212,7 @@ func report(p P1) string {
 		{"P7", "peak RSS over a 1 GB file"},
 		{"P8", "$ per million rows and lookups"},
 	} {
-		fmt.Fprintf(&b, "| %s | %s | not yet measured | see QUALITY.md | — |\n", bar.id, bar.what)
+		fmt.Fprintf(&b, "| %s | %s | not yet measured | see docs/quality.md | — |\n", bar.id, bar.what)
 	}
 	b.WriteString("\n```\n")
 	b.WriteString(chartLine("P1 profile", p.ProfileRatio, p.Target))

@@ -8,7 +8,7 @@ import (
 )
 
 // checkArrays refuses a record holding an array of more than max elements
-// (PRODUCT §6), naming where it is; the walk builds a path only for the
+// (docs/rules.md#limits), naming where it is; the walk builds a path only for the
 // array it refuses.
 func checkArrays(rec map[string]any, max int) error {
 	var path []string

@@ -14,7 +14,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
 
-// The P1 benchmark (QUALITY.md): the CPU of one row through the pipeline
+// The P1 benchmark (docs/quality.md): the CPU of one row through the pipeline
 // (decode, validate, extract identities, build the write) against a plain
 // encoding/json decode of the same bytes, in the same run. cmd/mosaic-bench
 // runs BenchmarkP1 and turns its sub-benchmarks into ratios:
@@ -148,7 +148,7 @@ func TestP1Rows(t *testing.T) {
 	}
 }
 
-// BenchmarkP1 is QUALITY.md's P1. Each row has a baseline (encoding/json
+// BenchmarkP1 is docs/quality.md's P1. Each row has a baseline (encoding/json
 // into map[string]any) and a pipeline sub-benchmark, run side by side.
 // Besides ns/op (wall time) each reports cpu-ns/op, the CPU time of the
 // process per row, garbage collection included, which is what P1 bounds.

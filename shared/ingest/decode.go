@@ -20,7 +20,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 )
 
-// Limits (PRODUCT §6).
+// Limits (docs/rules.md#limits).
 const (
 	// MaxLineBytes bounds one line of a JSON Lines file; longer lines are
 	// skipped as row errors, never held in memory.

@@ -22,7 +22,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
-// Sort keys of the profile table (ARCHITECTURE §4). Within a partition the
+// Sort keys of the profile table (docs/architecture.md, "Storage"). Within a partition the
 // order is events ("E#…") < fragments ("F#…") < links ("L#…", "LH#…") <
 // the node ("N", written by earlier versions only), so fragments and links
 // are read with sk >= "F" and events by a range on "E#".
@@ -35,7 +35,7 @@ const (
 	profNodeAndFrags = "F"
 )
 
-// DefaultClusterCap bounds a cluster walk (PRODUCT §6).
+// DefaultClusterCap bounds a cluster walk (docs/rules.md#limits).
 const DefaultClusterCap = 50
 
 // profWalkParallelism bounds the partitions read at once in a cluster walk.
@@ -142,7 +142,7 @@ func (p *Profiles) PutEvent(ctx context.Context, e merge.Event) error {
 // error is returned, so that the row is retried and the retry rewrites
 // both halves (each write is idempotent). Links already written by this
 // process are skipped, so that steady state costs no link writes; a new
-// link costs one write per half (QUALITY P6).
+// link costs one write per half (docs/quality.md P6).
 func (p *Profiles) PutLinks(ctx context.Context, links []identity.Link) error {
 	type pending struct {
 		ck   string

@@ -1,5 +1,5 @@
 // Package store is the only package that talks to DynamoDB. It keeps two
-// tables (ARCHITECTURE §4): the catalog table (schemas, descriptors,
+// tables (docs/architecture.md, "Storage"): the catalog table (schemas, descriptors,
 // datasets, batches, merge policies, jobs) and the profile table (identity
 // nodes, fragments and events of an identity in one partition). It uses
 // single-item conditional writes only: no transactions, streams or PartiQL,

@@ -69,7 +69,7 @@ type Table struct {
 	TTLAttribute string
 }
 
-// Tables are the two tables of ARCHITECTURE §4.
+// Tables are the two tables of docs/architecture.md, "Storage".
 var Tables = []Table{
 	{ID: CatalogTable, PartitionKey: PartitionKey, SortKey: SortKey},
 	{ID: ProfileTable, PartitionKey: PartitionKey, SortKey: SortKey, TTLAttribute: ExpiryAttribute},
