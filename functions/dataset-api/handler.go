@@ -61,12 +61,10 @@ const catalogBase = "/data/foundation/catalog"
 // declares for dataset-api; it fails when the two disagree.
 func newService(cat catalogStore, sandbox string, now func() time.Time) (*handler, error) {
 	h := &handler{cat: cat, sandbox: sandbox, now: now}
-	fn, _ := topology.FunctionByName("dataset-api")
-	router, err := apigw.NewRouter(fn, sandbox, h.routes())
-	if err != nil {
+	var err error
+	if h.router, err = apigw.RouterOf("dataset-api", sandbox, h.routes()); err != nil {
 		return nil, err
 	}
-	h.router = router
 	return h, nil
 }
 

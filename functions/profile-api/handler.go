@@ -67,12 +67,10 @@ const (
 // declares for profile-api; it fails when the two disagree.
 func newService(p profiles, ns namespaces, sandbox string) (*handler, error) {
 	h := &handler{profiles: p, ns: ns, policies: merge.Defaults()}
-	fn, _ := topology.FunctionByName("profile-api")
-	router, err := apigw.NewRouter(fn, sandbox, h.routes())
-	if err != nil {
+	var err error
+	if h.router, err = apigw.RouterOf("profile-api", sandbox, h.routes()); err != nil {
 		return nil, err
 	}
-	h.router = router
 	return h, nil
 }
 

@@ -100,12 +100,10 @@ const (
 // declares for schema-api; it fails when the two disagree.
 func newService(reg registry, sandbox string, now func() time.Time) (*handler, error) {
 	h := &handler{reg: reg, sandbox: sandbox, now: now}
-	fn, _ := topology.FunctionByName("schema-api")
-	router, err := apigw.NewRouter(fn, sandbox, h.routes())
-	if err != nil {
+	var err error
+	if h.router, err = apigw.RouterOf("schema-api", sandbox, h.routes()); err != nil {
 		return nil, err
 	}
-	h.router = router
 	return h, nil
 }
 

@@ -111,6 +111,15 @@ type Router struct {
 	Sandbox string
 }
 
+// RouterOf is NewRouter for the function topology declares under name.
+func RouterOf(name, sandbox string, handlers map[string]HandlerFunc) (*Router, error) {
+	fn, ok := topology.FunctionByName(name)
+	if !ok {
+		return nil, fmt.Errorf("no function %q in the topology", name)
+	}
+	return NewRouter(fn, sandbox, handlers)
+}
+
 // NewRouter builds the router of fn for the given sandbox name: handlers
 // maps each route key fn declares (topology.Route.Key, such as
 // "GET /data/core/ups/access/entities") to the func that serves it. It fails

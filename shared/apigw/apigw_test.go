@@ -248,3 +248,9 @@ func TestNewRouterChecksRoutesAgainstTopology(t *testing.T) {
 		})
 	}
 }
+
+func TestRouterOfNamesAnUnknownFunction(t *testing.T) {
+	if _, err := RouterOf("no-such-function", "", nil); err == nil || !strings.Contains(err.Error(), "no-such-function") {
+		t.Errorf("RouterOf an undeclared function: %v, want an error naming it", err)
+	}
+}
