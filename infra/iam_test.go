@@ -141,7 +141,7 @@ func TestLeastPrivilege(t *testing.T) {
 	})
 }
 
-// The two examples of docs/quality.md S2, spelled out so a regression reads plainly.
+// The examples of docs/quality.md S2, spelled out so a regression reads plainly.
 func TestLeastPrivilegeExamples(t *testing.T) {
 	s := synth(t, "dev")
 	actions := func(name string) []string {
@@ -152,9 +152,11 @@ func TestLeastPrivilegeExamples(t *testing.T) {
 		}
 		return all
 	}
-	for _, a := range actions("schema-api") {
-		if strings.HasPrefix(a, "s3:") || strings.HasPrefix(a, "kinesis:") {
-			t.Errorf("schema-api may %s", a)
+	for _, fn := range []string{"schema-api", "dataset-api"} {
+		for _, a := range actions(fn) {
+			if strings.HasPrefix(a, "s3:") || strings.HasPrefix(a, "kinesis:") {
+				t.Errorf("%s may %s", fn, a)
+			}
 		}
 	}
 	reads := 0

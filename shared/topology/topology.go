@@ -275,8 +275,8 @@ var Functions = []Function{
 	},
 	{
 		Name: "dataset-api", ID: "DatasetAPI", MemoryMB: 256, Timeout: 10 * time.Second,
-		Env:         withEnv(map[string]string{EnvLandingBucket: LandingBucket}),
-		Grants:      []Grant{{CatalogTable, ReadWrite}, {LandingBucket, ReadWrite}},
+		Env:         withEnv(nil),
+		Grants:      []Grant{{CatalogTable, ReadWrite}},
 		Concurrency: 1,
 		Routes: []Route{
 			{"GET", catalog + "/dataSets"},
