@@ -293,9 +293,6 @@ func (c *Cloud) EdgeURL() string { return c.edgeURL }
 // LogsDir is where function logs are written.
 func (c *Cloud) LogsDir() string { return c.cfg.LogsDir }
 
-// Outputs are the stack outputs, in the shape of 'cdk deploy --outputs-file'.
-func (c *Cloud) Outputs() map[string]map[string]string { return c.outputs }
-
 // Name is the physical name of a resource by logical ID.
 func (c *Cloud) Name(logicalID string) string { return c.names[logicalID] }
 

@@ -150,7 +150,7 @@ func NewRouter(fn topology.Function, sandbox string, handlers map[string]Handler
 		errs = append(errs, fmt.Errorf("%s: no handler for declared routes %q", fn.Name, missing))
 	}
 	if len(extra) > 0 {
-		errs = append(errs, fmt.Errorf("%s: handlers for undeclared routes %q", fn.Name, extra))
+		errs = append(errs, fmt.Errorf("%s: handlers for undeclared routes %q (declare them in shared/topology)", fn.Name, extra))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -221,9 +221,6 @@ var statusOf = map[fault.Kind]int{
 	fault.TooLarge:    http.StatusRequestEntityTooLarge,
 	fault.Internal:    http.StatusInternalServerError,
 }
-
-// Status is the HTTP status for an error's kind.
-func Status(err error) int { return statusOf[fault.KindOf(err)] }
 
 // ErrorBody is the one JSON shape of every error answer.
 type ErrorBody struct {

@@ -3,7 +3,7 @@ package catalog
 import "context"
 
 // FailedRecord is one refused row or message, in the one format used for
-// S3 files and Kinesis records alike (docs/api.md, failed records): where
+// S3 files and Kinesis records alike (docs/rules.md#failed-records): where
 // it was (file and row, or shard and sequence number), a stable code and a
 // readable message. It never holds the record's values.
 type FailedRecord struct {

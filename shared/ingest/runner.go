@@ -104,6 +104,10 @@ func (r *Runner) Run(ctx context.Context, t *Tally, next func() (Item, error)) e
 		t.row()
 		if it.Err != nil {
 			t.Refuse(it.At, it.Err)
+			if err := r.flush(gctx, t, false); err != nil {
+				g.Wait()
+				return err
+			}
 			continue
 		}
 		g.Go(func() error {

@@ -189,3 +189,25 @@ type deadlineCtx struct {
 }
 
 func (c deadlineCtx) Deadline() (time.Time, bool) { return c.at, true }
+
+// Items refused before the pipeline (a line too long, a message that
+// cannot be read) are written as they come too, not all at the end.
+func TestRunFlushesItemsRefusedBeforeThePipeline(t *testing.T) {
+	r, _, _ := newTestRunner(1)
+	var writes []int
+	r.Failed = failedFunc(func(recs []catalog.FailedRecord) { writes = append(writes, len(recs)) })
+	n := 0
+	err := r.Run(context.Background(), r.NewTally(), func() (Item, error) {
+		if n == FlushEvery+5 {
+			return Item{}, io.EOF
+		}
+		n++
+		return Item{At: catalog.FailedRecord{Batch: "b1", Row: n}, Err: fault.E(fault.Invalid, CodeRowTooLarge, "too large")}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{FlushEvery, 5}, writes); diff != "" {
+		t.Errorf("failed-record writes (-want +got):\n%s", diff)
+	}
+}

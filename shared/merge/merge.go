@@ -148,8 +148,9 @@ func overlay(dst, src map[string]any) {
 
 // Empty reports whether v counts as absent when merging: null, "", an
 // empty array, or an object whose every field is absent (at any depth).
-// A newer empty value therefore never wins over a filled one (docs/api.md,
-// "Merging"); so [] never empties a list that another fragment filled.
+// A newer empty value therefore never wins over a filled one
+// (docs/rules.md#merging); so [] never empties a list that another
+// fragment filled.
 func Empty(v any) bool {
 	switch x := v.(type) {
 	case nil:

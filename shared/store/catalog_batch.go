@@ -11,6 +11,7 @@ import (
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
 
 // Batches are kept by id, each with two index entries (pk BATCH#BY-TIME and
@@ -49,8 +50,8 @@ func boundErrors(errs []catalog.BatchError) []catalog.BatchError {
 			kinds++
 			continue
 		}
-		e.Code = truncateUTF8(e.Code, MaxBatchErrorBytes)
-		e.Description = truncateUTF8(e.Description, MaxBatchErrorBytes)
+		e.Code = xdm.Truncate(e.Code, MaxBatchErrorBytes)
+		e.Description = xdm.Truncate(e.Description, MaxBatchErrorBytes)
 		out = append(out, e)
 	}
 	if kinds > 0 {

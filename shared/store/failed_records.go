@@ -15,6 +15,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
+	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
 
 // FailedRecords keeps refused rows and messages in the catalog table, one
@@ -75,9 +76,9 @@ func profFailedKey(r catalog.FailedRecord) (string, string) {
 // profFailedBounded cuts the texts of r to their bounds; the key is made
 // from the uncut record, so that cut names never collide.
 func profFailedBounded(r catalog.FailedRecord) catalog.FailedRecord {
-	r.Message = truncateUTF8(r.Message, MaxFailedMessageBytes)
+	r.Message = xdm.Truncate(r.Message, MaxFailedMessageBytes)
 	for _, s := range []*string{&r.Batch, &r.Dataset, &r.File, &r.Shard, &r.Seq, &r.Code} {
-		*s = truncateUTF8(*s, MaxFailedPointerBytes)
+		*s = xdm.Truncate(*s, MaxFailedPointerBytes)
 	}
 	return r
 }

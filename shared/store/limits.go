@@ -2,7 +2,6 @@ package store
 
 import (
 	"strings"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -90,23 +89,6 @@ func valueSize(v types.AttributeValue) int {
 	default:
 		return 1
 	}
-}
-
-// truncateUTF8 cuts s to at most max bytes at a rune boundary, marking the
-// cut with "…" (within max).
-func truncateUTF8(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	const mark = "…"
-	cut := max - len(mark)
-	if cut < 0 {
-		cut = 0
-	}
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + mark
 }
 
 // validationCode gives a ValidationException its stable code. DynamoDB has

@@ -36,13 +36,6 @@ import (
 // strconv would accept.
 var numberPattern = regexp.MustCompile(`^-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$`)
 
-// Coerce applies the coercions above to row in place, without validating.
-func (v *Validator) Coerce(row map[string]any) {
-	var sink []Violation
-	var changed bool
-	coerceObject(row, v.root, nil, &sink, &changed)
-}
-
 // location is where the coercion pass is in a row, kept as a chain of
 // tokens so that a JSON pointer is only built when a violation is reported.
 type location struct {
