@@ -101,30 +101,29 @@ func (c *Catalog) catGet(ctx context.Context, pk, sk, what string) (map[string]t
 // catQuery reads a partition in sort-key order (descending when newest),
 // stopping after limit items when limit > 0.
 func (c *Catalog) catQuery(ctx context.Context, pk string, newest bool, limit int, what string) ([]map[string]types.AttributeValue, error) {
-	var items []map[string]types.AttributeValue
-	var start map[string]types.AttributeValue
-	for {
-		in := &dynamodb.QueryInput{
-			TableName:                 aws.String(c.table),
-			KeyConditionExpression:    aws.String("pk = :pk"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
-			ScanIndexForward:          aws.Bool(!newest),
-			ExclusiveStartKey:         start,
-			ConsistentRead:            aws.Bool(true),
-		}
-		if limit > 0 {
-			in.Limit = aws.Int32(int32(limit - len(items)))
-		}
-		out, err := c.db.Query(ctx, in)
-		if err != nil {
-			return nil, translate(err, what)
-		}
-		items = append(items, out.Items...)
-		if len(out.LastEvaluatedKey) == 0 || (limit > 0 && len(items) >= limit) {
-			return items, nil
-		}
-		start = out.LastEvaluatedKey
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(c.table),
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
+		ScanIndexForward:          aws.Bool(!newest),
+		ConsistentRead:            aws.Bool(true),
 	}
+	if limit > 0 {
+		in.Limit = aws.Int32(int32(limit))
+	}
+	var items []map[string]types.AttributeValue
+	err := queryPages(ctx, c.db, in, what, func(page []map[string]types.AttributeValue) (bool, error) {
+		items = append(items, page...)
+		if limit <= 0 {
+			return true, nil
+		}
+		in.Limit = aws.Int32(int32(limit - len(items)))
+		return len(items) < limit, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 // catBatchGet reads items of one partition by sort key, 100 per call (the

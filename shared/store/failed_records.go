@@ -40,20 +40,20 @@ func NewFailedRecords(db DynamoDB, catalogTable string) *FailedRecords {
 	return &FailedRecords{db: db, table: catalogTable}
 }
 
-const profFailedPfx = "FAILED#"
+const failedPfx = "FAILED#"
 
-// profFailedKeyPart is the longest key part kept as written.
-const profFailedKeyPart = 900
+// failedKeyPart is the longest key part kept as written.
+const failedKeyPart = 900
 
-func profFailedHash(s string) string {
+func failedHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
 
-func profFailedKey(r catalog.FailedRecord) (string, string) {
-	pk := profFailedPfx + r.Batch
-	if len(r.Batch) > profFailedKeyPart {
-		pk = profFailedPfx + "H#" + profFailedHash(r.Batch)
+func failedKey(r catalog.FailedRecord) (string, string) {
+	pk := failedPfx + r.Batch
+	if len(r.Batch) > failedKeyPart {
+		pk = failedPfx + "H#" + failedHash(r.Batch)
 	}
 	if r.Shard != "" || r.Seq != "" {
 		// A KPL user record adds its sub-sequence number; a plain record
@@ -62,20 +62,20 @@ func profFailedKey(r catalog.FailedRecord) (string, string) {
 		if r.SubSequence > 0 {
 			sub = fmt.Sprintf("#%05d", r.SubSequence)
 		}
-		if pos := r.Shard + "#" + r.Seq; len(pos) > profFailedKeyPart {
-			return pk, fmt.Sprintf("SH#%s#%04d%s", profFailedHash(pos), r.Index, sub)
+		if pos := r.Shard + "#" + r.Seq; len(pos) > failedKeyPart {
+			return pk, fmt.Sprintf("SH#%s#%04d%s", failedHash(pos), r.Index, sub)
 		}
 		return pk, fmt.Sprintf("S#%s#%s#%04d%s", r.Shard, r.Seq, r.Index, sub)
 	}
-	if len(r.File) > profFailedKeyPart {
-		return pk, fmt.Sprintf("RH#%s#%010d", profFailedHash(r.File), r.Row)
+	if len(r.File) > failedKeyPart {
+		return pk, fmt.Sprintf("RH#%s#%010d", failedHash(r.File), r.Row)
 	}
 	return pk, fmt.Sprintf("R#%s#%010d", r.File, r.Row)
 }
 
-// profFailedBounded cuts the texts of r to their bounds; the key is made
+// failedBounded cuts the texts of r to their bounds; the key is made
 // from the uncut record, so that cut names never collide.
-func profFailedBounded(r catalog.FailedRecord) catalog.FailedRecord {
+func failedBounded(r catalog.FailedRecord) catalog.FailedRecord {
 	r.Message = xdm.Truncate(r.Message, MaxFailedMessageBytes)
 	for _, s := range []*string{&r.Batch, &r.Dataset, &r.File, &r.Shard, &r.Seq, &r.Code} {
 		*s = xdm.Truncate(*s, MaxFailedPointerBytes)
@@ -90,12 +90,12 @@ func (f *FailedRecords) PutFailed(ctx context.Context, recs []catalog.FailedReco
 		seen := map[string]bool{}
 		var reqs []types.WriteRequest
 		for _, r := range chunk {
-			pk, sk := profFailedKey(r)
+			pk, sk := failedKey(r)
 			if seen[pk+sk] { // BatchWriteItem refuses duplicate keys
 				continue
 			}
 			seen[pk+sk] = true
-			r = profFailedBounded(r)
+			r = failedBounded(r)
 			b, err := json.Marshal(r)
 			if err != nil {
 				return fault.Wrap(err, fault.Internal, "STORE-ENCODE", "encode failed record")
@@ -136,29 +136,28 @@ func (f *FailedRecords) PutFailed(ctx context.Context, recs []catalog.FailedReco
 // Failed lists the failed records of a batch ("stream" for Kinesis), at
 // most limit of them.
 func (f *FailedRecords) Failed(ctx context.Context, batch string, limit int) ([]catalog.FailedRecord, error) {
-	pk, _ := profFailedKey(catalog.FailedRecord{Batch: batch})
+	if limit <= 0 {
+		return nil, nil
+	}
+	pk, _ := failedKey(catalog.FailedRecord{Batch: batch})
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(f.table),
 		KeyConditionExpression:    aws.String("pk = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": profS(pk)},
 	}
 	var out []catalog.FailedRecord
-	for len(out) < limit {
-		res, err := f.db.Query(ctx, in)
-		if err != nil {
-			return nil, translate(err, "read failed records")
-		}
-		for _, item := range res.Items {
+	err := queryPages(ctx, f.db, in, "read failed records", func(items []map[string]types.AttributeValue) (bool, error) {
+		for _, item := range items {
 			var r catalog.FailedRecord
 			if err := json.Unmarshal([]byte(profStr(item["rec"])), &r); err != nil {
-				return nil, fault.Wrap(err, fault.Internal, "STORE-DECODE", "read failed records: stored record is corrupt")
+				return false, fault.Wrap(err, fault.Internal, "STORE-DECODE", "read failed records: stored record is corrupt")
 			}
 			out = append(out, r)
 		}
-		if len(res.LastEvaluatedKey) == 0 {
-			break
-		}
-		in.ExclusiveStartKey = res.LastEvaluatedKey
+		return len(out) < limit, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(out) > limit {
 		out = out[:limit]

@@ -14,13 +14,13 @@ func TestFailedKeyOfUserRecords(t *testing.T) {
 	for sub := 0; sub < 3; sub++ {
 		r := base
 		r.SubSequence = sub
-		_, sk := profFailedKey(r)
+		_, sk := failedKey(r)
 		if prev, dup := seen[sk]; dup {
 			t.Errorf("sub-sequences %d and %d share the key %s", prev, sub, sk)
 		}
 		seen[sk] = sub
 	}
-	if _, sk := profFailedKey(base); sk != "S#shardId-000000000001#4960#0000" {
+	if _, sk := failedKey(base); sk != "S#shardId-000000000001#4960#0000" {
 		t.Errorf("plain record key %s changed", sk)
 	}
 }

@@ -265,12 +265,8 @@ func (p *Profiles) partition(ctx context.Context, id identity.ID, maxNeighbours 
 			":pk": profS(id.Key()), ":f": profS(profNodeAndFrags),
 		},
 	}
-	for {
-		out, err := p.db.Query(ctx, in)
-		if err != nil {
-			return Partition{}, translate(err, "read identity")
-		}
-		for _, item := range out.Items {
+	err := queryPages(ctx, p.db, in, "read identity", func(items []map[string]types.AttributeValue) (bool, error) {
+		for _, item := range items {
 			part.Found = true
 			sk := profStr(item[topology.SortKey])
 			switch {
@@ -314,15 +310,15 @@ func (p *Profiles) partition(ctx context.Context, id identity.ID, maxNeighbours 
 					Batch:    profStr(item["batch"]),
 				}
 				if err := json.Unmarshal([]byte(profStr(item["rec"])), &f.Record); err != nil {
-					return Partition{}, fault.Wrap(err, fault.Internal, "STORE-DECODE", "read identity: stored fragment is corrupt")
+					return false, fault.Wrap(err, fault.Internal, "STORE-DECODE", "read identity: stored fragment is corrupt")
 				}
 				part.Fragments = append(part.Fragments, f)
 			}
 		}
-		if len(out.LastEvaluatedKey) == 0 || (maxNeighbours > 0 && len(part.Neighbours) >= maxNeighbours) {
-			break
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
+		return maxNeighbours <= 0 || len(part.Neighbours) < maxNeighbours, nil
+	})
+	if err != nil {
+		return Partition{}, err
 	}
 	sort.Slice(part.Neighbours, func(i, j int) bool { return part.Neighbours[i].Key() < part.Neighbours[j].Key() })
 	return part, nil
@@ -405,12 +401,8 @@ func (p *Profiles) Events(ctx context.Context, id identity.ID, from, to int64, l
 		Limit:            aws.Int32(int32(min(limit, 1000))),
 	}
 	var evs []merge.Event
-	for len(evs) < limit {
-		out, err := p.db.Query(ctx, in)
-		if err != nil {
-			return nil, translate(err, "read events")
-		}
-		for _, item := range out.Items {
+	err := queryPages(ctx, p.db, in, "read events", func(items []map[string]types.AttributeValue) (bool, error) {
+		for _, item := range items {
 			e := merge.Event{
 				Identity:  id.Key(),
 				ID:        profStr(item["id"]),
@@ -420,14 +412,14 @@ func (p *Profiles) Events(ctx context.Context, id identity.ID, from, to int64, l
 				Batch:     profStr(item["batch"]),
 			}
 			if err := json.Unmarshal([]byte(profStr(item["rec"])), &e.Record); err != nil {
-				return nil, fault.Wrap(err, fault.Internal, "STORE-DECODE", "read events: stored event is corrupt")
+				return false, fault.Wrap(err, fault.Internal, "STORE-DECODE", "read events: stored event is corrupt")
 			}
 			evs = append(evs, e)
 		}
-		if len(out.LastEvaluatedKey) == 0 {
-			break
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
+		return len(evs) < limit, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(evs) > limit {
 		evs = evs[:limit]

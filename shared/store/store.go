@@ -103,3 +103,21 @@ func translate(err error, what string) error {
 	// Network errors: retryable.
 	return fault.Wrap(err, fault.Unavailable, "STORE-UNAVAILABLE", what+": storage unavailable")
 }
+
+// queryPages runs in page by page (following LastEvaluatedKey), handing
+// each page's items to page, until the last page or until page answers
+// false. page may change in.Limit for the next page. A failed call is
+// translated with what.
+func queryPages(ctx context.Context, db DynamoDB, in *dynamodb.QueryInput, what string, page func(items []map[string]types.AttributeValue) (more bool, err error)) error {
+	for {
+		out, err := db.Query(ctx, in)
+		if err != nil {
+			return translate(err, what)
+		}
+		more, err := page(out.Items)
+		if err != nil || !more || len(out.LastEvaluatedKey) == 0 {
+			return err
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
