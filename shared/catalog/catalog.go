@@ -18,6 +18,45 @@ const (
 	BatchAborted    = "aborted"
 )
 
+// Batch origins (Batch.Origin).
+const (
+	BatchOriginAPI    = "api"
+	BatchOriginDropIn = "drop-in"
+)
+
+// Input formats (Batch.InputFormat), AEP's inputFormat.format values.
+const (
+	FormatJSON    = "json"
+	FormatCSV     = "csv"
+	FormatParquet = "parquet"
+)
+
+// BatchFile is one file of a batch: what an upload route or a drop-in
+// stored, read back as the concatenation of its objects in order.
+type BatchFile struct {
+	// Name is the file path given at upload (it may hold '/'), or the
+	// drop-in object's key.
+	Name    string       `json:"name"`
+	Objects []FileObject `json:"objects"`
+	// Size is the sum of the objects' sizes, in bytes.
+	Size int64 `json:"size"`
+	// Complete is false while a chunked upload (INITIALIZE … COMPLETE)
+	// or a pre-signed multipart upload is open.
+	Complete bool `json:"complete"`
+	// UploadID is the S3 multipart upload of a pre-signed multipart file.
+	UploadID string `json:"uploadId,omitempty"`
+	Created  int64  `json:"created"` // epoch ms
+}
+
+// FileObject is one S3 object of a BatchFile: the whole file, or one
+// chunk of a chunked upload starting at Offset.
+type FileObject struct {
+	Key       string `json:"key"`
+	VersionID string `json:"versionId,omitempty"`
+	Offset    int64  `json:"offset"`
+	Size      int64  `json:"size"`
+}
+
 // Violation is one reason a row was refused: a JSON pointer into the row, a
 // stable code and a readable message that holds no row values.
 type Violation struct {
@@ -67,10 +106,13 @@ const (
 
 // BatchMetrics are AEP's batch metrics.
 type BatchMetrics struct {
-	InputFileCount    int `json:"inputFileCount"`
-	InputRecordCount  int `json:"inputRecordCount"`
-	OutputRecordCount int `json:"outputRecordCount"`
-	FailedRecordCount int `json:"failedRecordCount"`
+	// InputByteSize is the bytes of the batch's files as stored (before
+	// gzip decompression).
+	InputByteSize     int64 `json:"inputByteSize"`
+	InputFileCount    int   `json:"inputFileCount"`
+	InputRecordCount  int   `json:"inputRecordCount"`
+	OutputRecordCount int   `json:"outputRecordCount"`
+	FailedRecordCount int   `json:"failedRecordCount"`
 }
 
 // BatchError summarises one kind of failure within a batch.
@@ -82,13 +124,23 @@ type BatchError struct {
 
 // Batch is one unit of batch ingestion into one dataset.
 type Batch struct {
-	ID                      string `json:"id"`
-	DatasetID               string `json:"datasetId"`
-	Status                  string `json:"status"`
-	Created                 int64  `json:"created"` // epoch ms
-	Updated                 int64  `json:"updated"` // epoch ms
-	Completed               int64  `json:"completed,omitempty"`
-	InputFormat             string `json:"inputFormat,omitempty"`
+	ID        string `json:"id"`
+	DatasetID string `json:"datasetId"`
+	Status    string `json:"status"`
+	Created   int64  `json:"created"` // epoch ms
+	Updated   int64  `json:"updated"` // epoch ms
+	Completed int64  `json:"completed,omitempty"`
+	// Started is when processing began (COMPLETE, or the drop-in's event).
+	Started     int64  `json:"started,omitempty"`
+	InputFormat string `json:"inputFormat,omitempty"`
+	// MultiLineJSON is AEP's inputFormat.isMultiLineJson: each JSON file
+	// is one top-level array of records.
+	MultiLineJSON          bool `json:"isMultiLineJson,omitempty"`
+	EnableErrorDiagnostics bool `json:"enableErrorDiagnostics,omitempty"`
+	// Origin is BatchOriginAPI for a batch opened by POST /import/batches,
+	// BatchOriginDropIn for the implicit batch of a file dropped under
+	// ingest/<datasetId>/.
+	Origin                  string `json:"origin,omitempty"`
 	PartialIngestionPercent int    `json:"partialIngestionPercent"`
 	// Source names where the batch came from: for a dropped file,
 	// "s3://bucket/key" and its ETag.

@@ -224,7 +224,7 @@ var Functions = []Function{
 		Name: "batch-ingest", ID: "BatchIngest", MemoryMB: 512, Timeout: 5 * time.Minute,
 		Env:         withEnv(map[string]string{EnvLandingBucket: LandingBucket}),
 		Settings:    ingestSettings,
-		Grants:      []Grant{{CatalogTable, ReadWrite}, {ProfileTable, ReadWrite}, {LandingBucket, Read}},
+		Grants:      []Grant{{CatalogTable, ReadWrite}, {ProfileTable, ReadWrite}, {LandingBucket, ReadWrite}},
 		Concurrency: 2,
 		S3:          &S3Trigger{Bucket: LandingBucket, Prefix: IngestPrefix},
 		Async:       &AsyncConfig{MaxRetries: 2, OnFailure: BatchFailureQueue},
