@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/mosaic-cdp/mosaic/shared/apigw"
 	"github.com/mosaic-cdp/mosaic/shared/awsenv"
@@ -32,18 +34,26 @@ type catalogStore interface {
 	UpdateDataset(ctx context.Context, d, prev catalog.Dataset) error
 	ListDatasets(ctx context.Context) ([]catalog.Dataset, error)
 	GetBatch(ctx context.Context, id string) (catalog.Batch, error)
-	ListBatches(ctx context.Context, datasetID string, limit int) ([]catalog.Batch, error)
+	QueryBatches(ctx context.Context, q store.BatchQuery) ([]catalog.Batch, error)
+	CreateBatch(ctx context.Context, b catalog.Batch) (bool, catalog.Batch, error)
+	PutBatch(ctx context.Context, b catalog.Batch) error
+	PutBatchFile(ctx context.Context, batchID string, f catalog.BatchFile) error
+	GetBatchFile(ctx context.Context, batchID, name string) (catalog.BatchFile, error)
+	ListBatchFiles(ctx context.Context, batchID string) ([]catalog.BatchFile, error)
 }
 
 type handler struct {
 	router  *apigw.Router
 	cat     catalogStore
+	s3      objectStore
+	presign presigner
+	bucket  string
 	sandbox string
 	now     func() time.Time
 }
 
 func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
-	env, err := awsenv.Require(getenv, topology.EnvCatalogTable)
+	env, err := awsenv.Require(getenv, topology.EnvCatalogTable, topology.EnvLandingBucket)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +62,28 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 		return nil, err
 	}
 	cat := store.NewCatalog(clients.DynamoDB, env[topology.EnvCatalogTable])
-	return newService(cat, getenv(topology.EnvSandboxName), time.Now)
+	h, err := newService(cat, getenv(topology.EnvSandboxName), time.Now)
+	if err != nil {
+		return nil, err
+	}
+	h.s3, h.bucket = clients.S3, env[topology.EnvLandingBucket]
+	h.presign = s3Presigner{s3.NewPresignClient(clients.S3)}
+	return h, nil
+}
+
+// s3Presigner adapts s3.PresignClient to presigner.
+type s3Presigner struct{ c *s3.PresignClient }
+
+func (p s3Presigner) PresignPutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.PresignOptions)) (*presignedRequest, error) {
+	return p.c.PresignPutObject(ctx, in, opts...)
+}
+
+func (p s3Presigner) PresignUploadPart(ctx context.Context, in *s3.UploadPartInput, opts ...func(*s3.PresignOptions)) (*presignedRequest, error) {
+	return p.c.PresignUploadPart(ctx, in, opts...)
+}
+
+func (p s3Presigner) PresignGetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.PresignOptions)) (*presignedRequest, error) {
+	return p.c.PresignGetObject(ctx, in, opts...)
 }
 
 const catalogBase = "/data/foundation/catalog"
@@ -77,12 +108,64 @@ func (h *handler) routes() map[string]apigw.HandlerFunc {
 		"PATCH " + catalogBase + "/dataSets/{id}": h.patchDataset,
 		"GET " + catalogBase + "/batches":         h.listBatches,
 		"GET " + catalogBase + "/batches/{id}":    h.getBatch,
+		"POST " + importBase:                      h.createBatch,
+		"POST " + importBase + "/{batchId}":       h.batchAction,
+		"PUT " + filesPath:                        h.putFile,
+		"POST " + filesPath:                       h.fileAction,
+		"PATCH " + filesPath:                      h.patchFile,
+		"GET " + exportBase + "/{batchId}/meta":   h.exportMeta,
+		"GET " + exportBase + "/{batchId}/failed": h.exportFailed,
 	}
 }
 
-// Handle is the Lambda entry point.
+// rawRoutes take a raw body (a file or a chunk) rather than JSON.
+var rawRoutes = map[string]bool{"PUT " + filesPath: true, "PATCH " + filesPath: true}
+
+type rawBodyKey struct{}
+type rawResponseKey struct{}
+
+// rawBody is the raw body of a file upload route.
+func rawBody(ctx context.Context) []byte {
+	b, _ := ctx.Value(rawBodyKey{}).([]byte)
+	return b
+}
+
+// setResponse replaces the JSON answer of a route with resp (a redirect,
+// a JSON Lines body, a Link header).
+func setResponse(ctx context.Context, resp events.APIGatewayV2HTTPResponse) {
+	if p, ok := ctx.Value(rawResponseKey{}).(*events.APIGatewayV2HTTPResponse); ok {
+		*p = resp
+	}
+}
+
+// Handle is the Lambda entry point. The body of a file upload route is
+// taken out of the event before routing (decoded from base64, as API
+// Gateway sends binary bodies) and handed to the route whole: the
+// router's 1 MB limit is for JSON bodies; API Gateway and Lambda bound
+// uploads (MaxRawBody).
 func (h *handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	return h.router.Serve(ctx, ev)
+	if rawRoutes[ev.RouteKey] {
+		body := []byte(ev.Body)
+		if ev.IsBase64Encoded {
+			b, err := base64.StdEncoding.DecodeString(ev.Body)
+			if err != nil {
+				return apigw.ErrorResponse(ctx, ev.RequestContext.RequestID, fault.E(fault.Invalid, "REQ-BODY", "request body is not valid base64")), nil
+			}
+			body = b
+		}
+		if len(body) > MaxRawBody {
+			return apigw.ErrorResponse(ctx, ev.RequestContext.RequestID, fault.E(fault.TooLarge, "REQ-SIZE", "request body is over 6 MB")), nil
+		}
+		ctx = context.WithValue(ctx, rawBodyKey{}, body)
+		ev.Body, ev.IsBase64Encoded = "", false
+	}
+	var raw events.APIGatewayV2HTTPResponse
+	ctx = context.WithValue(ctx, rawResponseKey{}, &raw)
+	resp, err := h.router.Serve(ctx, ev)
+	if err == nil && raw.StatusCode != 0 && resp.StatusCode < 400 {
+		return raw, nil
+	}
+	return resp, err
 }
 
 func (h *handler) createDataset(ctx context.Context, r *apigw.Request) (int, any, error) {
@@ -244,6 +327,7 @@ type batchView struct {
 	Created        int64                `json:"created"`
 	Updated        int64                `json:"updated"`
 	Completed      int64                `json:"completed,omitempty"`
+	Started        int64                `json:"started,omitempty"`
 	Version        string               `json:"version"`
 	RelatedObjects []relatedObject      `json:"relatedObjects"`
 	InputFormat    *inputFormat         `json:"inputFormat,omitempty"`
@@ -261,7 +345,8 @@ type relatedObject struct {
 }
 
 type inputFormat struct {
-	Format string `json:"format"`
+	Format          string `json:"format"`
+	IsMultiLineJSON bool   `json:"isMultiLineJson,omitempty"`
 }
 
 type batchError struct {
@@ -281,14 +366,17 @@ func batchErrors(es []catalog.BatchError) []batchError {
 func viewBatch(b catalog.Batch) batchView {
 	v := batchView{
 		ID: b.ID, ImsOrg: xdm.ImsOrg, Status: b.Status,
-		Created: b.Created, Updated: b.Updated, Completed: b.Completed,
+		Created: b.Created, Updated: b.Updated, Completed: b.Completed, Started: b.Started,
 		Version:        "1.0.0",
 		RelatedObjects: []relatedObject{{Type: "dataSet", ID: b.DatasetID}},
-		Tags:           map[string]any{"acp_partialIngestionPercent": b.PartialIngestionPercent},
-		Metrics:        b.Metrics,
+		Tags: map[string]any{
+			"acp_partialIngestionPercent": b.PartialIngestionPercent,
+			"acp_enableErrorDiagnostics":  b.EnableErrorDiagnostics,
+		},
+		Metrics: b.Metrics,
 	}
 	if b.InputFormat != "" {
-		v.InputFormat = &inputFormat{Format: b.InputFormat}
+		v.InputFormat = &inputFormat{Format: b.InputFormat, IsMultiLineJSON: b.MultiLineJSON}
 	}
 	v.Errors = batchErrors(b.Errors)
 	v.Warnings = batchErrors(b.Warnings)
@@ -303,16 +391,31 @@ func (h *handler) getBatch(ctx context.Context, r *apigw.Request) (int, any, err
 	return http.StatusOK, map[string]batchView{b.ID: viewBatch(b)}, nil
 }
 
+// listBatches is AEP's GET /catalog/batches: a map keyed by id, newest
+// first, filtered by dataSet, status and createdAfter (epoch ms, strict),
+// at most limit (1–100, default 100) from offset start (default 0).
 func (h *handler) listBatches(ctx context.Context, r *apigw.Request) (int, any, error) {
-	limit := 100
-	if s := r.Query.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100 {
-			return 0, nil, fault.E(fault.Invalid, "CATALOG-LIMIT", "limit must be a number from 1 to 100")
-		}
-		limit = n
+	limit, err := queryInt(r, "limit", store.MaxBatchPage, 1, store.MaxBatchPage)
+	if err != nil {
+		return 0, nil, err
 	}
-	bs, err := h.cat.ListBatches(ctx, r.Query.Get("dataSet"), limit)
+	start, err := queryInt(r, "start", 0, 0, math.MaxInt32)
+	if err != nil {
+		return 0, nil, err
+	}
+	var after int64
+	if s := r.Query.Get("createdAfter"); s != "" {
+		if after, err = strconv.ParseInt(s, 10, 64); err != nil || after < 0 {
+			return 0, nil, fault.E(fault.Invalid, "CATALOG-CREATEDAFTER", "createdAfter is a time in epoch milliseconds")
+		}
+	}
+	status := r.Query.Get("status")
+	switch status {
+	case "", catalog.BatchLoading, catalog.BatchProcessing, catalog.BatchSuccess, catalog.BatchFailed, catalog.BatchAborted:
+	default:
+		return 0, nil, fault.Errorf(fault.Invalid, "CATALOG-STATUS", "status %q is not loading, processing, success, failed or aborted", status)
+	}
+	bs, err := h.cat.QueryBatches(ctx, store.BatchQuery{DatasetID: r.Query.Get("dataSet"), Status: status, CreatedAfter: after, Limit: limit, Start: start})
 	if err != nil {
 		return 0, nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/eventsample"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/store"
 	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
 
@@ -22,6 +23,7 @@ type memCatalog struct {
 	schemas  map[string]xdm.Schema
 	datasets map[string]catalog.Dataset
 	batches  []catalog.Batch
+	files    map[string]map[string]catalog.BatchFile
 }
 
 func (m *memCatalog) GetSchema(ctx context.Context, id string) (xdm.Schema, error) {
@@ -63,13 +65,72 @@ func (m *memCatalog) GetBatch(ctx context.Context, id string) (catalog.Batch, er
 	return catalog.Batch{}, fault.E(fault.NotFound, "BATCH-NOT-FOUND", "no batch")
 }
 
-func (m *memCatalog) ListBatches(ctx context.Context, ds string, limit int) ([]catalog.Batch, error) {
+func (m *memCatalog) QueryBatches(ctx context.Context, q store.BatchQuery) ([]catalog.Batch, error) {
 	var out []catalog.Batch
+	skipped := 0
 	for _, b := range m.batches {
-		if (ds == "" || b.DatasetID == ds) && len(out) < limit {
+		if (q.DatasetID != "" && b.DatasetID != q.DatasetID) || (q.Status != "" && b.Status != q.Status) || b.Created <= q.CreatedAfter {
+			continue
+		}
+		if skipped < q.Start {
+			skipped++
+			continue
+		}
+		if len(out) < q.Limit {
 			out = append(out, b)
 		}
 	}
+	return out, nil
+}
+
+func (m *memCatalog) CreateBatch(ctx context.Context, b catalog.Batch) (bool, catalog.Batch, error) {
+	if old, err := m.GetBatch(ctx, b.ID); err == nil {
+		return false, old, nil
+	}
+	m.batches = append([]catalog.Batch{b}, m.batches...)
+	return true, catalog.Batch{}, nil
+}
+
+func (m *memCatalog) PutBatch(ctx context.Context, b catalog.Batch) error {
+	for i, old := range m.batches {
+		if old.ID == b.ID {
+			switch old.Status {
+			case catalog.BatchSuccess, catalog.BatchFailed, catalog.BatchAborted:
+				return fault.E(fault.Conflict, store.CodeBatchFinal, "final")
+			}
+			m.batches[i] = b
+			return nil
+		}
+	}
+	m.batches = append(m.batches, b)
+	return nil
+}
+
+func (m *memCatalog) PutBatchFile(ctx context.Context, batchID string, f catalog.BatchFile) error {
+	if m.files == nil {
+		m.files = map[string]map[string]catalog.BatchFile{}
+	}
+	if m.files[batchID] == nil {
+		m.files[batchID] = map[string]catalog.BatchFile{}
+	}
+	m.files[batchID][f.Name] = f
+	return nil
+}
+
+func (m *memCatalog) GetBatchFile(ctx context.Context, batchID, name string) (catalog.BatchFile, error) {
+	f, ok := m.files[batchID][name]
+	if !ok {
+		return f, fault.E(fault.NotFound, store.CodeBatchFileNotFound, "no file")
+	}
+	return f, nil
+}
+
+func (m *memCatalog) ListBatchFiles(ctx context.Context, batchID string) ([]catalog.BatchFile, error) {
+	var out []catalog.BatchFile
+	for _, f := range m.files[batchID] {
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
@@ -205,8 +266,8 @@ func TestBatches(t *testing.T) {
 	b2 := map[string]any{
 		"id": "b2", "imsOrg": xdm.ImsOrg, "status": "success", "created": float64(2000), "updated": float64(3000), "completed": float64(3000),
 		"version": "1.0.0", "relatedObjects": []any{map[string]any{"type": "dataSet", "id": "ds1"}},
-		"inputFormat": map[string]any{"format": "json"}, "tags": map[string]any{"acp_partialIngestionPercent": float64(5)},
-		"metrics":  map[string]any{"inputFileCount": float64(1), "inputRecordCount": float64(10), "outputRecordCount": float64(9), "failedRecordCount": float64(1)},
+		"inputFormat": map[string]any{"format": "json"}, "tags": map[string]any{"acp_partialIngestionPercent": float64(5), "acp_enableErrorDiagnostics": false},
+		"metrics":  map[string]any{"inputByteSize": float64(0), "inputFileCount": float64(1), "inputRecordCount": float64(10), "outputRecordCount": float64(9), "failedRecordCount": float64(1)},
 		"errors":   []any{map[string]any{"code": "XDM-TYPE", "description": "type mismatch", "recordCount": float64(1)}},
 		"warnings": []any{map[string]any{"code": "ORDERING-TIME-CLAMPED", "description": "clamped", "recordCount": float64(2)}},
 	}

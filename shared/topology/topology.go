@@ -216,6 +216,9 @@ const (
 	schemaRegistry = "/data/foundation/schemaregistry"
 	catalog        = "/data/foundation/catalog"
 	ups            = "/data/core/ups"
+	importBatches  = "/data/foundation/import/batches"
+	importFile     = importBatches + "/{batchId}/datasets/{datasetId}/files/{filePath+}"
+	exportBatches  = "/data/foundation/export/batches"
 )
 
 // Functions are Mosaic's five functions.
@@ -275,8 +278,8 @@ var Functions = []Function{
 	},
 	{
 		Name: "dataset-api", ID: "DatasetAPI", MemoryMB: 256, Timeout: 10 * time.Second,
-		Env:         withEnv(nil),
-		Grants:      []Grant{{CatalogTable, ReadWrite}},
+		Env:         withEnv(map[string]string{EnvLandingBucket: LandingBucket}),
+		Grants:      []Grant{{CatalogTable, ReadWrite}, {LandingBucket, ReadWrite}},
 		Concurrency: 1,
 		Routes: []Route{
 			{"GET", catalog + "/dataSets"},
@@ -285,6 +288,13 @@ var Functions = []Function{
 			{"PATCH", catalog + "/dataSets/{id}"},
 			{"GET", catalog + "/batches"},
 			{"GET", catalog + "/batches/{id}"},
+			{"POST", importBatches},
+			{"POST", importBatches + "/{batchId}"},
+			{"PUT", importFile},
+			{"POST", importFile},
+			{"PATCH", importFile},
+			{"GET", exportBatches + "/{batchId}/meta"},
+			{"GET", exportBatches + "/{batchId}/failed"},
 		},
 	},
 	{

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/mosaic-cdp/mosaic/shared/apigw"
+	"github.com/mosaic-cdp/mosaic/shared/fault"
+)
+
+// Listing limits of the export routes: AEP's _page.limit, 100 by default.
+const (
+	defaultMetaLimit = 100
+	maxMetaLimit     = 1000
+)
+
+// metaPage is AEP's listing of a batch's files (Data Access API, "meta").
+type metaPage struct {
+	Page struct {
+		Count int `json:"count"`
+		Limit int `json:"limit"`
+	} `json:"_page"`
+	Data  []metaEntry         `json:"data"`
+	Links map[string]hrefLink `json:"_links,omitempty"`
+}
+
+type metaEntry struct {
+	Name string `json:"name"`
+	// Length is the file's size in bytes, a decimal string as AEP gives it.
+	Length string              `json:"length"`
+	Links  map[string]hrefLink `json:"_links"`
+}
+
+type hrefLink struct {
+	Href string `json:"href"`
+}
+
+func metaHref(batchID, p string) string {
+	return exportBase + "/" + batchID + "/meta?path=" + url.QueryEscape(p)
+}
+
+// exportMeta is AEP's GET /export/batches/{batchId}/meta?path=…:
+//   - row_errors: the batch's diagnostics files, name order, at most limit
+//     (1–1000, default 100) from start (a name, inclusive); "_links.next"
+//     continues when more remain.
+//   - row_errors/<name>: that file, JSON Lines, when at most 4 MB; a larger
+//     one is 307 to a pre-signed GET valid an hour.
+//   - input_files: the batch's files with their lengths.
+//
+// Unknown batch 404 BATCH-NOT-FOUND; another path 400 EXPORT-PATH; an
+// unknown diagnostics file 404 EXPORT-FILE-NOT-FOUND.
+func (h *handler) exportMeta(ctx context.Context, r *apigw.Request) (int, any, error) {
+	b, err := h.cat.GetBatch(ctx, r.Param("batchId"))
+	if err != nil {
+		return 0, nil, err
+	}
+	p := r.Query.Get("path")
+	switch {
+	case p == "input_files":
+		files, err := h.cat.ListBatchFiles(ctx, b.ID)
+		if err != nil {
+			return 0, nil, err
+		}
+		var out metaPage
+		out.Data = []metaEntry{}
+		for _, f := range files {
+			out.Data = append(out.Data, metaEntry{Name: f.Name, Length: strconv.FormatInt(f.Size, 10),
+				Links: map[string]hrefLink{"self": {Href: metaHref(b.ID, "input_files/"+f.Name)}}})
+		}
+		out.Page.Count, out.Page.Limit = len(out.Data), max(len(out.Data), defaultMetaLimit)
+		return http.StatusOK, out, nil
+	case p == "row_errors":
+		limit, err := queryInt(r, "limit", defaultMetaLimit, 1, maxMetaLimit)
+		if err != nil {
+			return 0, nil, err
+		}
+		prefix := diagnosticsPrefix(b.ID)
+		// One more than asked: its name starts the next page.
+		in := &s3.ListObjectsV2Input{Bucket: aws.String(h.bucket), Prefix: aws.String(prefix), MaxKeys: aws.Int32(int32(limit + 1))}
+		if s := r.Query.Get("start"); s != "" {
+			in.StartAfter = aws.String(justBefore(prefix + s))
+		}
+		page, err := h.s3.ListObjectsV2(ctx, in)
+		if err != nil {
+			return 0, nil, s3Fault(err, "list the diagnostics")
+		}
+		var out metaPage
+		out.Data = []metaEntry{}
+		objs := page.Contents
+		next := ""
+		if len(objs) > limit {
+			next = strings.TrimPrefix(aws.ToString(objs[limit].Key), prefix)
+			objs = objs[:limit]
+		}
+		for _, o := range objs {
+			name := strings.TrimPrefix(aws.ToString(o.Key), prefix)
+			out.Data = append(out.Data, metaEntry{Name: name, Length: strconv.FormatInt(aws.ToInt64(o.Size), 10),
+				Links: map[string]hrefLink{"self": {Href: metaHref(b.ID, "row_errors/"+name)}}})
+		}
+		out.Page.Count, out.Page.Limit = len(out.Data), limit
+		if next != "" {
+			out.Links = map[string]hrefLink{"next": {Href: metaHref(b.ID, "row_errors") + "&limit=" + strconv.Itoa(limit) + "&start=" + url.QueryEscape(next)}}
+		}
+		return http.StatusOK, out, nil
+	case strings.HasPrefix(p, "row_errors/"):
+		name := strings.TrimPrefix(p, "row_errors/")
+		if name == "" || strings.Contains(name, "/") {
+			return 0, nil, fault.E(fault.Invalid, "EXPORT-PATH", "path is row_errors/<file name>")
+		}
+		key := diagnosticsPrefix(b.ID) + name
+		head, err := h.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(key)})
+		if isNotFound(err) {
+			return 0, nil, fault.Errorf(fault.NotFound, "EXPORT-FILE-NOT-FOUND", "batch %s has no diagnostics file %q", b.ID, name)
+		}
+		if err != nil {
+			return 0, nil, s3Fault(err, "read the diagnostics")
+		}
+		if aws.ToInt64(head.ContentLength) > maxInlineBytes {
+			return h.redirect(ctx, key)
+		}
+		body, err := h.readObject(ctx, key)
+		if err != nil {
+			return 0, nil, err
+		}
+		setResponse(ctx, jsonLines(body, nil))
+		return http.StatusOK, nil, nil
+	}
+	return 0, nil, fault.E(fault.Invalid, "EXPORT-PATH", "path is row_errors, row_errors/<file name> or input_files")
+}
+
+// justBefore is a key that sorts just before k: S3's StartAfter is
+// exclusive, and a page that starts at a name includes it. Keys are
+// compared as UTF-8 bytes; U+10FFFF is the largest character.
+func justBefore(k string) string {
+	if k == "" || k[len(k)-1] < 0x21 || k[len(k)-1] > 0x7e {
+		return k
+	}
+	return k[:len(k)-1] + string(k[len(k)-1]-1) + string(utf8.MaxRune)
+}
+
+func (h *handler) readObject(ctx context.Context, key string) ([]byte, error) {
+	out, err := h.s3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, s3Fault(err, "read the diagnostics")
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(out.Body, maxInlineBytes+1))
+	if err != nil {
+		return nil, s3Fault(err, "read the diagnostics")
+	}
+	return b, nil
+}
+
+// redirect answers 307 to a pre-signed GET of key.
+func (h *handler) redirect(ctx context.Context, key string) (int, any, error) {
+	req, err := h.presign.PresignGetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(key)}, func(o *s3.PresignOptions) { o.Expires = presignTTL })
+	if err != nil {
+		return 0, nil, s3Fault(err, "sign the download")
+	}
+	setResponse(ctx, events.APIGatewayV2HTTPResponse{StatusCode: http.StatusTemporaryRedirect, Headers: map[string]string{"location": req.URL}})
+	return http.StatusTemporaryRedirect, nil, nil
+}
+
+// jsonLines is a 200 with a JSON Lines body, base64-encoded in the
+// response so that its size is known (4/3) and nothing is escaped.
+func jsonLines(body []byte, headers map[string]string) events.APIGatewayV2HTTPResponse {
+	h := map[string]string{"content-type": "application/json"}
+	for k, v := range headers {
+		h[k] = v
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Headers: h, Body: base64.StdEncoding.EncodeToString(body), IsBase64Encoded: true}
+}
+
+// exportFailed is AEP's GET /export/batches/{batchId}/failed: the failed
+// rows as JSON Lines ({"_corrupt_record", "_errors", "_filename", "_row"}),
+// whole diagnostics files in name order from start (a file name,
+// inclusive) while the body stays within 4 MB. When files remain, the
+// Link header names the next page (rel="next", RFC 8288). A first file
+// over 4 MB is a 307 to its pre-signed GET, with the same Link header.
+// Unknown batch 404.
+func (h *handler) exportFailed(ctx context.Context, r *apigw.Request) (int, any, error) {
+	b, err := h.cat.GetBatch(ctx, r.Param("batchId"))
+	if err != nil {
+		return 0, nil, err
+	}
+	prefix := diagnosticsPrefix(b.ID)
+	const files = 100
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(h.bucket), Prefix: aws.String(prefix), MaxKeys: aws.Int32(files + 1)}
+	if s := r.Query.Get("start"); s != "" {
+		in.StartAfter = aws.String(justBefore(prefix + s))
+	}
+	page, err := h.s3.ListObjectsV2(ctx, in)
+	if err != nil {
+		return 0, nil, s3Fault(err, "list the diagnostics")
+	}
+	objs := page.Contents
+	next := ""
+	if len(objs) > files {
+		next = strings.TrimPrefix(aws.ToString(objs[files].Key), prefix)
+		objs = objs[:files]
+	}
+	var body []byte
+	for i, o := range objs {
+		key := aws.ToString(o.Key)
+		size := aws.ToInt64(o.Size)
+		if i == 0 && size > maxInlineBytes {
+			if i+1 < len(objs) {
+				next = strings.TrimPrefix(aws.ToString(objs[i+1].Key), prefix)
+			}
+			status, v, err := h.redirect(ctx, key)
+			if err == nil && next != "" {
+				resp := ctx.Value(rawResponseKey{}).(*events.APIGatewayV2HTTPResponse)
+				resp.Headers["link"] = failedLink(b.ID, next)
+			}
+			return status, v, err
+		}
+		if int64(len(body))+size > maxInlineBytes {
+			next = strings.TrimPrefix(key, prefix)
+			break
+		}
+		data, err := h.readObject(ctx, key)
+		if err != nil {
+			return 0, nil, err
+		}
+		body = append(body, data...)
+		if len(body) > 0 && body[len(body)-1] != '\n' {
+			body = append(body, '\n')
+		}
+	}
+	var headers map[string]string
+	if next != "" {
+		headers = map[string]string{"link": failedLink(b.ID, next)}
+	}
+	setResponse(ctx, jsonLines(body, headers))
+	return http.StatusOK, nil, nil
+}
+
+func failedLink(batchID, next string) string {
+	return "<" + exportBase + "/" + batchID + "/failed?start=" + url.QueryEscape(next) + `>; rel="next"`
+}
