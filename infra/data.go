@@ -64,7 +64,8 @@ func NewData(scope constructs.Construct, id string, cfg Config) *Data {
 			// No AutoDeleteObjects: it needs a Node.js custom resource. A
 			// non-empty dev bucket therefore stays behind on 'cdk destroy'
 			// (CloudFormation reports it) and must be emptied by hand.
-			RemovalPolicy: cfg.RemovalPolicy,
+			RemovalPolicy:  cfg.RemovalPolicy,
+			LifecycleRules: landingLifecycle(),
 		})
 		pinLogicalID(bucket, b.ID)
 		d.Buckets[b.ID] = bucket
@@ -108,4 +109,19 @@ func (d *Data) Name(id string) (*string, error) {
 // resource.
 func pinLogicalID(c constructs.IConstruct, id string) {
 	c.Node().DefaultChild().(awscdk.CfnResource).OverrideLogicalId(jsii.String(id))
+}
+
+// landingLifecycle expires what the batch API and the ingest engine leave
+// in the landing bucket: manifests and task objects of API batches
+// (ingest/_batches/) after 7 days, staged uploads (staging/) and row
+// diagnostics (diagnostics/, AEP keeps them 30 days) after 30 days, and
+// multipart uploads never completed after 7 days (they are billed until
+// aborted).
+func landingLifecycle() *[]*awss3.LifecycleRule {
+	return &[]*awss3.LifecycleRule{
+		{Id: jsii.String("expire-batch-manifests"), Prefix: jsii.String(topology.IngestPrefix + "_batches/"), Expiration: awscdk.Duration_Days(jsii.Number(7))},
+		{Id: jsii.String("expire-diagnostics"), Prefix: jsii.String("diagnostics/"), Expiration: awscdk.Duration_Days(jsii.Number(30))},
+		{Id: jsii.String("expire-staging"), Prefix: jsii.String("staging/"), Expiration: awscdk.Duration_Days(jsii.Number(30))},
+		{Id: jsii.String("abort-incomplete-uploads"), AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(7))},
+	}
 }

@@ -152,10 +152,27 @@ func TestLeastPrivilegeExamples(t *testing.T) {
 		}
 		return all
 	}
-	for _, fn := range []string{"schema-api", "dataset-api"} {
+	for _, a := range actions("schema-api") {
+		if strings.HasPrefix(a, "s3:") || strings.HasPrefix(a, "kinesis:") {
+			t.Errorf("schema-api may %s", a)
+		}
+	}
+	for _, a := range actions("dataset-api") {
+		if strings.HasPrefix(a, "kinesis:") {
+			t.Errorf("dataset-api may %s", a)
+		}
+	}
+	// The batch API stages, deletes and pre-signs uploads (multipart ones
+	// too) in the landing bucket, and batch-ingest writes its task and
+	// diagnostics objects there.
+	for _, fn := range []string{"dataset-api", "batch-ingest"} {
+		have := map[string]bool{}
 		for _, a := range actions(fn) {
-			if strings.HasPrefix(a, "s3:") || strings.HasPrefix(a, "kinesis:") {
-				t.Errorf("%s may %s", fn, a)
+			have[a] = true
+		}
+		for _, a := range []string{"s3:PutObject", "s3:DeleteObject*", "s3:GetObject*", "s3:List*", "s3:Abort*"} {
+			if !have[a] {
+				t.Errorf("%s may not %s", fn, a)
 			}
 		}
 	}
