@@ -274,7 +274,16 @@ func (h *handler) fileAction(ctx context.Context, r *apigw.Request) (int, any, e
 }
 
 // initializeFile opens a chunked upload (AEP's "Large file upload"): 201.
+// The chunks of an earlier upload of the same path are deleted first, so
+// that a file started again is made of the new chunks only.
 func (h *handler) initializeFile(ctx context.Context, b catalog.Batch, name string) (int, any, error) {
+	old, err := h.listKeys(ctx, stagingKey(b.ID, b.DatasetID, name)+chunkSuffix+"/")
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := h.deleteKeys(ctx, old); err != nil {
+		return 0, nil, err
+	}
 	f := catalog.BatchFile{Name: name, Objects: []catalog.FileObject{}, Created: h.now().UnixMilli()}
 	if err := h.cat.PutBatchFile(ctx, b.ID, f); err != nil {
 		return 0, nil, err
@@ -691,17 +700,29 @@ func (h *handler) abortBatch(ctx context.Context, b catalog.Batch) (int, any, er
 	if err != nil {
 		return 0, nil, err
 	}
+	if err := h.deleteKeys(ctx, objs); err != nil {
+		return 0, nil, err
+	}
+	slog.InfoContext(ctx, "batch aborted", "batchId", b.ID, "objects", len(objs))
+	return http.StatusOK, nil, nil
+}
+
+// deleteKeys deletes objs, 1,000 a call (S3's DeleteObjects limit).
+func (h *handler) deleteKeys(ctx context.Context, objs []s3types.Object) error {
 	for start := 0; start < len(objs); start += 1000 {
 		var ids []s3types.ObjectIdentifier
 		for _, o := range objs[start:min(start+1000, len(objs))] {
 			ids = append(ids, s3types.ObjectIdentifier{Key: o.Key})
 		}
-		if _, err := h.s3.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(h.bucket), Delete: &s3types.Delete{Objects: ids, Quiet: aws.Bool(true)}}); err != nil {
-			return 0, nil, s3Fault(err, "delete the staged files")
+		out, err := h.s3.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String(h.bucket), Delete: &s3types.Delete{Objects: ids, Quiet: aws.Bool(true)}})
+		if err != nil {
+			return s3Fault(err, "delete staged objects")
+		}
+		if len(out.Errors) > 0 {
+			return fault.Errorf(fault.Unavailable, "S3-UNAVAILABLE", "delete staged objects: %d not deleted (%s)", len(out.Errors), aws.ToString(out.Errors[0].Code))
 		}
 	}
-	slog.InfoContext(ctx, "batch aborted", "batchId", b.ID, "objects", len(objs))
-	return http.StatusOK, nil, nil
+	return nil
 }
 
 // isNotFound reports an S3 404 (NoSuchKey, NotFound, NoSuchUpload).

@@ -259,6 +259,14 @@ func TestBatchUploadErrors(t *testing.T) {
 		t.Errorf("gap answer does not name bytes 5-7: %s", resp.Body)
 	}
 	wantStatus(t, "too many parts", e.fileAction(id, "m.json", "PRESIGN", `{"parts":10001}`), 400, "BATCH-PARTS")
+
+	// INITIALIZE again starts the file afresh: the earlier chunks are gone.
+	wantStatus(t, "initialize again", e.fileAction(id, "c.json", "INITIALIZE", ""), 201, "")
+	wantStatus(t, "new chunk", e.patch(id, "c.json", 0, "{}\n", "3"), 200, "")
+	wantStatus(t, "complete the new file", e.fileAction(id, "c.json", "COMPLETE", ""), 201, "")
+	if f, _ := e.m.GetBatchFile(context.Background(), id, "c.json"); !f.Complete || f.Size != 3 || len(f.Objects) != 1 {
+		t.Errorf("file started again: %+v", f)
+	}
 }
 
 func TestAbortBatch(t *testing.T) {
