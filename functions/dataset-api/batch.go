@@ -53,9 +53,9 @@ const (
 	// (4,717,000 bytes measured on the local cloud; the event's headers
 	// take the rest; clients should send chunks of at most 4 MiB); larger
 	// requests are answered 413 by API Gateway before the function runs.
-	// API Gateway HTTP API's own limit is 10 MB. This bound only guards
-	// the function's memory.
-	MaxRawBody = 6 << 20
+	// API Gateway HTTP API's own limit is 10 MB. The router's bound,
+	// apigw.MaxRawBodyBytes, only guards the function's memory.
+	MaxRawBody = apigw.MaxRawBodyBytes
 	// presignTTL is how long a pre-signed URL is valid.
 	presignTTL = time.Hour
 	// maxMultipartParts is S3's limit on the parts of one multipart upload
@@ -234,7 +234,7 @@ func (h *handler) putFile(ctx context.Context, r *apigw.Request) (int, any, erro
 	if err != nil {
 		return 0, nil, err
 	}
-	body := rawBody(ctx)
+	body := r.Body
 	if len(body) == 0 {
 		return 0, nil, fault.Errorf(fault.Invalid, "BATCH-FILE-EMPTY", "file %q is empty; empty files are refused", name)
 	}
@@ -356,7 +356,7 @@ func (h *handler) patchFile(ctx context.Context, r *apigw.Request) (int, any, er
 	if err != nil {
 		return 0, nil, err
 	}
-	body := rawBody(ctx)
+	body := r.Body
 	if int64(len(body)) != last-first+1 {
 		return 0, nil, fault.Errorf(fault.Invalid, "BATCH-CONTENT-RANGE", "Content-Range names %d bytes, the body holds %d", last-first+1, len(body))
 	}

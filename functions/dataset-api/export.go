@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"io"
 	"net/http"
 	"net/url"
@@ -10,7 +9,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -132,8 +130,7 @@ func (h *handler) exportMeta(ctx context.Context, r *apigw.Request) (int, any, e
 		if err != nil {
 			return 0, nil, err
 		}
-		setResponse(ctx, jsonLines(body, nil))
-		return http.StatusOK, nil, nil
+		return http.StatusOK, jsonLines(body, nil), nil
 	}
 	return 0, nil, fault.E(fault.Invalid, "EXPORT-PATH", "path is row_errors, row_errors/<file name> or input_files")
 }
@@ -167,18 +164,16 @@ func (h *handler) redirect(ctx context.Context, key string) (int, any, error) {
 	if err != nil {
 		return 0, nil, s3Fault(err, "sign the download")
 	}
-	setResponse(ctx, events.APIGatewayV2HTTPResponse{StatusCode: http.StatusTemporaryRedirect, Headers: map[string]string{"location": req.URL}})
-	return http.StatusTemporaryRedirect, nil, nil
+	return http.StatusTemporaryRedirect, apigw.Raw{Header: map[string]string{"location": req.URL}}, nil
 }
 
-// jsonLines is a 200 with a JSON Lines body, base64-encoded in the
-// response so that its size is known (4/3) and nothing is escaped.
-func jsonLines(body []byte, headers map[string]string) events.APIGatewayV2HTTPResponse {
+// jsonLines is a JSON Lines answer with headers.
+func jsonLines(body []byte, headers map[string]string) apigw.Raw {
 	h := map[string]string{"content-type": "application/json"}
 	for k, v := range headers {
 		h[k] = v
 	}
-	return events.APIGatewayV2HTTPResponse{StatusCode: http.StatusOK, Headers: h, Body: base64.StdEncoding.EncodeToString(body), IsBase64Encoded: true}
+	return apigw.Raw{Header: h, Body: body}
 }
 
 // exportFailed is AEP's GET /export/batches/{batchId}/failed: the failed
@@ -218,9 +213,8 @@ func (h *handler) exportFailed(ctx context.Context, r *apigw.Request) (int, any,
 				next = strings.TrimPrefix(aws.ToString(objs[i+1].Key), prefix)
 			}
 			status, v, err := h.redirect(ctx, key)
-			if err == nil && next != "" {
-				resp := ctx.Value(rawResponseKey{}).(*events.APIGatewayV2HTTPResponse)
-				resp.Headers["link"] = failedLink(b.ID, next)
+			if raw, ok := v.(apigw.Raw); ok && next != "" {
+				raw.Header["link"] = failedLink(b.ID, next)
 			}
 			return status, v, err
 		}
@@ -241,8 +235,7 @@ func (h *handler) exportFailed(ctx context.Context, r *apigw.Request) (int, any,
 	if next != "" {
 		headers = map[string]string{"link": failedLink(b.ID, next)}
 	}
-	setResponse(ctx, jsonLines(body, headers))
-	return http.StatusOK, nil, nil
+	return http.StatusOK, jsonLines(body, headers), nil
 }
 
 func failedLink(batchID, next string) string {

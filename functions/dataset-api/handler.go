@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -96,6 +95,9 @@ func newService(cat catalogStore, sandbox string, now func() time.Time) (*handle
 	if h.router, err = apigw.RouterOf("dataset-api", sandbox, h.routes()); err != nil {
 		return nil, err
 	}
+	// File uploads take the file's bytes (at most apigw.MaxRawBodyBytes;
+	// see MaxRawBody for what API Gateway lets through).
+	h.router.TakeRawBodies("PUT "+filesPath, "PATCH "+filesPath)
 	return h, nil
 }
 
@@ -118,54 +120,9 @@ func (h *handler) routes() map[string]apigw.HandlerFunc {
 	}
 }
 
-// rawRoutes take a raw body (a file or a chunk) rather than JSON.
-var rawRoutes = map[string]bool{"PUT " + filesPath: true, "PATCH " + filesPath: true}
-
-type rawBodyKey struct{}
-type rawResponseKey struct{}
-
-// rawBody is the raw body of a file upload route.
-func rawBody(ctx context.Context) []byte {
-	b, _ := ctx.Value(rawBodyKey{}).([]byte)
-	return b
-}
-
-// setResponse replaces the JSON answer of a route with resp (a redirect,
-// a JSON Lines body, a Link header).
-func setResponse(ctx context.Context, resp events.APIGatewayV2HTTPResponse) {
-	if p, ok := ctx.Value(rawResponseKey{}).(*events.APIGatewayV2HTTPResponse); ok {
-		*p = resp
-	}
-}
-
-// Handle is the Lambda entry point. The body of a file upload route is
-// taken out of the event before routing (decoded from base64, as API
-// Gateway sends binary bodies) and handed to the route whole: the
-// router's 1 MB limit is for JSON bodies; API Gateway and Lambda bound
-// uploads (MaxRawBody).
+// Handle is the Lambda entry point.
 func (h *handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
-	if rawRoutes[ev.RouteKey] {
-		body := []byte(ev.Body)
-		if ev.IsBase64Encoded {
-			b, err := base64.StdEncoding.DecodeString(ev.Body)
-			if err != nil {
-				return apigw.ErrorResponse(ctx, ev.RequestContext.RequestID, fault.E(fault.Invalid, "REQ-BODY", "request body is not valid base64")), nil
-			}
-			body = b
-		}
-		if len(body) > MaxRawBody {
-			return apigw.ErrorResponse(ctx, ev.RequestContext.RequestID, fault.E(fault.TooLarge, "REQ-SIZE", "request body is over 6 MB")), nil
-		}
-		ctx = context.WithValue(ctx, rawBodyKey{}, body)
-		ev.Body, ev.IsBase64Encoded = "", false
-	}
-	var raw events.APIGatewayV2HTTPResponse
-	ctx = context.WithValue(ctx, rawResponseKey{}, &raw)
-	resp, err := h.router.Serve(ctx, ev)
-	if err == nil && raw.StatusCode != 0 && resp.StatusCode < 400 {
-		return raw, nil
-	}
-	return resp, err
+	return h.router.Serve(ctx, ev)
 }
 
 func (h *handler) createDataset(ctx context.Context, r *apigw.Request) (int, any, error) {

@@ -27,8 +27,24 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
-// MaxBodyBytes is the largest request body a route accepts.
+// MaxBodyBytes is the largest JSON request body a route accepts.
 const MaxBodyBytes = 1 << 20
+
+// MaxRawBodyBytes is the largest raw body (a file or a chunk) a route that
+// takes one accepts: Lambda's synchronous request payload is 6 MB ("Lambda
+// quotas"), and API Gateway hands binary bodies over base64-encoded, so in
+// practice about 4.5 MiB of raw bytes arrive; this bound only guards the
+// decoded copy.
+const MaxRawBodyBytes = 6 << 20
+
+// Raw is a route's answer that is not one JSON value: a redirect, a JSON
+// Lines body, extra headers. A handler returns it as its value; Serve sends
+// it with the handler's status, Header as given and Body base64-encoded (so
+// that its size in the response is known: 4/3 of Body, nothing escaped).
+type Raw struct {
+	Header map[string]string
+	Body   []byte
+}
 
 // Request is what a route handler sees of an HTTP request.
 type Request struct {
@@ -107,6 +123,7 @@ type HandlerFunc func(ctx context.Context, r *Request) (int, any, error)
 // Router dispatches on the API Gateway route key.
 type Router struct {
 	routes map[string]HandlerFunc
+	raw    map[string]bool
 	// Sandbox, when set, must equal the x-sandbox-name header when one is sent.
 	Sandbox string
 }
@@ -158,6 +175,18 @@ func NewRouter(fn topology.Function, sandbox string, handlers map[string]Handler
 	return rt, nil
 }
 
+// TakeRawBodies makes the routes with the given keys take a raw body of at
+// most MaxRawBodyBytes (Request.Body holds its bytes) rather than a JSON
+// body of at most MaxBodyBytes.
+func (rt *Router) TakeRawBodies(keys ...string) {
+	if rt.raw == nil {
+		rt.raw = map[string]bool{}
+	}
+	for _, k := range keys {
+		rt.raw[k] = true
+	}
+}
+
 // Serve is the Lambda handler.
 func (rt *Router) Serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	reqID := ev.RequestContext.RequestID
@@ -165,7 +194,11 @@ func (rt *Router) Serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest) 
 	if !ok {
 		return ErrorResponse(ctx, reqID, fault.E(fault.NotFound, "ROUTE-404", "no such route")), nil
 	}
-	req, err := newRequest(ev)
+	limit := MaxBodyBytes
+	if rt.raw[ev.RouteKey] {
+		limit = MaxRawBodyBytes
+	}
+	req, err := newRequest(ev, limit)
 	if err != nil {
 		return ErrorResponse(ctx, reqID, err), nil
 	}
@@ -176,10 +209,25 @@ func (rt *Router) Serve(ctx context.Context, ev events.APIGatewayV2HTTPRequest) 
 	if err != nil {
 		return ErrorResponse(ctx, reqID, err), nil
 	}
+	if raw, ok := v.(Raw); ok {
+		return rawResponse(status, raw), nil
+	}
 	return JSON(status, v), nil
 }
 
-func newRequest(ev events.APIGatewayV2HTTPRequest) (*Request, error) {
+func rawResponse(status int, raw Raw) events.APIGatewayV2HTTPResponse {
+	resp := events.APIGatewayV2HTTPResponse{StatusCode: status, Headers: map[string]string{}}
+	for k, v := range raw.Header {
+		resp.Headers[strings.ToLower(k)] = v
+	}
+	if len(raw.Body) > 0 {
+		resp.Body = base64.StdEncoding.EncodeToString(raw.Body)
+		resp.IsBase64Encoded = true
+	}
+	return resp
+}
+
+func newRequest(ev events.APIGatewayV2HTTPRequest, limit int) (*Request, error) {
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(ev.Body)
@@ -188,8 +236,8 @@ func newRequest(ev events.APIGatewayV2HTTPRequest) (*Request, error) {
 		}
 		body = b
 	}
-	if len(body) > MaxBodyBytes {
-		return nil, fault.E(fault.TooLarge, "REQ-SIZE", "request body is over 1 MB")
+	if len(body) > limit {
+		return nil, fault.Errorf(fault.TooLarge, "REQ-SIZE", "request body is over %d bytes", limit)
 	}
 	q, err := ParseQuery(ev.RawQueryString)
 	if err != nil {

@@ -187,7 +187,7 @@ func TestDecodeIsStrict(t *testing.T) {
 
 func TestQueryPlusIsAPlusSign(t *testing.T) {
 	ev := events.APIGatewayV2HTTPRequest{RouteKey: "GET /x", RawQueryString: "entityId=jane+tag@example.com&b=%2B&c=a%20b&c=d&flag"}
-	req, err := newRequest(ev)
+	req, err := newRequest(ev, MaxBodyBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestQueryPlusIsAPlusSign(t *testing.T) {
 	if diff := cmp.Diff(want, req.Query); diff != "" {
 		t.Errorf("query (-want +got):\n%s", diff)
 	}
-	if _, err := newRequest(events.APIGatewayV2HTTPRequest{RawQueryString: "a=%zz"}); err == nil {
+	if _, err := newRequest(events.APIGatewayV2HTTPRequest{RawQueryString: "a=%zz"}, MaxBodyBytes); err == nil {
 		t.Error("malformed escape accepted")
 	}
 }
