@@ -606,6 +606,20 @@ func (h *handler) batchAction(ctx context.Context, r *apigw.Request) (int, any, 
 // after success or failed it changes nothing; after aborted it is 400
 // BATCH-ABORTED. 200, no body.
 func (h *handler) completeBatch(ctx context.Context, b catalog.Batch) (int, any, error) {
+	return h.complete(ctx, b, false)
+}
+
+// completeOnce reads the batch again and completes it; retried says this
+// is the answer to a lost race, which is not retried again.
+func (h *handler) completeOnce(ctx context.Context, id string, retried bool) (int, any, error) {
+	b, err := h.cat.GetBatch(ctx, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	return h.complete(ctx, b, retried)
+}
+
+func (h *handler) complete(ctx context.Context, b catalog.Batch, retried bool) (int, any, error) {
 	switch b.Status {
 	case catalog.BatchSuccess, catalog.BatchFailed:
 		return http.StatusOK, nil, nil
@@ -646,7 +660,12 @@ func (h *handler) completeBatch(ctx context.Context, b catalog.Batch) (int, any,
 	now := h.now().UnixMilli()
 	b.Status, b.Started, b.Updated = catalog.BatchProcessing, now, now
 	b.Metrics.InputFileCount, b.Metrics.InputByteSize = len(files), size
-	if err := h.cat.PutBatch(ctx, b); err != nil {
+	if err := h.cat.PutBatchFrom(ctx, b, catalog.BatchLoading); err != nil {
+		if statusChanged(err) && !retried {
+			// An ABORT or another COMPLETE moved the batch first: answer
+			// as for its new status.
+			return h.completeOnce(ctx, b.ID, true)
+		}
 		return 0, nil, err
 	}
 	if err := h.writeManifest(ctx, b); err != nil {
@@ -654,6 +673,12 @@ func (h *handler) completeBatch(ctx context.Context, b catalog.Batch) (int, any,
 	}
 	slog.InfoContext(ctx, "batch completed", "batchId", b.ID, "files", len(files), "bytes", size)
 	return http.StatusOK, nil, nil
+}
+
+// statusChanged reports whether a PutBatchFrom lost to another change of
+// the batch's status.
+func statusChanged(err error) bool {
+	return errors.Is(err, &fault.Error{Kind: fault.Conflict, Code: store.CodeBatchStatusChanged})
 }
 
 func (h *handler) writeManifest(ctx context.Context, b catalog.Batch) error {
@@ -681,7 +706,11 @@ func (h *handler) abortBatch(ctx context.Context, b catalog.Batch) (int, any, er
 	}
 	now := h.now().UnixMilli()
 	b.Status, b.Updated, b.Completed = catalog.BatchAborted, now, now
-	if err := h.cat.PutBatch(ctx, b); err != nil {
+	if err := h.cat.PutBatchFrom(ctx, b, catalog.BatchLoading); err != nil {
+		if statusChanged(err) {
+			// A COMPLETE won: the batch is no longer loading.
+			return 0, nil, fault.Errorf(fault.Invalid, "BATCH-NOT-LOADING", "batch %s was completed meanwhile; only a loading batch can be aborted", b.ID)
+		}
 		return 0, nil, err
 	}
 	files, err := h.cat.ListBatchFiles(ctx, b.ID)

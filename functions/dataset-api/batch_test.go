@@ -386,3 +386,31 @@ func TestListBatchesFilters(t *testing.T) {
 	wantStatus(t, "bad createdAfter", list("createdAfter=x"), 400, "CATALOG-CREATEDAFTER")
 	wantStatus(t, "bad start", list("start=-1"), 400, "CATALOG-START")
 }
+
+// TestCompleteAndAbortRace: COMPLETE and ABORT of one loading batch at the
+// same moment; whichever writes first wins and the other answers for the
+// status it finds, so a batch is never aborted after its manifest was
+// written, nor processed after it was aborted.
+func TestCompleteAndAbortRace(t *testing.T) {
+	ctx := context.Background()
+	t.Run("abort wins", func(t *testing.T) {
+		e := newBatchEnv(t)
+		id := e.create(`{"datasetId":"` + testDS + `","inputFormat":{"format":"json"}}`)
+		wantStatus(t, "put", e.put(id, "a.json", []byte("{}\n")), 200, "")
+		e.m.beforePutFrom = func() { wantStatus(t, "abort", e.batchAction(id, "ABORT"), 200, "") }
+		wantStatus(t, "complete", e.batchAction(id, "COMPLETE"), 400, "BATCH-ABORTED")
+		if b, _ := e.m.GetBatch(ctx, id); b.Status != catalog.BatchAborted || e.s3.objects[ManifestKey(id)] != nil {
+			t.Errorf("status %s, manifest written %v", b.Status, e.s3.objects[ManifestKey(id)] != nil)
+		}
+	})
+	t.Run("complete wins", func(t *testing.T) {
+		e := newBatchEnv(t)
+		id := e.create(`{"datasetId":"` + testDS + `","inputFormat":{"format":"json"}}`)
+		wantStatus(t, "put", e.put(id, "a.json", []byte("{}\n")), 200, "")
+		e.m.beforePutFrom = func() { wantStatus(t, "complete", e.batchAction(id, "COMPLETE"), 200, "") }
+		wantStatus(t, "abort", e.batchAction(id, "ABORT"), 400, "BATCH-NOT-LOADING")
+		if b, _ := e.m.GetBatch(ctx, id); b.Status != catalog.BatchProcessing || e.s3.objects[ManifestKey(id)] == nil {
+			t.Errorf("status %s, manifest written %v", b.Status, e.s3.objects[ManifestKey(id)] != nil)
+		}
+	})
+}

@@ -36,6 +36,7 @@ type catalogStore interface {
 	QueryBatches(ctx context.Context, q store.BatchQuery) ([]catalog.Batch, error)
 	CreateBatch(ctx context.Context, b catalog.Batch) (bool, catalog.Batch, error)
 	PutBatch(ctx context.Context, b catalog.Batch) error
+	PutBatchFrom(ctx context.Context, b catalog.Batch, from string) error
 	PutBatchFile(ctx context.Context, batchID string, f catalog.BatchFile) error
 	GetBatchFile(ctx context.Context, batchID, name string) (catalog.BatchFile, error)
 	ListBatchFiles(ctx context.Context, batchID string) ([]catalog.BatchFile, error)

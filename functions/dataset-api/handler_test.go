@@ -24,6 +24,8 @@ type memCatalog struct {
 	datasets map[string]catalog.Dataset
 	batches  []catalog.Batch
 	files    map[string]map[string]catalog.BatchFile
+	// beforePutFrom runs once at the next PutBatchFrom (a racing request).
+	beforePutFrom func()
 }
 
 func (m *memCatalog) GetSchema(ctx context.Context, id string) (xdm.Schema, error) {
@@ -104,6 +106,25 @@ func (m *memCatalog) PutBatch(ctx context.Context, b catalog.Batch) error {
 	}
 	m.batches = append(m.batches, b)
 	return nil
+}
+
+// PutBatchFrom writes b while the stored batch is from; beforePutFrom,
+// when set, runs first, as a concurrent request would.
+func (m *memCatalog) PutBatchFrom(ctx context.Context, b catalog.Batch, from string) error {
+	if f := m.beforePutFrom; f != nil {
+		m.beforePutFrom = nil
+		f()
+	}
+	for i, old := range m.batches {
+		if old.ID == b.ID {
+			if old.Status != from {
+				return fault.E(fault.Conflict, store.CodeBatchStatusChanged, "changed")
+			}
+			m.batches[i] = b
+			return nil
+		}
+	}
+	return fault.E(fault.NotFound, "BATCH-NOT-FOUND", "no batch")
 }
 
 func (m *memCatalog) PutBatchFile(ctx context.Context, batchID string, f catalog.BatchFile) error {

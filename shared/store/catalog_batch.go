@@ -125,6 +125,36 @@ func (c *Catalog) PutBatch(ctx context.Context, b catalog.Batch) error {
 	return c.catIndexBatch(ctx, b)
 }
 
+// CodeBatchStatusChanged is the Conflict of PutBatchFrom when the stored
+// batch is no longer in the status the write expected.
+const CodeBatchStatusChanged = "BATCH-STATUS-CHANGED"
+
+// PutBatchFrom writes b over the stored batch only while that batch's
+// status is from: one conditional write, so that of two callers moving a
+// batch out of one status (COMPLETE and ABORT of a loading batch) exactly
+// one wins. The loser gets Conflict CodeBatchStatusChanged and should read
+// the batch again.
+func (c *Catalog) PutBatchFrom(ctx context.Context, b catalog.Batch, from string) error {
+	b, item, err := catBatchItem(b)
+	if err != nil {
+		return err
+	}
+	_, err = c.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                 aws.String(c.table),
+		Item:                      item,
+		ConditionExpression:       aws.String("#s = :from"),
+		ExpressionAttributeNames:  map[string]string{"#s": "status"},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":from": &types.AttributeValueMemberS{Value: from}},
+	})
+	if IsConditionFailed(err) {
+		return fault.Wrap(err, fault.Conflict, CodeBatchStatusChanged, "the batch is no longer "+from)
+	}
+	if err != nil {
+		return translate(err, "write batch")
+	}
+	return c.catIndexBatch(ctx, b)
+}
+
 func (c *Catalog) catIndexBatch(ctx context.Context, b catalog.Batch) error {
 	sk := catBatchSort(b)
 	byTime := catKey(catPKBatchByTime, sk)

@@ -260,6 +260,20 @@ func TestCatalogBatches(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+		t.Run("put from a status", func(t *testing.T) {
+			loading := b2
+			processing := loading
+			processing.Status = catalog.BatchProcessing
+			if err := c.PutBatchFrom(ctx, processing, catalog.BatchLoading); err != nil {
+				t.Fatal(err)
+			}
+			aborted := loading
+			aborted.Status = catalog.BatchAborted
+			catWantFault(t, c.PutBatchFrom(ctx, aborted, catalog.BatchLoading), fault.Conflict, CodeBatchStatusChanged)
+			if got, _ := c.GetBatch(ctx, b2.ID); got.Status != catalog.BatchProcessing {
+				t.Errorf("status %s after the lost write, want processing", got.Status)
+			}
+		})
 		t.Run("unknown", func(t *testing.T) {
 			_, err := c.GetBatch(ctx, "nope")
 			catWantFault(t, err, fault.NotFound, "BATCH-NOT-FOUND")
