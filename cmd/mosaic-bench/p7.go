@@ -109,7 +109,7 @@ func runP7(ctx context.Context, dist, tmp string, mb, procs int, log io.Writer) 
 	err = l.drop(wctx, ds, "p7.json", path)
 	var b batchResult
 	if err == nil {
-		b, err = l.waitBatch(wctx, ds, 500*time.Millisecond)
+		b, err = l.waitBatch(wctx, ds, time.Second)
 	}
 	run.Seconds = round2(time.Since(start).Seconds())
 	cancel()
