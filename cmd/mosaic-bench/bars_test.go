@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -15,7 +16,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mosaic-cdp/mosaic/localstack/emulator"
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/ingest"
 	"github.com/mosaic-cdp/mosaic/shared/store"
+	"github.com/mosaic-cdp/mosaic/shared/storetest"
 )
 
 func TestMain(m *testing.M) {
@@ -192,10 +196,19 @@ func TestRowsAreTheirSize(t *testing.T) {
 	if n := len(profileRow("r", 7, 0, p7RowPad)); n < 2500 || n > 4096 {
 		t.Errorf("P7 row is %d bytes, want a few KB", n)
 	}
-	var v map[string]any
-	for _, row := range [][]byte{profileRow("r", 8, 1, p7RowPad), p6EventRow(3)} {
-		if err := json.Unmarshal(row, &v); err != nil {
-			t.Errorf("row %s: %v", row, err)
+	profile, event, err := p6Specs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := storetest.NewProfiles()
+	p := &ingest.Pipeline{Fragments: fake, Links: fake, Events: fake, Namespaces: noNamespaces{}}
+	for _, tc := range []struct {
+		spec *catalog.IngestSpec
+		row  []byte
+	}{{profile, profileRow("r", 8, 1, p7RowPad)}, {profile, profileRow("r", 9, 0, 0)}, {event, p6EventRow(3)}} {
+		out, err := p.Process(context.Background(), tc.spec, ingest.Row{Data: tc.row, Received: time.Now()})
+		if err != nil || out.Identities != 2 || len(out.Warnings) != 0 {
+			t.Errorf("row %.80s…: %+v, %v; want 2 identities, no error or warning", tc.row, out, err)
 		}
 	}
 }

@@ -124,6 +124,9 @@ func runP7(ctx context.Context, dist, tmp string, mb, procs int, log io.Writer) 
 		run.PerProcess = append(run.PerProcess, mbv)
 		run.PeakRSSMB = max(run.PeakRSSMB, mbv)
 	}
+	if b.Status != "success" {
+		return run, fmt.Errorf("P7 batch %s ended %s (%d of %d rows failed)", b.ID, b.Status, b.Failed, b.Input)
+	}
 	if len(peaks) == 0 {
 		return run, fmt.Errorf("P7: no batch-ingest bootstrap process was seen")
 	}

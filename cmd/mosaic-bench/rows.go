@@ -28,7 +28,7 @@ func profileRow(run string, i, version, pad int) []byte {
 	street := "1200 North Main Street"
 	extra := ""
 	if pad > 0 {
-		extra = fmt.Sprintf(`,"street2":%q,"street3":%q`, strings.Repeat("Building ", pad/18+1)[:pad/2], strings.Repeat("Suite 12 ", pad/18+1)[:pad-pad/2])
+		extra = fmt.Sprintf(`,"street2":%q,"region":%q`, strings.Repeat("Building ", pad/18+1)[:pad/2], strings.Repeat("Suite 12 ", pad/18+1)[:pad-pad/2])
 	}
 	return fmt.Appendf(nil, `{"_id":"%s-%d-%d","personalEmail":{"address":%q,"primary":true,"status":"active"},`+
 		`"person":{"name":{"firstName":"First%d","lastName":"Last%d","fullName":"First%d Last%d"},"birthYear":%d},`+
