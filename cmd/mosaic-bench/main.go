@@ -215,7 +215,7 @@ const (
 		"a JSON Lines file of profile rows (Email primary by descriptor, ECID or CRMID in identityMap, all new people) uploaded to ingest/<datasetId>/; " +
 		"seconds from the upload's start until GET catalog/batches shows the batch success and 21 sample Emails answer GET ups/access/entities; " +
 		"items = every item of the profile table afterwards (what the pipeline wrote); raw = those items PutItem'd with attribute_not_exists(pk) " +
-		"into an empty table of the same dynalite by processes × 16 goroutines; ratio = (items ÷ pipeline seconds) ÷ (items ÷ raw seconds); " +
+		"into an empty table of the same dynalite by processes × 16 goroutines (one kept connection each); ratio = (items ÷ pipeline seconds) ÷ (items ÷ raw seconds); " +
 		"scaling = rows/s at the most processes ÷ (processes × rows/s at 1)"
 	p7How = "a fresh local cloud per file with one batch-ingest process; a JSON Lines file of ~3 KB profile rows uploaded to ingest/<datasetId>/; " +
 		"VmHWM of /proc/<pid>/status of every process whose executable is dist/local/batch-ingest/bootstrap, sampled every 200 ms and once at the end; " +

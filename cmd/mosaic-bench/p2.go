@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -165,7 +167,14 @@ func runP2(ctx context.Context, dist, tmp string, rows, procs int, log io.Writer
 	if err != nil {
 		return run, err
 	}
-	db := newDynamoClient(endpoint)
+	run.RawWriters = procs * rowWorkers
+	// The ceiling's client keeps a connection per writer, so that no
+	// writer waits on a new connection (the SDK keeps 10 per host).
+	db := newDynamoClient(endpoint, func(o *dynamodb.Options) {
+		o.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConnsPerHost = run.RawWriters
+		})
+	})
 	items, err := scanAll(ctx, db, l.c.Name(topology.ProfileTable))
 	if err != nil {
 		return run, err
@@ -173,7 +182,6 @@ func runP2(ctx context.Context, dist, tmp string, rows, procs int, log io.Writer
 	run.Items = len(items)
 	run.ItemsPerRow = round2(float64(len(items)) / float64(rows))
 	run.ItemsPerSec = round2(float64(len(items)) / run.Seconds)
-	run.RawWriters = procs * rowWorkers
 	raw := "bench-raw-ceiling"
 	if err := createTable(ctx, db, raw); err != nil {
 		return run, err
