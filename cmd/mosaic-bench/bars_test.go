@@ -189,6 +189,19 @@ func TestWriteReportFromResults(t *testing.T) {
 	}
 }
 
+func TestP7Growth(t *testing.T) {
+	p := p7Of([]P7Run{{FileMB: 1024, PeakRSSMB: 60, Pass: true}, {FileMB: 100, PeakRSSMB: 40, Pass: true}})
+	if p.Growth != 1.5 || !p.Pass {
+		t.Errorf("growth %v, pass %v; want 1.5 and a pass", p.Growth, p.Pass)
+	}
+	if p := p7Of([]P7Run{{FileMB: 100, PeakRSSMB: 40, Pass: true}}); p.Growth != 0 {
+		t.Errorf("one file: growth %v, want 0", p.Growth)
+	}
+	if !strings.Contains(report(results{P7: &p}), "| P7 growth |") {
+		t.Error("the report lacks the growth")
+	}
+}
+
 func TestRowsAreTheirSize(t *testing.T) {
 	if n := len(profileRow("r", 7, 0, 0)); n > 1024 {
 		t.Errorf("P2/P6 row is %d bytes, want ≤ 1 KB", n)

@@ -31,7 +31,10 @@ type P7Run struct {
 
 // P7 is the P7 entry of results.json.
 type P7 struct {
-	Runs    []P7Run `json:"runs"`
+	Runs []P7Run `json:"runs"`
+	// Growth is the peak over the largest file ÷ the peak over the
+	// smallest (1 is flat); 0 with one file.
+	Growth  float64 `json:"growth"`
 	Target  float64 `json:"targetMB"`
 	Pass    bool    `json:"pass"`
 	How     string  `json:"how"`
@@ -41,8 +44,18 @@ type P7 struct {
 
 func p7Of(runs []P7Run) P7 {
 	p := P7{Runs: runs, Target: P7Target, Pass: len(runs) > 0}
-	for _, r := range runs {
+	var small, large *P7Run
+	for i, r := range runs {
 		p.Pass = p.Pass && r.Pass
+		if small == nil || r.FileMB < small.FileMB {
+			small = &runs[i]
+		}
+		if large == nil || r.FileMB > large.FileMB {
+			large = &runs[i]
+		}
+	}
+	if small != large && small.PeakRSSMB > 0 {
+		p.Growth = round2(large.PeakRSSMB / small.PeakRSSMB)
 	}
 	return p
 }

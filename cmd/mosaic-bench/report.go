@@ -101,6 +101,9 @@ func report(r results) string {
 			row(fmt.Sprintf("P7 %.0f MB", x.FileMB), fmt.Sprintf("peak RSS of batch-ingest (%d process(es)) over %d rows, batch %s in %.0f s", x.Processes, x.Rows, x.Status, x.Seconds),
 				fmt.Sprintf("%.1f MB", x.PeakRSSMB), fmt.Sprintf("≤ %.0f MB, flat", p.Target), x.Pass, p.Date, p.Machine)
 		}
+		if p.Growth > 0 {
+			fmt.Fprintf(&b, "| P7 growth | peak RSS over the largest file ÷ over the smallest | %.2f× | flat (about 1×) | — | %s, %s |\n", p.Growth, p.Date, p.Machine)
+		}
 	} else {
 		missing("P7", "peak RSS over a 1 GB file")
 	}
