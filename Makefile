@@ -103,8 +103,8 @@ lint: tools ## gofmt, go vet, staticcheck, and cfn-lint on the synthesized templ
 	cfn-lint cdk.out/*.template.json
 
 .PHONY: bench
-bench: ## measure the speed bars of docs/quality.md (writes bench/results.json and bench/REPORT.md)
-	$(GO) run ./cmd/mosaic-bench -benchtime 1s -count 5
+bench: build-local ## measure the speed bars of docs/quality.md (writes bench/results.json and bench/REPORT.md; BENCH_ARGS='-only p2,p6 -p7-large=false' runs a subset)
+	$(GO) run ./cmd/mosaic-bench -benchtime 1s -count 5 $(BENCH_ARGS)
 
 # ---------------------------------------------------------------- deploy
 

@@ -1,15 +1,30 @@
-// Command mosaic-bench measures the speed bars of docs/quality.md that need no
-// cloud and writes them down: bench/results.json (merged, so that bars
-// measured elsewhere are kept) and bench/REPORT.md. Today that is P1, the
-// CPU of one row through the ingest pipeline as a ratio to a plain
-// encoding/json decode of the same bytes, measured in the same run.
+// Command mosaic-bench measures the speed bars of docs/quality.md and
+// writes them down: bench/results.json (merged, so that bars not measured
+// in this run are kept) and bench/REPORT.md (made from the merged results).
 //
-//	go run ./cmd/mosaic-bench [-benchtime 1s] [-count 5] [-out bench]
+//   - P1, the CPU of one row through the ingest pipeline as a ratio to a
+//     plain encoding/json decode of the same bytes (go test -bench).
+//
+//   - P2, batch ingest throughput on the local cloud (localstack/cloud, the
+//     functions of dist/local behind the Runtime Interface Emulator) at 1, 2
+//     and 4 batch-ingest processes, against raw conditional PutItem of the
+//     same items on the same dynalite at the same concurrency.
+//
+//   - P6, write capacity units per row, from ReturnConsumedCapacity=TOTAL
+//     on every write of the ingest pipeline run in this process on dynalite.
+//
+//   - P7, peak RSS (VmHWM) of the batch-ingest processes over a 100 MB and
+//     a 1 GB JSON Lines file.
+//
+//     go run ./cmd/mosaic-bench [-only p1,p2,p6,p7] [-p2-procs 1,2,4] [-p7-large=false] [-out bench]
+//
+// P2 and P7 need make build-local (dist/local, bin/aws-lambda-rie).
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -17,12 +32,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -33,55 +50,200 @@ const P1Target = 2.0
 // {profile,event}/{baseline,pipeline}.
 const p1Package = "./shared/ingest/"
 
+// options are the command's flags.
+type options struct {
+	only      map[string]bool // bars to measure: p1, p2, p6, p7
+	benchtime string
+	count     int
+	out       string
+	dist      string
+	p2Rows    int
+	p2Procs   []int
+	p6Rows    int
+	p7Small   int // MB
+	p7Large   bool
+	p7Procs   int
+}
+
+// bars are the bars this command measures, in order.
+var bars = []string{"p1", "p2", "p6", "p7"}
+
+// parseFlags reads the command line; -only and -p2-procs are checked here.
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("mosaic-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	only := fs.String("only", strings.Join(bars, ","), "comma-separated bars to measure (p1,p2,p6,p7)")
+	procs := fs.String("p2-procs", "1,2,4", "comma-separated batch-ingest process counts for P2")
+	fs.StringVar(&o.benchtime, "benchtime", "1s", "P1: go test -benchtime for each sub-benchmark")
+	fs.IntVar(&o.count, "count", 5, "P1: runs of each sub-benchmark; the median is kept")
+	fs.StringVar(&o.out, "out", "bench", "directory of results.json and REPORT.md")
+	fs.StringVar(&o.dist, "dist", filepath.Join("dist", "local"), "P2, P7: folder of <function>/bootstrap (make build-local)")
+	fs.IntVar(&o.p2Rows, "p2-rows", 100000, "P2: rows in the file")
+	fs.IntVar(&o.p6Rows, "p6-rows", 1000, "P6: rows of each case")
+	fs.IntVar(&o.p7Small, "p7-small", 100, "P7: size of the smaller file, MB")
+	fs.BoolVar(&o.p7Large, "p7-large", true, "P7: also ingest a 1 GB file")
+	fs.IntVar(&o.p7Procs, "p7-procs", 1, "P7: batch-ingest processes")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	o.only = map[string]bool{}
+	for _, b := range strings.Split(*only, ",") {
+		b = strings.ToLower(strings.TrimSpace(b))
+		if !slices.Contains(bars, b) {
+			return o, fmt.Errorf("-only: unknown bar %q (want some of %s)", b, strings.Join(bars, ","))
+		}
+		o.only[b] = true
+	}
+	for _, p := range strings.Split(*procs, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("-p2-procs: %q is not a process count ≥ 1", p)
+		}
+		o.p2Procs = append(o.p2Procs, n)
+	}
+	if o.p2Rows < 1 || o.p6Rows < 1 || o.p7Small < 1 || o.p7Procs < 1 {
+		return o, errors.New("-p2-rows, -p6-rows, -p7-small and -p7-procs must be ≥ 1")
+	}
+	return o, nil
+}
+
 func main() {
-	benchtime := flag.String("benchtime", "1s", "go test -benchtime for each sub-benchmark")
-	count := flag.Int("count", 5, "runs of each sub-benchmark; the median is kept")
-	out := flag.String("out", "bench", "directory of results.json and REPORT.md")
-	flag.Parse()
-	if err := run(*benchtime, *count, *out, os.Stdout); err != nil {
+	o, err := parseFlags(os.Args[1:], os.Stderr)
+	if err != nil {
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "mosaic-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(benchtime string, count int, dir string, log io.Writer) error {
+// machine names the machine: its cores as Go sees them and architecture.
+func machine() string {
+	return fmt.Sprintf("%d CPU, %s/%s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+}
+
+func now() string { return time.Now().UTC().Format(time.RFC3339) }
+
+func run(ctx context.Context, o options, log io.Writer) error {
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
+	resultsPath := filepath.Join(o.out, "results.json")
+	// Each bar is written as soon as it is measured, so that a later
+	// failure keeps it.
+	save := func(id string, v any) error { return writeResults(resultsPath, id, v) }
+	var errs []error
+	if o.only["p1"] {
+		p1, err := runP1(o.benchtime, o.count, log)
+		if err == nil {
+			err = save("P1", p1)
+			fmt.Fprintf(log, "P1 profile %.2f×, event %.2f× (target ≤ %.1f×): %s\n", p1.ProfileRatio, p1.EventRatio, p1.Target, passFail(p1.Pass))
+		}
+		errs = append(errs, err)
+	}
+	if o.only["p6"] {
+		p6, err := runP6(ctx, o.p6Rows, log)
+		if err == nil {
+			p6.Machine, p6.Date = machine(), now()
+			err = save("P6", p6)
+		}
+		errs = append(errs, err)
+	}
+	tmp, err := os.MkdirTemp("", "mosaic-bench-files-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if o.only["p2"] {
+		var runs []P2Run
+		var err error
+		for _, n := range o.p2Procs {
+			var r P2Run
+			if r, err = runP2(ctx, o.dist, tmp, o.p2Rows, n, log); err != nil {
+				err = fmt.Errorf("P2 at %d processes: %w", n, err)
+				break
+			}
+			runs = append(runs, r)
+		}
+		if len(runs) > 0 {
+			p2 := p2Of(runs)
+			p2.Machine, p2.Date = machine(), now()
+			p2.How = p2How
+			errs = append(errs, save("P2", p2))
+			if p2.ScalingOf != "" {
+				fmt.Fprintf(log, "P2 scaling %.2f× of linear (%s; target ≥ %.1f)\n", p2.Scaling, p2.ScalingOf, P2TargetScaling)
+			}
+		}
+		errs = append(errs, err)
+	}
+	if o.only["p7"] {
+		sizes := []int{o.p7Small}
+		if o.p7Large {
+			sizes = append(sizes, 1024)
+		}
+		var runs []P7Run
+		var err error
+		for _, mb := range sizes {
+			var r P7Run
+			if r, err = runP7(ctx, o.dist, tmp, mb, o.p7Procs, log); err != nil {
+				err = fmt.Errorf("P7 at %d MB: %w", mb, err)
+				break
+			}
+			runs = append(runs, r)
+		}
+		if len(runs) > 0 {
+			p7 := p7Of(runs)
+			p7.Machine, p7.Date = machine(), now()
+			p7.How = p7How
+			errs = append(errs, save("P7", p7))
+		}
+		errs = append(errs, err)
+	}
+	if err := writeReport(o.out); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// p2How and p7How say how P2 and P7 are measured, in results.json.
+const (
+	p2How = "a fresh local cloud per process count (-concurrency batch-ingest=n); a schema, descriptor and dataset made through the API; " +
+		"a JSON Lines file of profile rows (Email primary by descriptor, ECID or CRMID in identityMap, all new people) uploaded to ingest/<datasetId>/; " +
+		"seconds from the upload's start until GET catalog/batches shows the batch success and 21 sample Emails answer GET ups/access/entities; " +
+		"items = every item of the profile table afterwards (what the pipeline wrote); raw = those items PutItem'd with attribute_not_exists(pk) " +
+		"into an empty table of the same dynalite by processes × 16 goroutines (one kept connection each); ratio = (items ÷ pipeline seconds) ÷ (items ÷ raw seconds); " +
+		"scaling = rows/s at the most processes ÷ (processes × rows/s at 1)"
+	p7How = "a fresh local cloud per file with one batch-ingest process; a JSON Lines file of ~3 KB profile rows uploaded to ingest/<datasetId>/; " +
+		"VmHWM of /proc/<pid>/status of every process whose executable is dist/local/batch-ingest/bootstrap, sampled every 200 ms and once at the end; " +
+		"seconds from the upload's start until the batch is final"
+)
+
+func runP1(benchtime string, count int, log io.Writer) (P1, error) {
 	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "^BenchmarkP1$", "-benchmem",
 		"-benchtime", benchtime, "-count", strconv.Itoa(count), p1Package)
 	var buf bytes.Buffer
 	cmd.Stdout = io.MultiWriter(&buf, log)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go test -bench: %w", err)
+		return P1{}, fmt.Errorf("go test -bench: %w", err)
 	}
 	samples, err := parseBench(&buf)
 	if err != nil {
-		return err
+		return P1{}, err
 	}
 	p1, err := p1Of(samples)
 	if err != nil {
-		return err
+		return P1{}, err
 	}
-	p1.Machine = fmt.Sprintf("%d CPU, %s", runtime.NumCPU(), runtime.GOARCH)
-	p1.Date = time.Now().UTC().Format(time.RFC3339)
+	p1.Machine = machine()
+	p1.Date = now()
 	p1.GoVersion = runtime.Version()
 	p1.Benchtime, p1.Count = benchtime, count
-
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	if err := writeResults(filepath.Join(dir, "results.json"), p1); err != nil {
-		return err
-	}
-	reportPath := filepath.Join(dir, "REPORT.md")
-	notes, err := keptNotes(reportPath)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(reportPath, []byte(report(p1)+notes), 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(log, "P1 profile %.2f×, event %.2f× (target ≤ %.1f×): %s\n", p1.ProfileRatio, p1.EventRatio, p1.Target, passFail(p1.Pass))
-	return nil
+	return p1, nil
 }
 
 // benchLine matches a result line such as
@@ -172,8 +334,8 @@ func p1Of(samples map[string][]float64) (P1, error) {
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
-// writeResults replaces the P1 entry of results.json, keeping the others.
-func writeResults(path string, p1 P1) error {
+// writeResults sets the entry id of results.json to v, keeping the others.
+func writeResults(path, id string, v any) error {
 	all := map[string]any{}
 	if b, err := os.ReadFile(path); err == nil {
 		if err := json.Unmarshal(b, &all); err != nil {
@@ -182,43 +344,12 @@ func writeResults(path string, p1 P1) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	all["P1"] = p1
+	all[id] = v
 	b, err := json.MarshalIndent(all, "", "  ")
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
-
-// report is bench/REPORT.md: a table of the bars, pass or fail, and a
-// plain-text chart of each ratio against its target.
-func report(p P1) string {
-	var b strings.Builder
-	b.WriteString("# Mosaic benchmarks\n\n")
-	fmt.Fprintf(&b, "Measured %s on %s (%s, `-benchtime %s -count %d`, medians) by `make bench`. ", p.Date, p.Machine, p.GoVersion, p.Benchtime, p.Count)
-	b.WriteString("Every figure is a ratio to a ceiling measured in the same run (docs/quality.md); ")
-	b.WriteString("P1 times are the CPU time of the process per row (getrusage), not wall time.\n\n")
-	b.WriteString("| Bar | What | Measured | Target | Result |\n|---|---|---|---|---|\n")
-	fmt.Fprintf(&b, "| P1 profile | pipeline CPU per 1 KB profile row ÷ `encoding/json` decode | %.2f× (%.1f µs ÷ %.1f µs) | ≤ %.1f× | %s |\n",
-		p.ProfileRatio, p.ProfileNsPerOp/1e3, p.BaselineNsPerOp/1e3, p.Target, passFail(p.ProfileRatio <= p.Target))
-	fmt.Fprintf(&b, "| P1 event | pipeline CPU per 1 KB event row ÷ `encoding/json` decode | %.2f× (%.1f µs ÷ %.1f µs) | ≤ %.1f× | %s |\n",
-		p.EventRatio, p.EventNsPerOp/1e3, p.EventBaselineNsPerOp/1e3, p.Target, passFail(p.EventRatio <= p.Target))
-	for _, bar := range []struct{ id, what string }{
-		{"P2", "batch ingest throughput ÷ raw PutItem ceiling"},
-		{"P3", "stream ingest throughput ÷ raw ceiling"},
-		{"P4", "freshness p95"},
-		{"P5", "profile lookup p99 ÷ raw Query p99"},
-		{"P6", "write capacity per row"},
-		{"P7", "peak RSS over a 1 GB file"},
-		{"P8", "$ per million rows and lookups"},
-	} {
-		fmt.Fprintf(&b, "| %s | %s | not yet measured | see docs/quality.md | — |\n", bar.id, bar.what)
-	}
-	b.WriteString("\n```\n")
-	b.WriteString(chartLine("P1 profile", p.ProfileRatio, p.Target))
-	b.WriteString(chartLine("P1 event", p.EventRatio, p.Target))
-	b.WriteString("```\n\nEach `#` is 0.1×; `|` marks the target. Lower is better.\n")
-	return b.String()
 }
 
 // keptNotes is the hand-written part of an existing report: everything

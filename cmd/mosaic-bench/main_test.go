@@ -73,7 +73,7 @@ func TestReportKeepsNotes(t *testing.T) {
 	if got, err := keptNotes(path); err != nil || got != "" {
 		t.Fatalf("no report: got %q, %v; want nothing", got, err)
 	}
-	old := report(P1{ProfileRatio: 1, EventRatio: 1, Target: 2}) + "\n## Decisions\n\nkept text\n"
+	old := report(results{P1: &P1{ProfileRatio: 1, EventRatio: 1, Target: 2}}) + "\n## Decisions\n\nkept text\n"
 	if err := os.WriteFile(path, []byte(old), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestWriteResultsKeepsOtherBars(t *testing.T) {
 	if err := os.WriteFile(path, []byte(`{"P2":{"ratio":0.8},"P1":{"profileRatio":9}}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeResults(path, P1{ProfileRatio: 1.5, Target: 2}); err != nil {
+	if err := writeResults(path, "P1", P1{ProfileRatio: 1.5, Target: 2}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(path)
@@ -106,7 +106,7 @@ func TestWriteResultsKeepsOtherBars(t *testing.T) {
 }
 
 func TestReport(t *testing.T) {
-	r := report(P1{ProfileRatio: 2.5, EventRatio: 1.2, Target: 2, Machine: "2 CPU, amd64"})
+	r := report(results{P1: &P1{ProfileRatio: 2.5, EventRatio: 1.2, Target: 2, Machine: "2 CPU, amd64"}})
 	for _, want := range []string{"| 2.50× (", "| FAIL |", "| pass |", "P5", "not yet measured",
 		"P1 profile  ####################+####", "P1 event    ############        |"} {
 		if !strings.Contains(r, want) {

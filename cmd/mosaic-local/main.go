@@ -11,9 +11,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/mosaic-cdp/mosaic/localstack/cloud"
@@ -44,8 +48,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.Region, "region", "us-east-1", "AWS region")
 	fs.StringVar(&cfg.AccessKey, "access-key", "test", "access key ID accepted by the API")
 	fs.StringVar(&cfg.SecretKey, "secret-key", "test", "secret access key accepted by the API")
+	procs := concurrencyFlag{}
+	fs.Var(procs, "concurrency", "processes of a function, `name=n[,name=n]` (repeatable), e.g. batch-ingest=4; default from shared/topology")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if len(procs) > 0 {
+		cfg.Concurrency = procs
 	}
 	if err := xdm.CheckTenant(cfg.Tenant); err != nil {
 		return fmt.Errorf("-tenant: %w", err)
@@ -88,5 +97,33 @@ MOSAIC-LOCAL READY %[4]s
 	<-ctx.Done()
 	cfg.Logger.Info("stopping local cloud")
 	c.Stop()
+	return nil
+}
+
+// concurrencyFlag is -concurrency: function name → local processes, from
+// "name=n" pairs separated by commas, over one or more uses of the flag (a
+// later pair for the same name wins). n is a whole number ≥ 1.
+type concurrencyFlag map[string]int
+
+func (c concurrencyFlag) String() string {
+	parts := make([]string, 0, len(c))
+	for _, name := range slices.Sorted(maps.Keys(c)) {
+		parts = append(parts, name+"="+strconv.Itoa(c[name]))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (c concurrencyFlag) Set(s string) error {
+	for _, pair := range strings.Split(s, ",") {
+		name, n, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok || name == "" {
+			return fmt.Errorf("%q: want name=n", pair)
+		}
+		v, err := strconv.Atoi(n)
+		if err != nil || v < 1 {
+			return fmt.Errorf("%q: want a whole number of processes ≥ 1", pair)
+		}
+		c[name] = v
+	}
 	return nil
 }

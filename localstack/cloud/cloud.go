@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +50,11 @@ type Config struct {
 	Streams   []topology.Stream
 	Buckets   []topology.Bucket
 
+	// Concurrency overrides the number of local processes of the functions
+	// it names (function name → processes, each ≥ 1), in place of their
+	// topology.Function.Concurrency; a name no function has is an error.
+	Concurrency map[string]int
+
 	Logger *slog.Logger
 }
 
@@ -69,6 +76,11 @@ func (c *Config) defaults() error {
 	if c.Functions == nil {
 		c.Functions = topology.Functions
 	}
+	fns, err := WithConcurrency(c.Functions, c.Concurrency)
+	if err != nil {
+		return err
+	}
+	c.Functions = fns
 	if c.Tables == nil {
 		c.Tables = topology.Tables
 	}
@@ -93,6 +105,33 @@ func (c *Config) defaults() error {
 		c.LogsDir = filepath.Join(base, "logs")
 	}
 	return nil
+}
+
+// WithConcurrency returns a copy of fns in which each function named in
+// procs has that many local processes. It fails, naming them, on names no
+// function has and on counts below 1; fns itself is never changed.
+func WithConcurrency(fns []topology.Function, procs map[string]int) ([]topology.Function, error) {
+	out := slices.Clone(fns)
+	seen := map[string]bool{}
+	for i := range out {
+		if n, ok := procs[out[i].Name]; ok {
+			out[i].Concurrency = n
+			seen[out[i].Name] = true
+		}
+	}
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(procs)) {
+		switch {
+		case !seen[name]:
+			errs = append(errs, fmt.Errorf("concurrency: no function %q", name))
+		case procs[name] < 1:
+			errs = append(errs, fmt.Errorf("concurrency: %s=%d, want at least 1 process", name, procs[name]))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // PhysicalName is the local name of a resource: mosaic-<env>-<id without
