@@ -153,7 +153,7 @@ func (p *Profiles) PutLinks(ctx context.Context, links []identity.Link) error {
 		if l.A == l.B {
 			continue
 		}
-		ck := l.A.Key() + "\x00" + l.B.Key()
+		ck := profLinkCacheKey(l.A.Key(), l.B.Key())
 		if p.links.has(ck) {
 			continue
 		}
@@ -460,6 +460,16 @@ type profLinkCache struct {
 	mu  sync.Mutex
 	m   map[string]struct{}
 	max int
+}
+
+// profLinkCacheKey names the link between two identities whichever is
+// primary: a profile row links its e-mail to an ECID, an event the same
+// ECID to the e-mail, and both are the one link.
+func profLinkCacheKey(a, b string) string {
+	if b < a {
+		a, b = b, a
+	}
+	return a + "\x00" + b
 }
 
 func newProfLinkCache(max int) *profLinkCache {

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/ingest"
 	"github.com/mosaic-cdp/mosaic/shared/merge"
 	"github.com/mosaic-cdp/mosaic/shared/profile"
@@ -107,6 +108,29 @@ func TestProfilesIngestToLookup(t *testing.T) {
 		}
 		if got := counting.writes.Load() - before; got != 5 {
 			t.Errorf("5 known rows cost %d writes, want 5", got)
+		}
+	})
+}
+
+// TestProfilesKnownLinkEitherWay: a link written from its e-mail side (a
+// profile row) is known when an event names it from its ECID side, so the
+// event costs its own write only.
+func TestProfilesKnownLinkEitherWay(t *testing.T) {
+	onEachDynamoDB(t, func(t *testing.T) {
+		db, table := newTestTable(t)
+		ctx := context.Background()
+		counting := &profCountingDB{DynamoDB: db}
+		prof := NewProfiles(counting, table)
+		email, ecid := identity.ID{Namespace: "Email", Value: "jane@example.com"}, identity.ID{Namespace: "ECID", Value: strings.Repeat("7", 38)}
+		if err := prof.PutLinks(ctx, []identity.Link{{A: email, B: ecid, AType: "EMAIL", BType: "COOKIE", Dataset: "crm", At: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		before := counting.writes.Load()
+		if err := prof.PutLinks(ctx, []identity.Link{{A: ecid, B: email, AType: "COOKIE", BType: "EMAIL", Dataset: "web", At: 2}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := counting.writes.Load() - before; got != 0 {
+			t.Errorf("the known link named the other way round cost %d writes, want 0", got)
 		}
 	})
 }
