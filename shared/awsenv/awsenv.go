@@ -8,8 +8,10 @@ package awsenv
 import (
 	"context"
 	"fmt"
+	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -29,9 +31,26 @@ type Clients struct {
 	Kinesis  *kinesis.Client
 }
 
+// IdleConnsPerHost is how many idle connections the SDK's HTTP client
+// keeps per endpoint. The SDK's default is 10, while an ingest function
+// has up to 16 rows in flight, each with a few concurrent requests: past
+// 10, every request would open (and TLS-handshake) a connection and close
+// it again.
+const IdleConnsPerHost = 64
+
+// HTTPClient is the SDK's buildable HTTP client with IdleConnsPerHost.
+func HTTPClient() *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = IdleConnsPerHost
+		if t.MaxIdleConns < IdleConnsPerHost {
+			t.MaxIdleConns = IdleConnsPerHost
+		}
+	})
+}
+
 // Load builds the SDK configuration and clients.
 func Load(ctx context.Context, getenv Getenv) (*Clients, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(HTTPClient()))
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration (region, credentials, endpoints): %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
@@ -46,5 +48,23 @@ func TestLoadHonoursEndpointSettings(t *testing.T) {
 	}
 	if ep := c.DynamoDB.Options().BaseEndpoint; ep == nil || *ep != "http://127.0.0.1:1" {
 		t.Errorf("DynamoDB endpoint = %v, want the AWS_ENDPOINT_URL_DYNAMODB value", ep)
+	}
+}
+
+// TestLoadKeepsEnoughConnections: the clients keep IdleConnsPerHost idle
+// connections per endpoint, more than the 16 rows an ingest function has
+// in flight.
+func TestLoadKeepsEnoughConnections(t *testing.T) {
+	t.Setenv("AWS_REGION", "us-east-1")
+	c, err := Load(context.Background(), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, ok := c.Config.HTTPClient.(*awshttp.BuildableClient)
+	if !ok {
+		t.Fatalf("HTTP client is %T", c.Config.HTTPClient)
+	}
+	if got := bc.GetTransport().MaxIdleConnsPerHost; got < 16 {
+		t.Errorf("MaxIdleConnsPerHost = %d, want at least 16", got)
 	}
 }
