@@ -6,10 +6,6 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 )
 
-func openCSV(ctx context.Context, src Source, s Schema, at Position) (Reader, error) {
-	return nil, fault.Errorf(fault.Invalid, CodeFileFormat, "format %q is not supported yet", "csv")
-}
-
 func openParquet(ctx context.Context, src Source, s Schema, at Position) (Reader, error) {
 	return nil, fault.Errorf(fault.Invalid, CodeFileFormat, "format %q is not supported yet", "parquet")
 }
