@@ -273,9 +273,9 @@ func (r *parquetReader) Close() error {
 type pqKind uint8
 
 const (
-	pqObject pqKind = iota
-	pqListKind          // a LIST group: its repeated child's elements
-	pqMap           // a MAP group: its key_value entries as members
+	pqObject   pqKind = iota
+	pqListKind        // a LIST group: its repeated child's elements
+	pqMap             // a MAP group: its key_value entries as members
 	pqLeaf
 )
 
