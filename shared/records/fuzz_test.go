@@ -101,4 +101,3 @@ func FuzzJSONArray(f *testing.F) {
 		checkRecords(t, data, jsonArrayFormat, nil)
 	})
 }
-

@@ -112,4 +112,3 @@ func TestCatalogSchema(t *testing.T) {
 		t.Errorf("%v does not name the column", err)
 	}
 }
-
