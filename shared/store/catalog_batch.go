@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"sort"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/topology"
 	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
 
@@ -167,47 +167,100 @@ func (c *Catalog) GetBatch(ctx context.Context, id string) (catalog.Batch, error
 // ListBatches lists batches newest first, of one dataset or of all when
 // datasetID is empty, at most limit (100 when limit <= 0).
 func (c *Catalog) ListBatches(ctx context.Context, datasetID string, limit int) ([]catalog.Batch, error) {
-	if limit <= 0 {
-		limit = 100
+	return c.QueryBatches(ctx, BatchQuery{DatasetID: datasetID, Limit: limit})
+}
+
+// MaxBatchPage is the most batches one QueryBatches call returns (AEP
+// Catalog, "Filter Catalog data using query parameters": limit is 1 to 100).
+const MaxBatchPage = 100
+
+// BatchQuery selects batches for QueryBatches. Every field is optional.
+type BatchQuery struct {
+	DatasetID string
+	Status    string
+	// CreatedAfter keeps batches created strictly after it (epoch ms).
+	CreatedAfter int64
+	// Limit is 1 to MaxBatchPage (MaxBatchPage when <= 0 or above it);
+	// Start skips that many matching batches (AEP's start offset).
+	Limit, Start int
+}
+
+// QueryBatches lists the batches q selects, newest first (created, then id
+// descending), skipping q.Start of them and returning at most q.Limit. A
+// page also ends before the documents' JSON passes topology.MaxPageBytes
+// (always holding at least one batch), so a caller pages on with
+// Start += len(result) until it receives none. The creation-time bound is
+// a key condition on the index; dataset and status are checked on the
+// batch documents, read 100 at a time.
+func (c *Catalog) QueryBatches(ctx context.Context, q BatchQuery) ([]catalog.Batch, error) {
+	if q.Limit <= 0 || q.Limit > MaxBatchPage {
+		q.Limit = MaxBatchPage
 	}
+	q.Start = max(q.Start, 0)
 	pk := catPKBatchByTime
-	if datasetID != "" {
-		pk = catPKBatchDataset + datasetID
+	if q.DatasetID != "" {
+		pk = catPKBatchDataset + q.DatasetID
 	}
-	// Index entries may repeat a batch whose creation time was rewritten;
-	// read a little more than asked and keep the first of each.
-	items, err := c.catQuery(ctx, pk, true, limit*2, "list batches")
-	if err != nil {
-		return nil, err
+	cond := "pk = :pk"
+	values := map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}}
+	if q.CreatedAfter > 0 {
+		cond += " AND sk >= :after"
+		values[":after"] = &types.AttributeValueMemberS{Value: fmt.Sprintf("%013d", q.CreatedAfter+1)}
 	}
-	var ids []string
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(c.table),
+		KeyConditionExpression:    aws.String(cond),
+		ExpressionAttributeValues: values,
+		ScanIndexForward:          aws.Bool(false),
+		ConsistentRead:            aws.Bool(true),
+		Limit:                     aws.Int32(100),
+	}
+	var out []catalog.Batch
 	seen := map[string]bool{}
-	for _, it := range items {
-		id := catAttr(it, "batch")
-		if id != "" && !seen[id] && len(ids) < limit {
-			seen[id] = true
-			ids = append(ids, id)
+	skipped, size := 0, 0
+	full := false
+	err := queryPages(ctx, c.db, in, "list batches", func(items []map[string]types.AttributeValue) (bool, error) {
+		// Index entries may repeat a batch whose creation time was
+		// rewritten; the first (newest) entry of each counts.
+		var ids []string
+		for _, it := range items {
+			if id := catAttr(it, "batch"); id != "" && !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
 		}
-	}
-	docs, err := c.catBatchGet(ctx, catPKBatch, ids, "list batches")
+		docs, err := c.catBatchGet(ctx, catPKBatch, ids, "list batches")
+		if err != nil {
+			return false, err
+		}
+		for _, id := range ids {
+			it, ok := docs[id]
+			if !ok {
+				continue
+			}
+			var b catalog.Batch
+			if err := catDecode(it, &b); err != nil {
+				return false, err
+			}
+			if (q.DatasetID != "" && b.DatasetID != q.DatasetID) || (q.Status != "" && b.Status != q.Status) || b.Created <= q.CreatedAfter {
+				continue
+			}
+			if skipped < q.Start {
+				skipped++
+				continue
+			}
+			n := len(catAttr(it, "doc"))
+			if len(out) == q.Limit || (size+n > topology.MaxPageBytes && len(out) > 0) {
+				full = true
+				return false, nil
+			}
+			size += n
+			out = append(out, b)
+		}
+		return !full, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	out := make([]catalog.Batch, 0, len(ids))
-	for _, id := range ids {
-		it, ok := docs[id]
-		if !ok {
-			continue
-		}
-		var b catalog.Batch
-		if err := catDecode(it, &b); err != nil {
-			return nil, err
-		}
-		if datasetID != "" && b.DatasetID != datasetID {
-			continue
-		}
-		out = append(out, b)
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Created > out[j].Created })
 	return out, nil
 }
