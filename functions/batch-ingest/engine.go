@@ -160,8 +160,16 @@ func (h *handler) scan(ctx context.Context, batchID string, i, first int) error 
 		}
 		stopAt := h.run.StopAt(ctx)
 		var took time.Duration
-		for {
+		for first := true; ; first = false {
+			// A run goes on while the last part's time is left before its
+			// deadline guard. One that has no time for any part returns an
+			// error rather than a continuation, so that a function that can
+			// never progress ends in Lambda's retries and the on-failure
+			// destination instead of handing the same work on for ever.
 			if !stopAt.IsZero() && h.run.Now().Add(took).After(stopAt) {
+				if first {
+					return fault.E(fault.Unavailable, "BATCH-DEADLINE", "no time was left to scan a part before the invocation deadline")
+				}
 				log.InfoContext(ctx, "scan continues in a new invocation", "part", next)
 				return h.putTask(ctx, b.ID, task{kind: taskScan, file: i, part: next})
 			}
@@ -562,7 +570,9 @@ func (h *handler) writePart(ctx context.Context, batchID string, i, partNo int) 
 				log.WarnContext(ctx, "watermark not stored", "err", err)
 			}
 			var fe *fault.Error
-			if errors.As(runErr, &fe) && fe.Code == "BATCH-DEADLINE" {
+			// A run cut by its deadline hands on to a continuation from
+			// its watermark, unless it wrote nothing (see scan).
+			if errors.As(runErr, &fe) && fe.Code == "BATCH-DEADLINE" && low > mark {
 				log.InfoContext(ctx, "write continues in a new invocation", "from", low)
 				return h.putTask(ctx, b.ID, task{kind: taskWrite, file: i, part: partNo, from: low})
 			}

@@ -567,3 +567,50 @@ func TestTaskKeysRoundTrip(t *testing.T) {
 		t.Error("a manifest was taken for a drop-in")
 	}
 }
+
+// A run with no time for any work returns an error (Lambda retries, then
+// the on-failure destination fails the batch) instead of handing the same
+// work to a continuation for ever.
+func TestEngineRunWithoutTimeReturnsAnError(t *testing.T) {
+	fx := newFixture()
+	fx.h.partRows = 15
+	fx.clock.SetLate(true)
+	fx.objects.data[dropKey] = rowsFile(40)
+	err := fx.handle(hourCtx(t), upload(dropKey, "e1", "0A", "", time.UnixMilli(5000)))
+	if !ingest.Transient(err) || fx.parts.PartPuts != 0 || len(fx.objects.tasks()) != 0 {
+		t.Fatalf("scan without time: %v, %d parts, tasks issued; want a transient error and nothing else", err, fx.parts.PartPuts)
+	}
+	fx.clock.SetLate(false)
+	_, b := fx.dropIn(t, rowsFile(40))
+	tasks := fx.objects.tasks()
+	fx.clock.SetLate(true)
+	err = fx.h.Handle(hourCtx(t), taskEvent(tasks[0]))
+	if !ingest.Transient(err) || len(fx.objects.tasks()) != 0 || fx.prof.Writes != 0 {
+		t.Fatalf("write without time: %v, %d rows; want a transient error, no continuation", err, fx.prof.Writes)
+	}
+	fx.clock.SetLate(false)
+	for _, k := range tasks {
+		if err := fx.h.Handle(hourCtx(t), taskEvent(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := onlyBatch(t, fx); got.Status != catalog.BatchSuccess || got.ID != b.ID {
+		t.Errorf("status %s after the retries, want success", got.Status)
+	}
+}
+
+// An event without the object's size (one made by hand) reads the size
+// from the stored object.
+func TestEngineEventWithoutSizeReadsIt(t *testing.T) {
+	fx := newFixture()
+	body := rowsFile(3)
+	fx.objects.data[dropKey] = body
+	if err := fx.h.Handle(hourCtx(t), upload(dropKey, "e1", "0A", "", time.UnixMilli(5000))); err != nil {
+		t.Fatal(err)
+	}
+	b := onlyBatch(t, fx)
+	if b.Status != catalog.BatchSuccess {
+		t.Fatalf("status %s %+v, want success", b.Status, b.Errors)
+	}
+	wantMetrics(t, b, len(body), 3, 0)
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -69,6 +70,16 @@ func (f *fakeObjects) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...f
 		d = d[from:to]
 	}
 	return &s3.GetObjectOutput{Body: io.NopCloser(strings.NewReader(d))}, nil
+}
+
+func (f *fakeObjects) HeadObject(_ context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.content(&s3.GetObjectInput{Key: in.Key, VersionId: in.VersionId})
+	if !ok {
+		return nil, &s3types.NotFound{}
+	}
+	return &s3.HeadObjectOutput{ContentLength: aws.Int64(int64(len(d)))}, nil
 }
 
 func (f *fakeObjects) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...func(*s3.Options)) (*s3.PutObjectOutput, error) {

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/mosaic-cdp/mosaic/shared/awsenv"
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
@@ -64,6 +66,7 @@ type objectGetter interface {
 // objectAPI reads batch files and writes task and diagnostics objects.
 type objectAPI interface {
 	objectGetter
+	HeadObject(ctx context.Context, in *s3.HeadObjectInput, opts ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 }
 
@@ -289,10 +292,17 @@ func (h *handler) dropIn(ctx context.Context, rec events.S3EventRecord, bucket, 
 		b = existing
 	}
 	log := slog.With("batchId", b.ID, "datasetId", datasetID)
+	size, err := h.sizeOf(ctx, rec, key)
+	if err != nil {
+		if isFileError(err) {
+			return h.fail(ctx, b, 0, 1, CodeFileNotFound, "the file was deleted before it could be read")
+		}
+		return err
+	}
 	file := catalog.BatchFile{
 		Name:     key,
-		Objects:  []catalog.FileObject{{Key: key, VersionID: rec.S3.Object.VersionID, Size: rec.S3.Object.Size}},
-		Size:     rec.S3.Object.Size,
+		Objects:  []catalog.FileObject{{Key: key, VersionID: rec.S3.Object.VersionID, Size: size}},
+		Size:     size,
 		Complete: true,
 		Created:  b.Created,
 	}
@@ -332,6 +342,29 @@ func (h *handler) dropIn(ctx context.Context, rec events.S3EventRecord, bucket, 
 		return err
 	}
 	return h.scan(ctx, b.ID, 0, 0)
+}
+
+// sizeOf is the size of the upload an event announces: the event's, or,
+// when an event made by hand carries none, the stored object's (HEAD, at
+// the event's version).
+func (h *handler) sizeOf(ctx context.Context, rec events.S3EventRecord, key string) (int64, error) {
+	if rec.S3.Object.Size > 0 {
+		return rec.S3.Object.Size, nil
+	}
+	in := &s3.HeadObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(key)}
+	if v := rec.S3.Object.VersionID; v != "" && v != "null" {
+		in.VersionId = aws.String(v)
+	}
+	out, err := h.objects.HeadObject(ctx, in)
+	if err != nil {
+		var nf *s3types.NotFound
+		var nsk *s3types.NoSuchKey
+		if errors.As(err, &nf) || errors.As(err, &nsk) {
+			return 0, fault.Wrap(err, fault.Invalid, CodeFileNotFound, "the file was deleted before it could be read")
+		}
+		return 0, fault.Wrap(err, fault.Unavailable, "S3-UNAVAILABLE", "read the file's size")
+	}
+	return aws.ToInt64(out.ContentLength), nil
 }
 
 // manifest starts an API batch that COMPLETE moved to processing: a scan
