@@ -163,10 +163,10 @@ func TestDropInFileInParts(t *testing.T) {
 		var got []float64
 		for sc.Scan() {
 			var d struct {
-				Corrupt  string `json:"_corrupt_record"`
-				Errors   []struct{ Code, Message string }
-				Filename string  `json:"_filename"`
-				Row      float64 `json:"_row"`
+				Corrupt  string                           `json:"_corrupt_record"`
+				Errors   []struct{ Code, Message string } `json:"_errors"`
+				Filename string                           `json:"_filename"`
+				Row      float64                          `json:"_row"`
 			}
 			if err := json.Unmarshal(sc.Bytes(), &d); err != nil {
 				t.Fatalf("diagnostics line %q: %v", sc.Text(), err)
