@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -21,7 +20,7 @@ func TestJSONLines(t *testing.T) {
 		// refused one.
 		want []string
 		code string // file-level error after the records
-		// some: any prefix of want may come before the error.
+		// some: records may come before the error.
 		some bool
 	}{
 		{name: "lines", data: "{\"a\":1}\n{\"a\":2}\n", want: []string{`1:{"a":1}`, `2:{"a":2}`}},
@@ -48,7 +47,7 @@ func TestJSONLines(t *testing.T) {
 		{name: "empty .gz", file: "a.json.gz", data: "", code: CodeFileEmpty},
 		{name: ".gz not gzip", file: "a.json.gz", data: "{\"a\":1}\n", code: CodeFileGzip},
 		{name: "truncated gzip", file: "a.json.gz", data: string(gz(t, []byte(strings.Repeat("{\"a\":1}\n", 1000))))[:40], code: CodeFileGzip, some: true},
-		{name: "gzip bomb", file: "bomb.json.gz", data: string(gzRepeat(t, "\n", 1<<20, 128)), code: CodeFileExpansion},
+		{name: "gzip bomb", file: "bomb.json.gz", data: string(gzRepeat(t, "", strings.Repeat(" ", 1<<12)+"\n", 1<<8, 128)), code: CodeFileExpansion},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,9 +69,6 @@ func TestJSONLines(t *testing.T) {
 				if !bytes.Equal(r.Raw, r.Data) {
 					t.Errorf("record %d: raw %q, data %q", r.Number, r.Raw, r.Data)
 				}
-			}
-			if tt.some && len(got) < len(tt.want) {
-				tt.want = tt.want[:len(got)]
 			}
 			if !tt.some && strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
 				t.Errorf("records:\n%s\nwant:\n%s", short(strings.Join(got, "\n")), short(strings.Join(tt.want, "\n")))
@@ -158,24 +154,24 @@ func TestExpansionLimit(t *testing.T) {
 	}
 }
 
-// gzRepeat compresses n copies of chunk×reps without holding them.
-func gzRepeat(t testing.TB, chunk string, reps, n int) []byte {
+// gzRepeat returns a gzip file that decompresses to prefix and n copies
+// of chunk×reps: one compressed member of chunk×reps repeated n times
+// (RFC 1952 §2.2 lets a file hold several members), cheap to build.
+func gzRepeat(t testing.TB, prefix, chunk string, reps, n int) []byte {
 	t.Helper()
+	out := gz(t, []byte(prefix))
 	var b bytes.Buffer
 	w, err := gzip.NewWriterLevel(&b, gzip.BestCompression)
 	if err != nil {
 		t.Fatal(err)
 	}
-	block := []byte(strings.Repeat(chunk, reps))
-	for range n {
-		if _, err := w.Write(block); err != nil {
-			t.Fatal(err)
-		}
+	if _, err := w.Write([]byte(strings.Repeat(chunk, reps))); err != nil {
+		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return b.Bytes()
+	return append(out, bytes.Repeat(b.Bytes(), n)...)
 }
 
 func short(s string) string {
@@ -184,5 +180,3 @@ func short(s string) string {
 	}
 	return s
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }

@@ -30,6 +30,9 @@ const (
 	CodeFileCSVHeader = "FILE-CSV-HEADER"
 	CodeFileJSONArray = "FILE-JSON-ARRAY"
 	CodeFileFormat    = "FILE-FORMAT"
+	// CodeFileRecordTooLarge: one JSON array element or CSV row is over
+	// MaxRecordSpan bytes.
+	CodeFileRecordTooLarge = "FILE-RECORD-TOO-LARGE"
 )
 
 // Format says how a file's bytes hold records.

@@ -6,14 +6,6 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 )
 
-func openJSONArray(ctx context.Context, src Source, at Position) (Reader, error) {
-	return nil, fault.Errorf(fault.Invalid, CodeFileFormat, "format %q is not supported yet", "json array")
-}
-
-func openCSV(ctx context.Context, src Source, s Schema, at Position) (Reader, error) {
-	return nil, fault.Errorf(fault.Invalid, CodeFileFormat, "format %q is not supported yet", "csv")
-}
-
 func openParquet(ctx context.Context, src Source, s Schema, at Position) (Reader, error) {
 	return nil, fault.Errorf(fault.Invalid, CodeFileFormat, "format %q is not supported yet", "parquet")
 }
