@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -613,4 +615,63 @@ func TestEngineEventWithoutSizeReadsIt(t *testing.T) {
 		t.Fatalf("status %s %+v, want success", b.Status, b.Errors)
 	}
 	wantMetrics(t, b, len(body), 3, 0)
+}
+
+// A dropped JSON file whose first non-space byte is '[' is one array of
+// records (isMultiLineJson); ".gz" files are read decompressed; both are
+// cut into parts and resumed like JSON Lines.
+func TestEngineDropInFormats(t *testing.T) {
+	var arr strings.Builder
+	arr.WriteString(" \n[")
+	for i := 1; i <= 40; i++ {
+		if i > 1 {
+			arr.WriteString(",\n")
+		}
+		arr.WriteString(rowJSON(fmt.Sprintf("u%d@example.com", i), "U"))
+	}
+	arr.WriteString("]\n")
+	for _, tt := range []struct {
+		name, key, body string
+		multi           bool
+	}{
+		{"json array", "ingest/ds1/a.json", arr.String(), true},
+		{"gzip json lines", "ingest/ds1/a.json.gz", gzipped(t, rowsFile(40)), false},
+		{"gzip json array", "ingest/ds1/a.json.gz", gzipped(t, arr.String()), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture()
+			fx.h.partRows = 15
+			fx.objects.data[tt.key] = tt.body
+			if err := fx.handle(hourCtx(t), upload(tt.key, "e1", "0A", "", time.UnixMilli(5000))); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fx.drain(hourCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+			b := onlyBatch(t, fx)
+			if b.Status != catalog.BatchSuccess || b.MultiLineJSON != tt.multi || b.InputFormat != catalog.FormatJSON {
+				t.Fatalf("batch %s multi=%v format=%s %+v, want success multi=%v json", b.Status, b.MultiLineJSON, b.InputFormat, b.Errors, tt.multi)
+			}
+			wantMetrics(t, b, len(tt.body), 40, 0)
+			if fx.parts.PartPuts != 3 {
+				t.Errorf("%d parts, want 3", fx.parts.PartPuts)
+			}
+			if len(fx.prof.Frags) != 40 {
+				t.Errorf("%d fragments, want 40", len(fx.prof.Frags))
+			}
+		})
+	}
+}
+
+func gzipped(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	if _, err := zw.Write([]byte(s)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
 }
