@@ -205,6 +205,10 @@ func (h *handler) fileFailed(ctx context.Context, b catalog.Batch, files []catal
 		return err
 	}
 	code, msg := ingest.Describe(err)
+	// The metrics are those of the parts stored before the error.
+	if parts, lerr := h.parts.ListBatchParts(ctx, b.ID, -1); lerr == nil {
+		b.Metrics = summarise(files, parts).metrics
+	}
 	return h.fail(ctx, b, totalSize(files), len(files), code, msg)
 }
 

@@ -675,3 +675,26 @@ func gzipped(t *testing.T, s string) string {
 	}
 	return b.String()
 }
+
+// A file that turns out corrupt after some parts fails the batch with
+// that one error and the metrics of the parts stored; nothing is written.
+func TestEngineCorruptFileAfterSomeParts(t *testing.T) {
+	fx := newFixture()
+	fx.h.partRows = 15
+	z := gzipped(t, rowsFile(400))
+	z = z[:len(z)-40] // cut inside the deflate stream
+	fx.objects.data["ingest/ds1/a.json.gz"] = z
+	if err := fx.handle(hourCtx(t), upload("ingest/ds1/a.json.gz", "e1", "0A", "", time.UnixMilli(1))); err != nil {
+		t.Fatal(err)
+	}
+	b := onlyBatch(t, fx)
+	if b.Status != catalog.BatchFailed || len(b.Errors) != 1 || !strings.HasPrefix(b.Errors[0].Code, "FILE-") {
+		t.Fatalf("batch %s %+v, want failed with one FILE-* error", b.Status, b.Errors)
+	}
+	if fx.parts.PartPuts == 0 || b.Metrics.InputRecordCount != 15*fx.parts.PartPuts || b.Metrics.InputByteSize != int64(len(z)) {
+		t.Errorf("metrics %+v after %d parts stored, want theirs", b.Metrics, fx.parts.PartPuts)
+	}
+	if fx.prof.Writes != 0 {
+		t.Errorf("%d rows written for a failed batch", fx.prof.Writes)
+	}
+}
