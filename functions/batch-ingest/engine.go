@@ -118,10 +118,11 @@ func isFileError(err error) bool {
 	return err != nil && fault.KindOf(err) == fault.Invalid && errors.As(err, &fe) && strings.HasPrefix(fe.Code, "FILE-")
 }
 
-// scan scans file i of the batch from part first on (after the last part
-// stored, whatever first says), storing each part once, then adds the
-// file to the scanned set and, when that completes it, decides.
-func (h *handler) scan(ctx context.Context, batchID string, i, first int) error {
+// scan scans file i of the batch after its last stored part (a task's
+// "-from-<part>" names where its run expected to go on; the stored parts
+// decide), storing each part once, then adds the file to the scanned set
+// and, when that completes it, decides.
+func (h *handler) scan(ctx context.Context, batchID string, i int) error {
 	b, ok, err := h.processing(ctx, batchID)
 	if err != nil || !ok {
 		return err
@@ -142,7 +143,6 @@ func (h *handler) scan(ctx context.Context, batchID string, i, first int) error 
 		last := stored[n-1]
 		at, next, done = last.End, last.Part+1, last.Last
 	}
-	_ = first // the stored parts, not the task, say where to go on
 	if !done {
 		spec, ok, err := h.specOf(ctx, b, files)
 		if err != nil || !ok {

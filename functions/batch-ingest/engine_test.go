@@ -512,7 +512,7 @@ func TestEngineFileErrorFailsTheBatch(t *testing.T) {
 func TestDrainFailsTheBatchOfATask(t *testing.T) {
 	fx := newFixture()
 	fx.h.partRows = 15
-	_, b := fx.dropIn(t, rowsFile(40))
+	fx.dropIn(t, rowsFile(40))
 	tasks := fx.objects.tasks()
 	resp := fx.h.Drain(context.Background(), destinationEvent(t, taskEvent(tasks[1]), "RetriesExhausted", ""))
 	if len(resp.BatchItemFailures) != 0 {
@@ -531,7 +531,6 @@ func TestDrainFailsTheBatchOfATask(t *testing.T) {
 	if fx.prof.Writes != 0 || onlyBatch(t, fx).Status != catalog.BatchFailed {
 		t.Errorf("tasks of a failed batch wrote %d rows", fx.prof.Writes)
 	}
-	_ = b
 }
 
 func TestParsePartRows(t *testing.T) {

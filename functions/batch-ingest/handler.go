@@ -341,7 +341,7 @@ func (h *handler) dropIn(ctx context.Context, rec events.S3EventRecord, bucket, 
 	if err := h.parts.StartBatchRun(ctx, b.ID, 1, dropInSource(rec, key)); err != nil {
 		return err
 	}
-	return h.scan(ctx, b.ID, 0, 0)
+	return h.scan(ctx, b.ID, 0)
 }
 
 // sizeOf is the size of the upload an event announces: the event's, or,
@@ -389,7 +389,7 @@ func (h *handler) manifest(ctx context.Context, batchID string) error {
 			return err
 		}
 	}
-	return h.scan(ctx, b.ID, 0, 0)
+	return h.scan(ctx, b.ID, 0)
 }
 
 // processing reads a batch and reports whether a task may work on it: it

@@ -120,7 +120,7 @@ func (h *handler) task(ctx context.Context, t task) error {
 	case taskManifest:
 		return h.manifest(ctx, t.batch)
 	case taskScan:
-		return h.scan(ctx, t.batch, t.file, t.part)
+		return h.scan(ctx, t.batch, t.file)
 	default:
 		return h.writePart(ctx, t.batch, t.file, t.part)
 	}
