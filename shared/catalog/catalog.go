@@ -94,7 +94,17 @@ type IngestSpec struct {
 	// Check is Validate that also reports whether coercion changed the
 	// row (the ingest pipeline then stores the row encoded again rather
 	// than the bytes received). Nil when Validate is nil.
-	Check      func(row map[string]any) (vs []Violation, changed bool)
+	Check func(row map[string]any) (vs []Violation, changed bool)
+	// FieldType returns the XDM type of the field at a dotted path of the
+	// resolved schema ("person.name.firstName"; "[0]" for an array
+	// element, "identityMap.Email[0].id"; any key below a map field):
+	// meta:xdmType when the schema gives one ("map", "long", "int", …),
+	// "date" or "date-time" for strings of those formats, else the JSON
+	// Schema type ("string", "number", "integer", "boolean", "object",
+	// "array"); false when the schema has no such field. The CSV and
+	// Parquet readers type cells and check columns with it
+	// (records.SchemaFunc). Nil when Validate is nil.
+	FieldType  func(path string) (string, bool)
 	Identities []IdentityField
 }
 

@@ -212,8 +212,83 @@ func BuildSpec(ds Dataset, s xdm.Schema, descs []xdm.Descriptor, groups ...xdm.F
 			vs, changed := v.ValidateRow(row)
 			return violations(vs), changed
 		},
+		FieldType:  fieldTypes(res),
 		Identities: ids,
 	}, nil
+}
+
+// fieldTypes returns IngestSpec.FieldType of a resolved schema.
+func fieldTypes(res *xdm.Resolved) func(path string) (string, bool) {
+	return func(path string) (string, bool) {
+		sch := res.JSON
+		rest := path
+		for rest != "" {
+			var seg string
+			switch {
+			case rest[0] == '[':
+				end := strings.IndexByte(rest, ']')
+				if end < 2 || strings.Trim(rest[1:end], "0123456789") != "" {
+					return "", false
+				}
+				items, _ := sch["items"].(map[string]any)
+				if sch["type"] != "array" || items == nil {
+					return "", false
+				}
+				sch, rest = items, rest[end+1:]
+				if rest != "" && rest[0] == '.' {
+					rest = rest[1:]
+					if rest == "" {
+						return "", false
+					}
+				}
+				continue
+			default:
+				end := strings.IndexAny(rest, ".[")
+				if end < 0 {
+					end = len(rest)
+				}
+				seg, rest = rest[:end], rest[end:]
+				if seg == "" {
+					return "", false
+				}
+				if rest != "" && rest[0] == '.' {
+					rest = rest[1:]
+					if rest == "" {
+						return "", false
+					}
+				}
+			}
+			props, _ := sch["properties"].(map[string]any)
+			next, _ := props[seg].(map[string]any)
+			if next == nil {
+				// A map field (meta:xdmType map) takes any key.
+				next, _ = sch["additionalProperties"].(map[string]any)
+			}
+			if next == nil {
+				return "", false
+			}
+			sch = next
+		}
+		if sch == nil || path == "" {
+			return "", false
+		}
+		return xdmTypeOf(sch), true
+	}
+}
+
+// xdmTypeOf names the type of a field's JSON Schema.
+func xdmTypeOf(sch map[string]any) string {
+	if t, ok := sch["meta:xdmType"].(string); ok && t != "" {
+		return t
+	}
+	t, _ := sch["type"].(string)
+	if f, _ := sch["format"].(string); t == "string" && (f == "date" || f == "date-time") {
+		return f
+	}
+	if t == "" {
+		t = "object"
+	}
+	return t
 }
 
 func violations(vs []xdm.Violation) []Violation {

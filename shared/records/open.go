@@ -13,7 +13,8 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 )
 
-// Limits (docs/rules.md#limits).
+// Limits of the readers. MaxLineBytes is the JSON Lines limit of
+// shared/ingest (docs/rules.md#limits); the others are this package's.
 const (
 	// MaxLineBytes bounds one line of a JSON Lines file and one element
 	// of a JSON array; longer records are ROW-TOO-LARGE row errors and are
@@ -57,6 +58,14 @@ const (
 // File-level problems found while opening are fault.Invalid errors with a
 // File* code; most are found by the first call of Next instead, which is
 // where an empty file (CodeFileEmpty) is reported.
+//
+// ctx bounds every read of the reader, not only those of Open: the
+// reader keeps it for its Source calls. Record.Number and Position of
+// each format are described by its reader: JSON Lines count lines (blank
+// ones too) and offsets are bytes; a JSON array counts elements and its
+// offsets point just past an element; CSV counts data rows and its
+// offsets point at a row; Parquet counts rows and its offset is a row
+// index.
 func Open(ctx context.Context, src Source, f Format, s Schema, at Position) (Reader, error) {
 	if at.Offset < 0 || at.Number < 0 {
 		return nil, fault.Errorf(fault.Invalid, CodeFileFormat, "position %+v is not one a reader returned", at)

@@ -79,7 +79,9 @@ const MaxRawBytes = 1 << 20
 
 // Position is where a record starts: Offset is a byte offset into the
 // file's decoded (decompressed) bytes, or a row index for Parquet; Number
-// is the count of records before it. The zero Position is the start.
+// is the count of records before it (for JSON Lines the count of lines,
+// blank ones included, so that Record.Number goes on from it). The zero
+// Position is the start.
 type Position struct {
 	Offset int64 `json:"offset"`
 	Number int   `json:"number"`
