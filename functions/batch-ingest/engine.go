@@ -60,10 +60,10 @@ func formatOfBatch(b catalog.Batch) records.Format {
 	return records.Format{Name: name, MultiLine: b.MultiLineJSON}
 }
 
-// schemaOf is what typed readers learn of field types from spec.
+// schemaOf is what typed readers (CSV, Parquet) learn of field types:
+// the dataset's resolved schema.
 func schemaOf(spec *catalog.IngestSpec) records.Schema {
-	_ = spec
-	return nil
+	return records.SchemaFunc(spec.FieldType)
 }
 
 // received is the ordering time of a batch's rows that carry no

@@ -697,3 +697,41 @@ func TestEngineCorruptFileAfterSomeParts(t *testing.T) {
 		t.Errorf("%d rows written for a failed batch", fx.prof.Writes)
 	}
 }
+
+// A dropped CSV file is read with the dataset's field types, in parts.
+func TestEngineDropInCSV(t *testing.T) {
+	fx := newFixture()
+	fx.h.partRows = 15
+	spec := *fx.specs[testDataset]
+	spec.FieldType = func(path string) (string, bool) {
+		switch path {
+		case "personalEmail", "person", "person.name":
+			return "object", true
+		case "personalEmail.address", "person.name.firstName":
+			return "string", true
+		}
+		return "", false
+	}
+	fx.specs[testDataset] = &spec // the handler's spec source
+	var b strings.Builder
+	b.WriteString("personalEmail.address,person.name.firstName\n")
+	for i := 1; i <= 40; i++ {
+		fmt.Fprintf(&b, "u%d@example.com,U%d\n", i, i)
+	}
+	fx.objects.data["ingest/ds1/a.csv"] = b.String()
+	if err := fx.handle(hourCtx(t), upload("ingest/ds1/a.csv", "e1", "0A", "", time.UnixMilli(5000))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.drain(hourCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	got := onlyBatch(t, fx)
+	if got.Status != catalog.BatchSuccess || got.InputFormat != catalog.FormatCSV {
+		t.Fatalf("batch %s %s %+v, want csv success", got.Status, got.InputFormat, got.Errors)
+	}
+	wantMetrics(t, got, b.Len(), 40, 0)
+	wantProfiles(t, fx, got, 40)
+	if fx.parts.PartPuts != 3 {
+		t.Errorf("%d parts, want 3", fx.parts.PartPuts)
+	}
+}
