@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/fault"
 )
 
 // Reason codes of a batch ended by the on-failure destination.
@@ -160,6 +161,9 @@ func (h *handler) endBatch(ctx context.Context, r events.S3EventRecord, code, de
 	if err != nil {
 		return nil
 	}
+	if t, ok := taskOf(key); ok {
+		return h.endTaskBatch(ctx, t, code, desc)
+	}
 	datasetID, ok := datasetOf(key)
 	if !ok {
 		return nil
@@ -200,6 +204,41 @@ func (h *handler) endBatch(ctx context.Context, r events.S3EventRecord, code, de
 		return err
 	}
 	slog.WarnContext(ctx, "batch failed: its event was discarded", "batchId", existing.ID, "datasetId", datasetID, "code", code)
+	return nil
+}
+
+// endTaskBatch marks the batch of a discarded manifest or task failed,
+// with the metrics its parts give as far as they are stored, unless it is
+// final or unknown.
+func (h *handler) endTaskBatch(ctx context.Context, t task, code, desc string) error {
+	b, err := h.batches.GetBatch(ctx, t.batch)
+	if fault.KindOf(err) == fault.NotFound {
+		slog.WarnContext(ctx, "discarded task of an unknown batch dropped", "batchId", t.batch)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if final(b.Status) {
+		return nil
+	}
+	files, err := h.files.ListBatchFiles(ctx, b.ID)
+	if err != nil {
+		return err
+	}
+	parts, err := h.parts.ListBatchParts(ctx, b.ID, -1)
+	if err != nil {
+		return err
+	}
+	b.Metrics = summarise(files, parts).metrics
+	b.Status = catalog.BatchFailed
+	b.Updated = h.now().UnixMilli()
+	b.Completed = b.Updated
+	b.Errors = []catalog.BatchError{{Code: code, Description: desc}}
+	if err := h.batches.PutBatch(ctx, b); err != nil && !finishedMeanwhile(err) {
+		return err
+	}
+	slog.WarnContext(ctx, "batch failed: its task was discarded", "batchId", b.ID, "datasetId", b.DatasetID, "task", t.kind, "code", code)
 	return nil
 }
 

@@ -169,7 +169,9 @@ func TestInvokeStillIngestsS3Events(t *testing.T) {
 	fx := newFixture()
 	key := "ingest/ds1/f.json"
 	fx.objects.data[key] = lines(rowJSON("jane@example.com", "Jane"))
-	raw, _ := json.Marshal(upload(key, "e1", "0A", "", time.UnixMilli(1000)))
+	ev := upload(key, "e1", "0A", "", time.UnixMilli(1000))
+	ev.Records[0].S3.Object.Size = int64(len(fx.objects.data[key]))
+	raw, _ := json.Marshal(ev)
 	var generic map[string][]map[string]any
 	json.Unmarshal(raw, &generic)
 	generic["Records"][0]["eventSource"] = "aws:s3"

@@ -35,10 +35,10 @@ func TestHandleBatchFinishedMeanwhileIsSkipped(t *testing.T) {
 	for _, tt := range []struct {
 		name      string
 		finishAt  int
-		wantReads int
+		wantParts int
 	}{
 		{"before processing starts", 1, 0},
-		{"before the result is written", 2, 1},
+		{"before the scan's result is written", 2, 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			fx := newFixture()
@@ -46,11 +46,14 @@ func TestHandleBatchFinishedMeanwhileIsSkipped(t *testing.T) {
 			fx.objects.data[key] = lines(rowJSON("jane@example.com", "Jane"))
 			fb := &finishingBatches{Batches: fx.batches, finishAt: tt.finishAt}
 			fx.h.batches = fb
-			if err := fx.h.Handle(context.Background(), s3Event(key, "e1", time.UnixMilli(1000))); err != nil {
+			if err := fx.handle(context.Background(), s3Event(key, "e1", time.UnixMilli(1000))); err != nil {
 				t.Fatalf("Handle = %v, want nil: the batch is already finished", err)
 			}
-			if fx.objects.reads != tt.wantReads {
-				t.Errorf("file read %d times, want %d", fx.objects.reads, tt.wantReads)
+			if fx.parts.PartPuts != tt.wantParts {
+				t.Errorf("%d parts scanned, want %d", fx.parts.PartPuts, tt.wantParts)
+			}
+			if fx.prof.Writes != 0 {
+				t.Errorf("%d rows written for a batch another delivery finished", fx.prof.Writes)
 			}
 			if b := onlyBatch(t, fx); b.Status == catalog.BatchSuccess || b.Status == catalog.BatchFailed {
 				t.Errorf("this delivery wrote the final status %s over the other's", b.Status)

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/ingest"
 	"github.com/mosaic-cdp/mosaic/shared/ingest/ingestenv"
+	"github.com/mosaic-cdp/mosaic/shared/records"
 	"github.com/mosaic-cdp/mosaic/shared/store"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
@@ -30,30 +30,92 @@ import (
 // defaultPartialPercent is AEP's default partialIngestionPercent.
 const defaultPartialPercent = 5
 
-// rowWorkers is how many rows of a file are written at once. Rows may be
-// written in any order: fragment writes are ordered by their ordering time,
-// events and links are idempotent.
+// rowWorkers is how many rows of a part are checked or written at once.
+// Rows may be written in any order: fragment writes are ordered by their
+// ordering time, events and links are idempotent.
 const rowWorkers = 16
 
-// reportMargin is the time kept before the invocation deadline to record
-// the batch's state.
+// reportMargin is the time kept before the invocation deadline to store
+// what a run did and issue its continuation task.
 const reportMargin = 10 * time.Second
+
+// checkpointEvery is how often a write run stores its watermark.
+const checkpointEvery = 3 * time.Second
+
+// DefaultPartRows is the MOSAIC_BATCH_PART_ROWS default.
+const DefaultPartRows = 10_000
+
+// ParsePartRows reads the MOSAIC_BATCH_PART_ROWS setting: an integer from 1
+// to store.MaxPartRows; empty means DefaultPartRows.
+func ParsePartRows(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return DefaultPartRows, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > store.MaxPartRows {
+		return 0, fault.Errorf(fault.Invalid, "CONFIG-BATCH-PART-ROWS", "part rows %q is not an integer from 1 to %d", s, store.MaxPartRows)
+	}
+	return n, nil
+}
 
 type objectGetter interface {
 	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 }
 
+// objectAPI reads batch files and writes task and diagnostics objects.
+type objectAPI interface {
+	objectGetter
+	HeadObject(ctx context.Context, in *s3.HeadObjectInput, opts ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
 type batchStore interface {
 	CreateBatch(ctx context.Context, b catalog.Batch) (bool, catalog.Batch, error)
 	PutBatch(ctx context.Context, b catalog.Batch) error
+	GetBatch(ctx context.Context, id string) (catalog.Batch, error)
 }
 
+// fileStore holds the files of batches (store.Catalog).
+type fileStore interface {
+	PutBatchFile(ctx context.Context, batchID string, f catalog.BatchFile) error
+	ListBatchFiles(ctx context.Context, batchID string) ([]catalog.BatchFile, error)
+}
+
+// partStore holds the engine's parts and progress (store.Catalog).
+type partStore interface {
+	PutBatchPart(ctx context.Context, batchID string, p store.BatchPart) (bool, error)
+	GetBatchPart(ctx context.Context, batchID string, file, part int) (store.BatchPart, error)
+	ListBatchParts(ctx context.Context, batchID string, file int) ([]store.BatchPart, error)
+	SetBatchPartMark(ctx context.Context, batchID string, file, part, mark int) error
+	StartBatchRun(ctx context.Context, batchID string, files int, src string) error
+	GetBatchRun(ctx context.Context, batchID string) (store.BatchRun, error)
+	AddScannedFile(ctx context.Context, batchID string, file int) (store.BatchRun, error)
+	ClaimBatchDecision(ctx context.Context, batchID, decision string, parts int) (store.BatchRun, bool, error)
+	SetBatchFanned(ctx context.Context, batchID string) error
+	AddWrittenPart(ctx context.Context, batchID string, file, part int) (store.BatchRun, error)
+}
+
+// rowChecker checks a row without writing it (ingest.Pipeline).
+type rowChecker interface {
+	Check(ctx context.Context, spec *catalog.IngestSpec, row ingest.Row) (ingest.Outcome, error)
+}
+
+// openFunc opens a file's records (records.Open).
+type openFunc func(ctx context.Context, src records.Source, f records.Format, s records.Schema, at records.Position) (records.Reader, error)
+
 type handler struct {
-	objects objectGetter
-	batches batchStore
-	specs   ingest.SpecSource
-	run     *ingest.Runner
-	now     func() time.Time
+	objects  objectAPI
+	bucket   string // the landing bucket: tasks and diagnostics
+	batches  batchStore
+	files    fileStore
+	parts    partStore
+	specs    ingest.SpecSource
+	check    rowChecker
+	run      *ingest.Runner
+	open     openFunc
+	partRows int
+	now      func() time.Time
 }
 
 func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
@@ -61,12 +123,29 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &handler{objects: env.Clients.S3, batches: env.Catalog, specs: env.Specs, run: env.Runner, now: time.Now}, nil
+	req, err := awsenv.Require(getenv, topology.EnvLandingBucket)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := ParsePartRows(getenv(topology.EnvBatchPartRows))
+	if err != nil {
+		return nil, err
+	}
+	p, ok := env.Runner.Pipeline.(*ingest.Pipeline)
+	if !ok {
+		return nil, errors.New("the ingest runner's pipeline cannot check rows")
+	}
+	return &handler{
+		objects: env.Clients.S3, bucket: req[topology.EnvLandingBucket],
+		batches: env.Catalog, files: env.Catalog, parts: env.Catalog,
+		specs: env.Specs, check: p, run: env.Runner, open: records.Open,
+		partRows: rows, now: time.Now,
+	}, nil
 }
 
-// Handle processes every created object of the event. A transient failure
-// returns an error so that Lambda retries the event; the retry is
-// idempotent.
+// Handle processes every created object of the event: a dropped file, a
+// batch manifest or a task (see taskOf). A transient failure returns an
+// error so that Lambda retries the event; every step is idempotent.
 func (h *handler) Handle(ctx context.Context, ev events.S3Event) error {
 	for _, rec := range ev.Records {
 		if err := h.object(ctx, rec); err != nil {
@@ -120,26 +199,30 @@ func paddedSequencer(seq string) string {
 	return strings.Repeat("0", sequencerWidth-len(seq)) + seq
 }
 
-// rowSource is the tie-breaker of a row's fragments (Row.Src): the key,
-// then the upload's padded sequencer, then the row number, so that between
-// two uploads of one key received in the same millisecond the later upload
-// wins.
-func rowSource(rec events.S3EventRecord, key string, line int) string {
+// dropInSource is the source prefix of a dropped file's rows (Row.Src is
+// "<prefix>:<row, 10 digits>"): the key, then the upload's padded
+// sequencer, so that between two uploads of one key received in the same
+// millisecond the later upload wins.
+func dropInSource(rec events.S3EventRecord, key string) string {
 	up := paddedSequencer(rec.S3.Object.Sequencer)
 	if rec.S3.Object.Sequencer == "" {
 		up = strings.Trim(rec.S3.Object.ETag, `"`)
 	}
-	return fmt.Sprintf("s3:%s#%s:%010d", key, up, line)
+	return fmt.Sprintf("s3:%s#%s", key, up)
 }
 
-// objectInput reads the upload the event announces: on a versioned bucket
-// its own version, which a later upload of the key does not replace.
-func objectInput(rec events.S3EventRecord, bucket, key string) *s3.GetObjectInput {
-	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
-	if v := rec.S3.Object.VersionID; v != "" && v != "null" {
-		in.VersionId = aws.String(v)
+// apiSource is the source prefix of an API batch's rows (Row.Src is
+// "<prefix>:<file index, 5 digits>:<row, 10 digits>").
+func apiSource(b catalog.Batch) string {
+	return fmt.Sprintf("batch:%013d:%s", b.Started, b.ID)
+}
+
+// rowSource is a row's Src from its batch's source prefix.
+func rowSource(prefix string, file, row int) string {
+	if strings.HasPrefix(prefix, "s3:") {
+		return fmt.Sprintf("%s:%010d", prefix, row)
 	}
-	return in
+	return fmt.Sprintf("%s:%05d:%010d", prefix, file, row)
 }
 
 // datasetOf parses ingest/<datasetId>/<name>.
@@ -149,7 +232,7 @@ func datasetOf(key string) (string, bool) {
 		return "", false
 	}
 	ds, name, ok := strings.Cut(rest, "/")
-	if !ok || ds == "" || name == "" || strings.HasSuffix(name, "/") {
+	if !ok || ds == "" || ds == batchesDir || name == "" || strings.HasSuffix(name, "/") {
 		return "", false
 	}
 	return ds, true
@@ -165,127 +248,185 @@ func (h *handler) object(ctx context.Context, rec events.S3EventRecord) error {
 		slog.WarnContext(ctx, "skipped object: key is not URL-encoded", "bucket", bucket)
 		return nil
 	}
+	if t, ok := taskOf(key); ok {
+		return h.task(ctx, t)
+	}
 	datasetID, ok := datasetOf(key)
 	if !ok {
-		slog.WarnContext(ctx, "skipped object outside ingest/<datasetId>/", "bucket", bucket)
+		slog.WarnContext(ctx, "skipped object outside ingest/<datasetId>/ that is no batch task")
 		return nil
 	}
-	etag := strings.Trim(rec.S3.Object.ETag, `"`)
+	return h.dropIn(ctx, rec, bucket, key, datasetID)
+}
+
+// dropIn opens the implicit batch of a dropped file, records its one
+// file and scans it.
+func (h *handler) dropIn(ctx context.Context, rec events.S3EventRecord, bucket, key, datasetID string) error {
 	created := rec.EventTime
 	if created.IsZero() {
 		created = h.now()
 	}
+	format, _ := formatOf(key)
 	b := catalog.Batch{
 		ID:                      BatchID(bucket, key, uploadOf(rec)),
 		DatasetID:               datasetID,
 		Status:                  catalog.BatchLoading,
 		Created:                 created.UnixMilli(),
 		Updated:                 h.now().UnixMilli(),
-		InputFormat:             "json",
+		Started:                 created.UnixMilli(),
+		InputFormat:             format,
+		Origin:                  catalog.BatchOriginDropIn,
 		PartialIngestionPercent: defaultPartialPercent,
 		Source:                  "s3://" + bucket + "/" + key,
-		ETag:                    etag,
+		ETag:                    strings.Trim(rec.S3.Object.ETag, `"`),
 	}
 	isNew, existing, err := h.batches.CreateBatch(ctx, b)
 	if err != nil {
 		return err
 	}
 	if !isNew {
-		switch existing.Status {
-		case catalog.BatchSuccess, catalog.BatchFailed, catalog.BatchAborted:
+		if final(existing.Status) {
 			slog.InfoContext(ctx, "redelivery of a finished batch skipped", "batchId", existing.ID, "status", existing.Status)
 			return nil
 		}
-		// An unfinished batch is reprocessed from the start, with the
-		// ordering time it was given first.
 		b = existing
-		if b.PartialIngestionPercent == 0 {
-			b.PartialIngestionPercent = defaultPartialPercent
-		}
 	}
 	log := slog.With("batchId", b.ID, "datasetId", datasetID)
-
+	size, err := h.sizeOf(ctx, rec, key)
+	if err != nil {
+		if isFileError(err) {
+			return h.fail(ctx, b, 0, 1, CodeFileNotFound, "the file was deleted before it could be read")
+		}
+		return err
+	}
+	file := catalog.BatchFile{
+		Name:     key,
+		Objects:  []catalog.FileObject{{Key: key, VersionID: rec.S3.Object.VersionID, Size: size}},
+		Size:     size,
+		Complete: true,
+		Created:  b.Created,
+	}
 	spec, err := h.specs.Spec(ctx, datasetID)
 	if err != nil {
 		if ingest.Transient(err) {
 			return err
 		}
 		code, msg := ingest.Describe(err)
-		return h.fail(ctx, log, b, code, msg)
+		return h.fail(ctx, b, file.Size, 1, code, msg)
 	}
 	if !spec.ProfileEnabled && !spec.IdentityEnabled {
-		return h.fail(ctx, log, b, ingest.CodeNotEnabled, "the dataset is not enabled for Profile or Identity; nothing to ingest")
+		return h.fail(ctx, b, file.Size, 1, ingest.CodeNotEnabled, "the dataset is not enabled for Profile or Identity; nothing to ingest")
 	}
-	b.Status = catalog.BatchProcessing
-	b.Updated = h.now().UnixMilli()
-	if err := h.batches.PutBatch(ctx, b); err != nil {
-		if finishedMeanwhile(err) {
-			log.InfoContext(ctx, "batch finished by another delivery; skipped")
-			return nil
-		}
+	if err := h.files.PutBatchFile(ctx, b.ID, file); err != nil {
 		return err
 	}
-
-	out, err := h.objects.GetObject(ctx, objectInput(rec, bucket, key))
-	if err != nil {
-		var nsk *s3types.NoSuchKey
-		if errors.As(err, &nsk) {
-			return h.fail(ctx, log, b, "FILE-NOT-FOUND", "the file was deleted before it could be read")
+	if b.Status == catalog.BatchLoading {
+		if b.InputFormat == catalog.FormatJSON {
+			multi, err := h.isJSONArray(ctx, file)
+			if err != nil {
+				return err
+			}
+			b.MultiLineJSON = multi
 		}
-		return fault.Wrap(err, fault.Unavailable, "S3-UNAVAILABLE", "read the file")
-	}
-	defer out.Body.Close()
-	var body io.Reader = out.Body
-	if strings.HasSuffix(key, ".gz") {
-		zr, err := gzip.NewReader(out.Body)
-		if err != nil {
-			return h.fail(ctx, log, b, "FILE-GZIP", "the file is not valid gzip")
+		b.Status = catalog.BatchProcessing
+		b.Updated = h.now().UnixMilli()
+		if err := h.batches.PutBatch(ctx, b); err != nil {
+			if finishedMeanwhile(err) {
+				log.InfoContext(ctx, "batch finished by another delivery; skipped")
+				return nil
+			}
+			return err
 		}
-		defer zr.Close()
-		body = zr
 	}
-
-	res, err := h.rows(ctx, spec, b, key, func(line int) string { return rowSource(rec, key, line) }, body)
-	if err != nil {
-		log.WarnContext(ctx, "batch interrupted; it will be retried", "kind", fault.KindOf(err).String(), "err", err)
+	if err := h.parts.StartBatchRun(ctx, b.ID, 1, dropInSource(rec, key)); err != nil {
 		return err
 	}
-	input, failed := res.Rows(), res.Refused()
-	b.Metrics = catalog.BatchMetrics{
-		InputFileCount:    1,
-		InputRecordCount:  input,
-		OutputRecordCount: input - failed,
-		FailedRecordCount: failed,
-	}
-	b.Errors = res.Errors()
-	b.Warnings = res.Warnings()
-	switch {
-	case input == 0:
-		b.Status = catalog.BatchFailed
-		b.Errors = append(b.Errors, catalog.BatchError{Code: "FILE-EMPTY", Description: "the file holds no records"})
-	case failed*100 > b.PartialIngestionPercent*input:
-		b.Status = catalog.BatchFailed
-	default:
-		b.Status = catalog.BatchSuccess
-	}
-	b.Updated = h.now().UnixMilli()
-	b.Completed = b.Updated
-	if err := h.batches.PutBatch(ctx, b); err != nil {
-		if finishedMeanwhile(err) {
-			log.InfoContext(ctx, "batch finished by another delivery; its result is kept")
-			return nil
-		}
-		return err
-	}
-	log.InfoContext(ctx, "batch done", "status", b.Status, "records", input, "failed", failed)
-	return nil
+	return h.scan(ctx, b.ID, 0)
 }
 
-func (h *handler) fail(ctx context.Context, log *slog.Logger, b catalog.Batch, code, msg string) error {
+// sizeOf is the size of the upload an event announces: the event's, or,
+// when an event made by hand carries none, the stored object's (HEAD, at
+// the event's version).
+func (h *handler) sizeOf(ctx context.Context, rec events.S3EventRecord, key string) (int64, error) {
+	if rec.S3.Object.Size > 0 {
+		return rec.S3.Object.Size, nil
+	}
+	in := &s3.HeadObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(key)}
+	if v := rec.S3.Object.VersionID; v != "" && v != "null" {
+		in.VersionId = aws.String(v)
+	}
+	out, err := h.objects.HeadObject(ctx, in)
+	if err != nil {
+		var nf *s3types.NotFound
+		var nsk *s3types.NoSuchKey
+		if errors.As(err, &nf) || errors.As(err, &nsk) {
+			return 0, fault.Wrap(err, fault.Invalid, CodeFileNotFound, "the file was deleted before it could be read")
+		}
+		return 0, fault.Wrap(err, fault.Unavailable, "S3-UNAVAILABLE", "read the file's size")
+	}
+	return aws.ToInt64(out.ContentLength), nil
+}
+
+// manifest starts an API batch that COMPLETE moved to processing: a scan
+// task for every file but the first, which is scanned at once.
+func (h *handler) manifest(ctx context.Context, batchID string) error {
+	b, ok, err := h.processing(ctx, batchID)
+	if err != nil || !ok {
+		return err
+	}
+	files, err := h.files.ListBatchFiles(ctx, b.ID)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return h.fail(ctx, b, 0, 0, records.CodeFileEmpty, "the batch has no files")
+	}
+	if err := h.parts.StartBatchRun(ctx, b.ID, len(files), apiSource(b)); err != nil {
+		return err
+	}
+	for i := 1; i < len(files); i++ {
+		if err := h.putTask(ctx, b.ID, task{kind: taskScan, file: i}); err != nil {
+			return err
+		}
+	}
+	return h.scan(ctx, b.ID, 0)
+}
+
+// processing reads a batch and reports whether a task may work on it: it
+// must be processing (a final or aborted batch is left alone, as is one
+// still loading). An unknown batch is logged and skipped.
+func (h *handler) processing(ctx context.Context, batchID string) (catalog.Batch, bool, error) {
+	b, err := h.batches.GetBatch(ctx, batchID)
+	if fault.KindOf(err) == fault.NotFound {
+		slog.WarnContext(ctx, "task of an unknown batch skipped", "batchId", batchID)
+		return b, false, nil
+	}
+	if err != nil {
+		return b, false, err
+	}
+	if b.Status != catalog.BatchProcessing {
+		slog.InfoContext(ctx, "task skipped: the batch is not processing", "batchId", batchID, "status", b.Status)
+		return b, false, nil
+	}
+	return b, true, nil
+}
+
+func final(status string) bool {
+	switch status {
+	case catalog.BatchSuccess, catalog.BatchFailed, catalog.BatchAborted:
+		return true
+	}
+	return false
+}
+
+// fail ends b failed with one error, its metrics as far as they are known.
+func (h *handler) fail(ctx context.Context, b catalog.Batch, bytes int64, files int, code, msg string) error {
 	b.Status = catalog.BatchFailed
 	b.Updated = h.now().UnixMilli()
 	b.Completed = b.Updated
-	b.Metrics = catalog.BatchMetrics{InputFileCount: 1}
+	if b.Metrics.InputFileCount == 0 {
+		b.Metrics = catalog.BatchMetrics{InputFileCount: files, InputByteSize: bytes}
+	}
 	b.Errors = []catalog.BatchError{{Code: code, Description: msg}}
 	if err := h.batches.PutBatch(ctx, b); err != nil {
 		if finishedMeanwhile(err) {
@@ -293,7 +434,7 @@ func (h *handler) fail(ctx context.Context, log *slog.Logger, b catalog.Batch, c
 		}
 		return err
 	}
-	log.WarnContext(ctx, "batch failed", "code", code)
+	slog.WarnContext(ctx, "batch failed", "batchId", b.ID, "datasetId", b.DatasetID, "code", code)
 	return nil
 }
 
@@ -302,37 +443,4 @@ func (h *handler) fail(ctx context.Context, log *slog.Logger, b catalog.Batch, c
 // event finished it): nothing is left to do.
 func finishedMeanwhile(err error) bool {
 	return errors.Is(err, &fault.Error{Kind: fault.Conflict, Code: store.CodeBatchFinal})
-}
-
-// rows runs the pipeline on every line of the file, rowWorkers at once,
-// and records refused rows. It returns an error only for failures that a
-// retry may cure.
-func (h *handler) rows(ctx context.Context, spec *catalog.IngestSpec, b catalog.Batch, key string, src func(line int) string, body io.Reader) (*ingest.Tally, error) {
-	res := h.run.NewTally()
-	received := time.UnixMilli(b.Created)
-	lr := ingest.NewLineReader(body, ingest.MaxLineBytes)
-	err := h.run.Run(ctx, res, func() (ingest.Item, error) {
-		line, err := lr.Next()
-		if err == io.EOF {
-			return ingest.Item{}, err
-		}
-		if err != nil {
-			return ingest.Item{}, fault.Wrap(err, fault.Unavailable, "S3-READ", "read the file")
-		}
-		return ingest.Item{
-			Row: ingest.Row{
-				Data:     append([]byte(nil), line.Data...),
-				Received: received,
-				Src:      src(line.Number),
-				Batch:    b.ID,
-			},
-			Spec: spec,
-			At:   catalog.FailedRecord{Batch: b.ID, Dataset: b.DatasetID, File: key, Row: line.Number},
-			Err:  line.Err,
-		}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
 }

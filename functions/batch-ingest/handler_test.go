@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
@@ -20,60 +16,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/ingest"
-	"github.com/mosaic-cdp/mosaic/shared/storetest"
 )
-
-type fakeObjects struct {
-	mu    sync.Mutex
-	data  map[string]string
-	reads int
-}
-
-func (f *fakeObjects) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reads++
-	d, ok := f.data[*in.Key]
-	if !ok {
-		return nil, errors.New("no such object in fake")
-	}
-	return &s3.GetObjectOutput{Body: io.NopCloser(strings.NewReader(d))}, nil
-}
-
-type fixture struct {
-	h       *handler
-	objects *fakeObjects
-	batches *storetest.Batches
-	specs   storetest.Specs
-	prof    *storetest.Profiles
-	failed  *storetest.Failed
-}
-
-const testDataset = "ds1"
-
-func newFixture() *fixture {
-	fx := &fixture{
-		objects: &fakeObjects{data: map[string]string{}},
-		batches: storetest.NewBatches(),
-		prof:    storetest.NewProfiles(),
-		failed:  storetest.NewFailed(),
-		specs: storetest.Specs{
-			testDataset: {DatasetID: testDataset, Class: catalog.ProfileClass, ProfileEnabled: true, IdentityEnabled: true,
-				Identities: []catalog.IdentityField{{Path: "/personalEmail/address", Namespace: "Email", Primary: true}}},
-			"lake-only": {DatasetID: "lake-only", Class: catalog.ProfileClass},
-		},
-	}
-	now := func() time.Time { return time.UnixMilli(2_000_000) }
-	fx.h = &handler{
-		objects: fx.objects, batches: fx.batches, specs: fx.specs,
-		run: &ingest.Runner{
-			Pipeline: &ingest.Pipeline{Fragments: fx.prof, Links: fx.prof, Events: fx.prof},
-			Failed:   fx.failed, Workers: rowWorkers, Margin: reportMargin, Now: now,
-		},
-		now: now,
-	}
-	return fx
-}
 
 func s3Event(key, etag string, at time.Time) events.S3Event {
 	var ev events.S3Event
@@ -131,13 +74,14 @@ func TestHandleFileOutcomes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fx := newFixture()
 			fx.objects.data["ingest/ds1/f.json"] = tt.body
-			if err := fx.h.Handle(context.Background(), s3Event("ingest/ds1/f.json", `"e1"`, time.UnixMilli(1000))); err != nil {
+			if err := fx.handle(context.Background(), s3Event("ingest/ds1/f.json", `"e1"`, time.UnixMilli(1000))); err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
 			b := onlyBatch(t, fx)
 			if b.Status != tt.wantStatus {
 				t.Errorf("status %q, want %q", b.Status, tt.wantStatus)
 			}
+			tt.wantM.InputByteSize = int64(len(tt.body))
 			if diff := cmp.Diff(tt.wantM, b.Metrics); diff != "" {
 				t.Errorf("metrics (-want +got):\n%s", diff)
 			}
@@ -175,15 +119,16 @@ func TestHandleRedeliveryIsSkipped(t *testing.T) {
 	fx.objects.data[key] = lines(rowJSON("jane@example.com", "Jane"))
 	ctx := context.Background()
 	ev := upload(key, "e1", "0055AED6DCD90281E5", "", time.UnixMilli(1000))
-	if err := fx.h.Handle(ctx, ev); err != nil {
+	if err := fx.handle(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
 	first := onlyBatch(t, fx)
-	if err := fx.h.Handle(ctx, ev); err != nil {
+	reads := fx.objects.reads
+	if err := fx.handle(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
-	if fx.objects.reads != 1 {
-		t.Errorf("file read %d times, want 1: a redelivery of a finished batch is skipped", fx.objects.reads)
+	if fx.objects.reads != reads {
+		t.Errorf("file read %d more times: a redelivery of a finished batch is skipped", fx.objects.reads-reads)
 	}
 	if diff := cmp.Diff(first, onlyBatch(t, fx)); diff != "" {
 		t.Errorf("batch changed by a redelivery (-want +got):\n%s", diff)
@@ -220,12 +165,12 @@ func TestHandleEveryUploadIsNewData(t *testing.T) {
 			fx := newFixture()
 			for i, ev := range tt.uploads {
 				fx.objects.data[key] = []string{a, b, a}[i]
-				if err := fx.h.Handle(context.Background(), ev); err != nil {
+				if err := fx.handle(context.Background(), ev); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if fx.objects.reads != 3 || len(fx.batches.M) != 3 {
-				t.Fatalf("%d reads, %d batches; want each of 3 uploads read as its own batch", fx.objects.reads, len(fx.batches.M))
+			if len(fx.batches.M) != 3 {
+				t.Fatalf("%d batches; want each of 3 uploads read as its own batch", len(fx.batches.M))
 			}
 			fr := fx.prof.Frags["Email#jane@example.com|ds1"]
 			if !strings.Contains(string(fr.Raw), `"Ann"`) {
@@ -240,7 +185,7 @@ func TestHandleUnchangedFileAfterFixIsProcessed(t *testing.T) {
 	key := "ingest/later/f.json"
 	fx.objects.data[key] = lines(rowJSON("jane@example.com", "Jane"))
 	ctx := context.Background()
-	if err := fx.h.Handle(ctx, upload(key, "e1", "01", "", time.UnixMilli(1000))); err != nil {
+	if err := fx.handle(ctx, upload(key, "e1", "01", "", time.UnixMilli(1000))); err != nil {
 		t.Fatal(err)
 	}
 	if b := onlyBatch(t, fx); b.Status != catalog.BatchFailed {
@@ -249,7 +194,7 @@ func TestHandleUnchangedFileAfterFixIsProcessed(t *testing.T) {
 	// The operator fixes the cause and drops the very same file again.
 	fx.specs["later"] = &catalog.IngestSpec{DatasetID: "later", Class: catalog.ProfileClass, ProfileEnabled: true, IdentityEnabled: true,
 		Identities: []catalog.IdentityField{{Path: "/personalEmail/address", Namespace: "Email", Primary: true}}}
-	if err := fx.h.Handle(ctx, upload(key, "e1", "02", "", time.UnixMilli(2000))); err != nil {
+	if err := fx.handle(ctx, upload(key, "e1", "02", "", time.UnixMilli(2000))); err != nil {
 		t.Fatal(err)
 	}
 	var statuses []string
@@ -271,7 +216,7 @@ func TestHandleUnfinishedBatchIsReprocessedWithItsTime(t *testing.T) {
 	fx.objects.data[key] = lines(rowJSON("jane@example.com", "Jane"))
 	id := BatchID("landing", key, uploadOf(s3Event(key, "e1", time.UnixMilli(9000)).Records[0]))
 	fx.batches.M[id] = catalog.Batch{ID: id, DatasetID: testDataset, Status: catalog.BatchProcessing, Created: 700}
-	if err := fx.h.Handle(context.Background(), s3Event(key, "e1", time.UnixMilli(9000))); err != nil {
+	if err := fx.handle(context.Background(), s3Event(key, "e1", time.UnixMilli(9000))); err != nil {
 		t.Fatal(err)
 	}
 	if b := fx.batches.M[id]; b.Status != catalog.BatchSuccess || b.Metrics.OutputRecordCount != 1 {
@@ -291,7 +236,7 @@ func TestHandleDatasetProblemsFailTheBatch(t *testing.T) {
 		t.Run(tt.wantCode, func(t *testing.T) {
 			fx := newFixture()
 			fx.objects.data[tt.key] = lines(rowJSON("jane@example.com", "Jane"))
-			if err := fx.h.Handle(context.Background(), s3Event(tt.key, "e1", time.UnixMilli(1))); err != nil {
+			if err := fx.handle(context.Background(), s3Event(tt.key, "e1", time.UnixMilli(1))); err != nil {
 				t.Fatalf("Handle: %v (want the batch failed, not an error)", err)
 			}
 			b := onlyBatch(t, fx)
@@ -306,7 +251,7 @@ func TestHandleTransientErrorIsRetried(t *testing.T) {
 	fx := newFixture()
 	fx.prof.Fail = fault.E(fault.Throttled, "STORE-THROTTLED", "throttled")
 	fx.objects.data["ingest/ds1/f.json"] = lines(rowJSON("jane@example.com", "Jane"))
-	err := fx.h.Handle(context.Background(), s3Event("ingest/ds1/f.json", "e1", time.UnixMilli(1)))
+	err := fx.handle(context.Background(), s3Event("ingest/ds1/f.json", "e1", time.UnixMilli(1)))
 	if fault.KindOf(err) != fault.Throttled {
 		t.Fatalf("got %v, want a throttled error so that Lambda retries", err)
 	}
@@ -315,7 +260,7 @@ func TestHandleTransientErrorIsRetried(t *testing.T) {
 	}
 	// The retry succeeds and finishes the batch.
 	fx.prof.Fail = nil
-	if err := fx.h.Handle(context.Background(), s3Event("ingest/ds1/f.json", "e1", time.UnixMilli(1))); err != nil {
+	if err := fx.handle(context.Background(), s3Event("ingest/ds1/f.json", "e1", time.UnixMilli(1))); err != nil {
 		t.Fatal(err)
 	}
 	if b := onlyBatch(t, fx); b.Status != catalog.BatchSuccess {
@@ -341,7 +286,7 @@ func TestHandleKeysAndEventNames(t *testing.T) {
 			fx.objects.data["ingest/ds1/a.json"] = lines(rowJSON("a@example.com", "A"))
 			ev := s3Event(tt.key, "e", time.UnixMilli(1))
 			ev.Records[0].EventName = tt.eventName
-			if err := fx.h.Handle(context.Background(), ev); err != nil {
+			if err := fx.handle(context.Background(), ev); err != nil {
 				t.Fatal(err)
 			}
 			if got := len(fx.batches.M) == 1; got != tt.wantBatch {

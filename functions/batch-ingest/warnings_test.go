@@ -23,7 +23,7 @@ func TestHandleCountsWarningsOfIngestedRows(t *testing.T) {
 		return fmt.Sprintf(`{"personalEmail":{"address":%q},"extSourceSystemAudit":{"lastUpdatedDate":%q}}`, email, future)
 	}
 	fx.objects.data["ingest/ds1/f.json"] = lines(clamped("a@example.com"), rowJSON("b@example.com", "B"), clamped("c@example.com"))
-	if err := fx.h.Handle(context.Background(), s3Event("ingest/ds1/f.json", `"e1"`, received)); err != nil {
+	if err := fx.handle(context.Background(), s3Event("ingest/ds1/f.json", `"e1"`, received)); err != nil {
 		t.Fatalf("Handle: %v", err)
 	}
 	b := onlyBatch(t, fx)

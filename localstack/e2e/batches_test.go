@@ -14,9 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-
-	"github.com/mosaic-cdp/mosaic/localstack/cloud"
-	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
 // datasetBatches lists the batches of a dataset by id.
@@ -139,57 +136,18 @@ func TestUnchangedFileAfterFixIsProcessed(t *testing.T) {
 	})
 }
 
-// shortTimeoutCloud starts a second local cloud whose batch-ingest times
-// out after 11 s: its deadline guard keeps 10 s to record the batch, so a
-// file it cannot read in about a second fails every attempt, as a file too
-// large for its timeout does on AWS. It points the package's target at it
-// for the test.
-func shortTimeoutCloud(t *testing.T) *cloud.Cloud {
-	t.Helper()
-	if os.Getenv("MOSAIC_LOCAL_BIN") == "" || os.Getenv("MOSAIC_OUTPUTS") != "" {
-		t.Skip("needs the local cloud's function builds (MOSAIC_DIST), not another target")
-	}
-	fns := make([]topology.Function, len(topology.Functions))
-	copy(fns, topology.Functions)
-	for i := range fns {
-		if fns[i].Name == "batch-ingest" {
-			fns[i].Timeout = 11 * time.Second
-		}
-	}
-	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	c, err := cloud.Start(ctx, cloud.Config{
-		Edge: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"), DistDir: os.Getenv("MOSAIC_DIST"), RIE: os.Getenv("MOSAIC_RIE"),
-		Env: "e2eshort", Functions: fns,
-	})
-	if err != nil {
-		t.Fatalf("start a local cloud with a short timeout: %v", err)
-	}
-	prev := tgt
-	tgt = target{APIURL: c.EdgeURL(), Edge: c.EdgeURL(), Region: "us-east-1", Bucket: c.Name(topology.LandingBucket),
-		Stream: c.Name(topology.IngestStream), Sandbox: "prod", LogsDir: c.LogsDir(), AccessID: "test", Secret: "test"}
-	t.Cleanup(func() {
-		tgt = prev
-		c.Stop()
-	})
-	return c
-}
-
-// TestBatchEndsWhenEveryAttemptFails: a file the function cannot finish in
-// time fails all three attempts; the batch ends failed with
+// TestBatchEndsWhenEveryAttemptFails: a batch-ingest whose timeout (5 s)
+// leaves no time before its deadline guard (10 s) can make no progress on
+// any file: every attempt fails, and the batch ends failed with
 // BATCH-RETRIES-EXHAUSTED through the on-failure destination, never stays
-// processing. A redelivered event of a finished batch is skipped.
+// processing.
 func TestBatchEndsWhenEveryAttemptFails(t *testing.T) {
-	c := shortTimeoutCloud(t)
-	ds := createDataset(t, "Too large", createProfileSchema(t, fmt.Sprintf("Too large %d", time.Now().UnixNano())))
-	var sb strings.Builder
-	for i := 0; i < 50_000; i++ {
-		fmt.Fprintf(&sb, `{"_id":"r%d","personalEmail":{"address":"big%d@example.com"}}`+"\n", i, i)
-	}
-	awsCLI(t, "s3", "cp", writeFile(t, "big.json", sb.String()), fmt.Sprintf("s3://%s/ingest/%s/big.json", tgt.Bucket, ds))
+	batchIngestCloud(t, "e2enotime", 5*time.Second, nil)
+	ds := createDataset(t, "No time", createProfileSchema(t, fmt.Sprintf("No time %d", time.Now().UnixNano())))
+	awsCLI(t, "s3", "cp", writeFile(t, "small.json", `{"_id":"s1","personalEmail":{"address":"small@example.com"}}`+"\n"),
+		fmt.Sprintf("s3://%s/ingest/%s/small.json", tgt.Bucket, ds))
 	var batch map[string]any
-	eventually(t, 3*time.Minute, "the large file's batch ended", func() error {
+	eventually(t, 2*time.Minute, "the file's batch ended", func() error {
 		for _, b := range datasetBatches(t, ds) {
 			if isFinal(b) {
 				batch = b
@@ -206,6 +164,52 @@ func TestBatchEndsWhenEveryAttemptFails(t *testing.T) {
 	if d, _ := dig(errs[len(errs)-1], "description").(string); !strings.Contains(d, "RetriesExhausted") {
 		t.Errorf("description %q does not name the condition", d)
 	}
+}
+
+// TestLargeFileContinuesAcrossInvocations: a file too large for one
+// invocation of a batch-ingest that times out after 11 s (its deadline
+// guard keeps 10 s, so each run has about a second) is scanned and written
+// by runs that each go on where the last one stopped, through continuation
+// tasks; it ends success with exact metrics, every row once. A redelivered
+// event of a finished batch is then skipped.
+func TestLargeFileContinuesAcrossInvocations(t *testing.T) {
+	c := batchIngestCloud(t, "e2eshort", 11*time.Second, nil)
+	ds := createDataset(t, "Too large", createProfileSchema(t, fmt.Sprintf("Too large %d", time.Now().UnixNano())))
+	var sb strings.Builder
+	const n = 50_000
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&sb, `{"_id":"r%d","personalEmail":{"address":"big%d@example.com"}}`+"\n", i, i)
+	}
+	awsCLI(t, "s3", "cp", writeFile(t, "big.json", sb.String()), fmt.Sprintf("s3://%s/ingest/%s/big.json", tgt.Bucket, ds))
+	var batch map[string]any
+	var id string
+	eventually(t, 5*time.Minute, "the large file's batch ended", func() error {
+		for bid, b := range datasetBatches(t, ds) {
+			if isFinal(b) {
+				batch, id = b, bid
+				return nil
+			}
+			return errorf("batch is %v", b["status"])
+		}
+		return errorf("no batch yet")
+	})
+	m, _ := batch["metrics"].(map[string]any)
+	if batch["status"] != "success" || m["inputRecordCount"] != float64(n) || m["outputRecordCount"] != float64(n) || m["failedRecordCount"] != 0.0 {
+		t.Fatalf("batch %v, want success with %d records in and out", batch, n)
+	}
+	if c := fragmentCount(t, ds); c != n {
+		t.Errorf("%d fragments, want %d", c, n)
+	}
+	continued := 0
+	for _, k := range s3Keys(t, "ingest/_batches/"+id+"/tasks/") {
+		if strings.Contains(k, "-from-") {
+			continued++
+		}
+	}
+	if continued == 0 {
+		t.Errorf("no continuation task: the file was done in single runs, so the test proves nothing")
+	}
+	t.Logf("%d continuation tasks", continued)
 
 	// A redelivered event: the same event, sequencer and all, twice.
 	small := fmt.Sprintf("s3://%s/ingest/%s/small.json", tgt.Bucket, ds)

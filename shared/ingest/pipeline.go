@@ -133,11 +133,23 @@ type Pipeline struct {
 // time clamped; the bytes received are passed on (Raw) only when they are
 // that row already.
 func (p *Pipeline) Process(ctx context.Context, spec *catalog.IngestSpec, row Row) (Outcome, error) {
-	out, err := p.process(ctx, spec, row)
+	out, err := p.process(ctx, spec, row, true)
 	return out, boundError(err)
 }
 
-func (p *Pipeline) process(ctx context.Context, spec *catalog.IngestSpec, row Row) (Outcome, error) {
+// Check is Process without writing: the same refusals (same codes and
+// messages) and the same Outcome, warnings and link count included, with
+// nothing written to the fragment, event or link stores. It reads only what
+// Process reads (the tenant's namespaces). The batch engine checks every
+// row of a batch with it before writing any, so that a batch that fails
+// leaves profiles, events and the identity graph untouched.
+func (p *Pipeline) Check(ctx context.Context, spec *catalog.IngestSpec, row Row) (Outcome, error) {
+	out, err := p.process(ctx, spec, row, false)
+	return out, boundError(err)
+}
+
+// process validates row and, when write, writes what it becomes.
+func (p *Pipeline) process(ctx context.Context, spec *catalog.IngestSpec, row Row, write bool) (Outcome, error) {
 	out := Outcome{Class: spec.Class}
 	limit := MaxProfileBytes
 	switch spec.Class {
@@ -224,6 +236,9 @@ func (p *Pipeline) process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 	if spec.ProfileEnabled {
 		switch spec.Class {
 		case catalog.ProfileClass:
+			if !write {
+				break
+			}
 			err = p.Fragments.PutFragment(ctx, merge.Fragment{
 				Identity: primary, Dataset: spec.DatasetID, Record: rec, Raw: raw,
 				TS: ts, Src: row.Src, Batch: row.Batch,
@@ -233,6 +248,9 @@ func (p *Pipeline) process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 			ev, err = eventOf(rec)
 			if err != nil {
 				return out, err
+			}
+			if !write {
+				break
 			}
 			ev.Identity, ev.Dataset, ev.Record, ev.Raw, ev.Src, ev.Batch = primary, spec.DatasetID, rec, raw, row.Src, row.Batch
 			err = p.Events.PutEvent(ctx, ev)
@@ -244,7 +262,7 @@ func (p *Pipeline) process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 	if spec.IdentityEnabled && len(ids.Identities) > 1 {
 		links := identity.Links(ids, spec.DatasetID, row.Batch, ts)
 		out.Links = len(links)
-		if len(links) > 0 {
+		if len(links) > 0 && write {
 			if err := p.Links.PutLinks(ctx, links); err != nil {
 				return out, err
 			}

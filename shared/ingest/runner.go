@@ -56,6 +56,12 @@ type Item struct {
 	// Err, when set, refuses the row without processing it (a line over
 	// its bound, a message that cannot be read).
 	Err error
+	// Done, when set, is called once the row is finished: written, or
+	// refused and counted (its failed record may still be buffered). It is
+	// not called for a row whose processing failed transiently. Rows finish
+	// in any order when Workers > 1; a caller keeping a watermark tracks
+	// them (the batch engine's checkpoints).
+	Done func()
 }
 
 // StopAt is when a run must stop so that Margin is left before ctx's
@@ -104,6 +110,9 @@ func (r *Runner) Run(ctx context.Context, t *Tally, next func() (Item, error)) e
 		t.row()
 		if it.Err != nil {
 			t.Refuse(it.At, it.Err)
+			if it.Done != nil {
+				it.Done()
+			}
 			if err := r.flush(gctx, t, false); err != nil {
 				g.Wait()
 				return err
@@ -120,9 +129,15 @@ func (r *Runner) Run(ctx context.Context, t *Tally, next func() (Item, error)) e
 					return err
 				}
 				t.Refuse(it.At, err)
+				if it.Done != nil {
+					it.Done()
+				}
 				return r.flush(gctx, t, false)
 			}
 			t.Warn(out.Warnings)
+			if it.Done != nil {
+				it.Done()
+			}
 			return nil
 		})
 	}

@@ -109,12 +109,28 @@ func (s *Batches) CreateBatch(_ context.Context, b catalog.Batch) (bool, catalog
 	return true, b, nil
 }
 
-// PutBatch stores b.
+// PutBatch stores b unless the stored batch is final (success, failed,
+// aborted): then it refuses with Conflict BATCH-FINAL, as the store does.
 func (s *Batches) PutBatch(_ context.Context, b catalog.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	switch s.M[b.ID].Status {
+	case catalog.BatchSuccess, catalog.BatchFailed, catalog.BatchAborted:
+		return fault.E(fault.Conflict, "BATCH-FINAL", "the batch has already finished")
+	}
 	s.M[b.ID] = b
 	return nil
+}
+
+// GetBatch returns the batch id holds (NotFound BATCH-NOT-FOUND).
+func (s *Batches) GetBatch(_ context.Context, id string) (catalog.Batch, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.M[id]
+	if !ok {
+		return catalog.Batch{}, fault.Errorf(fault.NotFound, "BATCH-NOT-FOUND", "batch %q does not exist", id)
+	}
+	return b, nil
 }
 
 // Failed keeps failed records by Key; writing one twice leaves one.

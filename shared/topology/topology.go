@@ -33,6 +33,10 @@ const (
 	// extSourceSystemAudit.lastUpdatedDate may be before ingestion clamps
 	// it to the receive time: a Go duration ("1h", "90m"); unset means 1h.
 	EnvMaxClockSkew = "MOSAIC_MAX_CLOCK_SKEW"
+	// EnvBatchPartRows is how many records of a batch file batch-ingest
+	// scans, decides and writes as one part (a positive integer, at most
+	// 50,000 so that a part's item stays under DynamoDB's 400 KB).
+	EnvBatchPartRows = "MOSAIC_BATCH_PART_ROWS"
 	// EnvS3PathStyle switches S3 clients to path-style addressing ("1" or
 	// "true"), which the local emulators need and AWS does not.
 	EnvS3PathStyle = "MOSAIC_S3_PATH_STYLE"
@@ -226,7 +230,7 @@ var Functions = []Function{
 	{
 		Name: "batch-ingest", ID: "BatchIngest", MemoryMB: 512, Timeout: 5 * time.Minute,
 		Env:         withEnv(map[string]string{EnvLandingBucket: LandingBucket}),
-		Settings:    ingestSettings,
+		Settings:    map[string]string{EnvMaxClockSkew: ingestSettings[EnvMaxClockSkew], EnvBatchPartRows: "10000"},
 		Grants:      []Grant{{CatalogTable, ReadWrite}, {ProfileTable, ReadWrite}, {LandingBucket, ReadWrite}},
 		Concurrency: 2,
 		S3:          &S3Trigger{Bucket: LandingBucket, Prefix: IngestPrefix},
