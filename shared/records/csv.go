@@ -46,8 +46,8 @@ type csvReader struct {
 	fromStart bool
 	noHeader  bool
 	done      bool
-	err       error
-	data      []byte
+	sticky
+	data []byte
 }
 
 func openCSV(ctx context.Context, src Source, s Schema, at Position) (Reader, error) {
@@ -106,16 +106,7 @@ func (r *csvReader) setInput(rc io.ReadCloser, br io.Reader, base int64) {
 	r.cr.ReuseRecord = true
 }
 
-func (r *csvReader) Next() (Record, error) {
-	if r.err != nil {
-		return Record{}, r.err
-	}
-	rec, err := r.read()
-	if err != nil && err != io.EOF {
-		r.err = err
-	}
-	return rec, err
-}
+func (r *csvReader) Next() (Record, error) { return r.sticky.next(r.read) }
 
 func (r *csvReader) read() (Record, error) {
 	if r.done {

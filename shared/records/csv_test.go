@@ -1,6 +1,7 @@
 package records
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -132,11 +133,11 @@ func TestCSVResume(t *testing.T) {
 			b.WriteString("ragged\r\n")
 		case i == 21:
 			b.WriteString("\r\n") // skipped, not a row
-			b.WriteString(itoa(i) + ",\"multi\r\nline, \"\"quoted\"\"\"," + itoa(i) + "\r\n")
+			b.WriteString(strconv.Itoa(i) + ",\"multi\r\nline, \"\"quoted\"\"\"," + strconv.Itoa(i) + "\r\n")
 		case i == 30:
-			b.WriteString(itoa(i) + "," + strings.Repeat("z", MaxLineBytes) + ",1\r\n")
+			b.WriteString(strconv.Itoa(i) + "," + strings.Repeat("z", MaxLineBytes) + ",1\r\n")
 		default:
-			b.WriteString(itoa(i) + ",name" + itoa(i) + "," + itoa(i) + ".5\r\n")
+			b.WriteString(strconv.Itoa(i) + ",name" + strconv.Itoa(i) + "," + strconv.Itoa(i) + ".5\r\n")
 		}
 	}
 	plain := []byte(b.String())

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 
 	"github.com/mosaic-cdp/mosaic/shared/fault"
@@ -34,7 +35,7 @@ type jsonArray struct {
 	opened    bool  // the '[' was read
 	ended     bool
 	fromStart bool
-	err       error
+	sticky
 }
 
 func openJSONArray(ctx context.Context, src Source, at Position) (Reader, error) {
@@ -113,16 +114,7 @@ func (r *jsonArray) decodeError(err error, what string) error {
 	return err
 }
 
-func (r *jsonArray) Next() (Record, error) {
-	if r.err != nil {
-		return Record{}, r.err
-	}
-	rec, err := r.read()
-	if err != nil && err != io.EOF {
-		r.err = err
-	}
-	return rec, err
-}
+func (r *jsonArray) Next() (Record, error) { return r.sticky.next(r.read) }
 
 func (r *jsonArray) read() (Record, error) {
 	if r.ended {
@@ -146,7 +138,7 @@ func (r *jsonArray) read() (Record, error) {
 	}
 	var raw json.RawMessage
 	if err := r.dec.Decode(&raw); err != nil {
-		return Record{}, r.decodeError(err, "element "+itoa(r.n+1))
+		return Record{}, r.decodeError(err, "element "+strconv.Itoa(r.n+1))
 	}
 	r.n++
 	r.off = r.decBase + r.dec.InputOffset()
@@ -166,7 +158,7 @@ func (r *jsonArray) read() (Record, error) {
 func (r *jsonArray) end() error {
 	tok, err := r.dec.Token()
 	if err != nil {
-		return r.decodeError(err, "after element "+itoa(r.n))
+		return r.decodeError(err, "after element "+strconv.Itoa(r.n))
 	}
 	if d, ok := tok.(json.Delim); !ok || d != ']' {
 		return r.fileError(nil, "after element %d: ']' expected", r.n)

@@ -1,6 +1,7 @@
 package records
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -74,13 +75,13 @@ func describe(t testing.TB, recs []Record) []string {
 			t.Errorf("record %d: raw is %d bytes", r.Number, len(r.Raw))
 		}
 		if r.Err != nil {
-			got = append(got, itoa(r.Number)+"!"+codeOf(r.Err))
+			got = append(got, strconv.Itoa(r.Number)+"!"+codeOf(r.Err))
 			if r.Data != nil {
 				t.Errorf("refused record %d has data", r.Number)
 			}
 			continue
 		}
-		got = append(got, itoa(r.Number)+":"+string(r.Data))
+		got = append(got, strconv.Itoa(r.Number)+":"+string(r.Data))
 	}
 	return got
 }
@@ -98,7 +99,7 @@ func TestJSONArrayResume(t *testing.T) {
 		case i == 20:
 			b.WriteString(`{"big":"` + strings.Repeat("y", MaxLineBytes) + `"}`)
 		default:
-			b.WriteString(`{"i":` + itoa(i) + `, "s":"a,]b"}`)
+			b.WriteString(`{"i":` + strconv.Itoa(i) + `, "s":"a,]b"}`)
 		}
 	}
 	b.WriteString("\n] \n")

@@ -32,8 +32,8 @@ type jsonLines struct {
 	fromStart bool
 	seen      bool // a record was returned
 	done      bool
-	err       error
-	buf       []byte
+	sticky
+	buf []byte
 }
 
 func openJSONLines(ctx context.Context, src Source, at Position) (Reader, error) {
@@ -97,18 +97,9 @@ func (r *jsonLines) start() (Record, bool, error) {
 	return Record{}, false, nil
 }
 
-func (r *jsonLines) Next() (Record, error) {
-	if r.err != nil {
-		return Record{}, r.err
-	}
-	rec, err := r.next()
-	if err != nil && err != io.EOF {
-		r.err = err
-	}
-	return rec, err
-}
+func (r *jsonLines) Next() (Record, error) { return r.sticky.next(r.read) }
 
-func (r *jsonLines) next() (Record, error) {
+func (r *jsonLines) read() (Record, error) {
 	if r.done {
 		return Record{}, io.EOF
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -59,13 +60,13 @@ func TestJSONLines(t *testing.T) {
 			var got []string
 			for _, r := range recs {
 				if r.Err != nil {
-					got = append(got, itoa(r.Number)+"!"+codeOf(r.Err))
+					got = append(got, strconv.Itoa(r.Number)+"!"+codeOf(r.Err))
 					if r.Data != nil || len(r.Raw) > MaxRawBytes {
 						t.Errorf("refused record %d: data %d bytes, raw %d bytes", r.Number, len(r.Data), len(r.Raw))
 					}
 					continue
 				}
-				got = append(got, itoa(r.Number)+":"+string(r.Data))
+				got = append(got, strconv.Itoa(r.Number)+":"+string(r.Data))
 				if !bytes.Equal(r.Raw, r.Data) {
 					t.Errorf("record %d: raw %q, data %q", r.Number, r.Raw, r.Data)
 				}
@@ -108,7 +109,7 @@ func TestJSONLinesResume(t *testing.T) {
 		if i == 20 {
 			b.WriteString("{\"big\":\"" + strings.Repeat("y", 2<<20) + "\"}\n")
 		}
-		b.WriteString(`{"i":` + itoa(i) + "}\n")
+		b.WriteString(`{"i":` + strconv.Itoa(i) + "}\n")
 	}
 	plain := []byte(b.String())
 	for _, s := range []*memSource{src("r.json", plain), src("r.json.gz", gz(t, plain))} {

@@ -59,9 +59,9 @@ type parquetReader struct {
 	total      int64
 	fromStart  bool
 	empty      bool
-	err        error
-	data       []byte
-	tree       pqTree
+	sticky
+	data []byte
+	tree pqTree
 }
 
 func openParquet(ctx context.Context, src Source, s Schema, at Position) (r Reader, err error) {
@@ -171,16 +171,7 @@ func gunzipToTemp(ctx context.Context, src Source) (*os.File, int64, error) {
 	return f, n, nil
 }
 
-func (r *parquetReader) Next() (Record, error) {
-	if r.err != nil {
-		return Record{}, r.err
-	}
-	rec, err := r.read()
-	if err != nil && err != io.EOF {
-		r.err = err
-	}
-	return rec, err
-}
+func (r *parquetReader) Next() (Record, error) { return r.sticky.next(r.read) }
 
 func (r *parquetReader) read() (Record, error) {
 	if r.empty {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -213,9 +214,9 @@ func manyRows(n, binBytes int) string {
 		if i > 0 {
 			b.WriteString(",")
 		}
-		b.WriteString(`{"big":` + itoa(i) + `,"bin":"` + strings.Repeat("QUJD", binBytes/3) + `","items":[{"sku":"s` + itoa(i) + `","qty":` + itoa(i%7) + `}]`)
+		b.WriteString(`{"big":` + strconv.Itoa(i) + `,"bin":"` + strings.Repeat("QUJD", binBytes/3) + `","items":[{"sku":"s` + strconv.Itoa(i) + `","qty":` + strconv.Itoa(i%7) + `}]`)
 		if i%5 == 0 {
-			b.WriteString(`,"matrix":[[` + itoa(i) + `],[]]`)
+			b.WriteString(`,"matrix":[[` + strconv.Itoa(i) + `],[]]`)
 		}
 		b.WriteString("}")
 	}

@@ -109,3 +109,19 @@ type Source interface {
 	// ReadAt reads stored bytes at off, as io.ReaderAt.
 	ReadAt(ctx context.Context, p []byte, off int64) (int, error)
 }
+
+// sticky makes a reader's first failure final: once read returns an error
+// other than io.EOF, every later Next returns that error again, so that a
+// caller retrying Next never reads past a broken stream.
+type sticky struct{ err error }
+
+func (s *sticky) next(read func() (Record, error)) (Record, error) {
+	if s.err != nil {
+		return Record{}, s.err
+	}
+	rec, err := read()
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return rec, err
+}
