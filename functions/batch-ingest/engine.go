@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/sync/errgroup"
 
@@ -212,105 +213,196 @@ func (h *handler) fileFailed(ctx context.Context, b catalog.Batch, files []catal
 	return h.fail(ctx, b, totalSize(files), len(files), code, msg)
 }
 
+// A part is checked in windows of at most windowRows records holding at
+// most windowBytes of record data (or one record, if larger), so that a
+// scan holds a bounded amount of memory whatever the part's size: a
+// window's rows are checked rowWorkers at once, then their results are
+// counted and their diagnostics written in row order.
+const (
+	windowRows  = rowWorkers * 4
+	windowBytes = 16 << 20
+)
+
+// diagnosticsPartSize is the size of the parts of a multipart upload of
+// diagnostics, S3's minimum part size (Amazon S3 User Guide, "Amazon S3
+// multipart upload limits"); a diagnostics object smaller than this is
+// written by one PutObject.
+const diagnosticsPartSize = 5 << 20
+
 // checked is what the scan found of one record.
 type checked struct {
 	number   int
 	refused  bool
 	code     string
 	message  string
+	data     []byte // the record to check; nil once refused by its reader
 	raw      []byte
 	warnings []identity.Warning
 }
 
-// scanPart reads up to partRows records of rd and checks them, rowWorkers
-// at once, keeping their order; it writes the part's row diagnostics and
-// failed records and returns the part to store.
-func (h *handler) scanPart(ctx context.Context, b catalog.Batch, spec *catalog.IngestSpec, srcPrefix, name string, file, part int, at records.Position, rd records.Reader) (store.BatchPart, error) {
-	p := store.BatchPart{File: file, Part: part, Start: at}
-	res := make([]checked, h.partRows)
-	n := 0
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(rowWorkers)
+// scanPart reads up to partRows records of rd and checks them, window by
+// window (windowRows, windowBytes), keeping their order; it streams the
+// part's row diagnostics to S3 as refusals are found (the object is
+// complete before scanPart returns, and is only written when a row is
+// refused) and returns the part to store. Its memory is bounded by a window
+// and the upload's buffers, whatever the part holds.
+func (h *handler) scanPart(ctx context.Context, b catalog.Batch, spec *catalog.IngestSpec, srcPrefix, name string, file, part int, at records.Position, rd records.Reader) (p store.BatchPart, err error) {
+	p = store.BatchPart{File: file, Part: part, Start: at}
+	errs := map[string]*catalog.BatchError{}
+	warns := map[string]*catalog.BatchError{}
+	var diag *diagnosticsStream
+	defer func() {
+		if diag != nil && err != nil {
+			diag.abort(err)
+		}
+	}()
 	recv := received(b)
-	for n < h.partRows {
+	win := make([]checked, 0, windowRows)
+	held := 0
+	flush := func() error {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(rowWorkers)
+		for j := range win {
+			if win[j].refused {
+				continue
+			}
+			c := &win[j]
+			g.Go(func() error {
+				row := ingest.Row{Data: c.data, Received: recv, Src: rowSource(srcPrefix, file, c.number), Batch: b.ID}
+				out, err := h.check.Check(gctx, spec, row)
+				if err != nil {
+					if ingest.Transient(err) {
+						return err
+					}
+					c.refused = true
+					c.code, c.message = ingest.Describe(err)
+					return nil
+				}
+				c.warnings = out.Warnings
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		for j := range win {
+			r := &win[j]
+			for _, w := range r.warnings {
+				countError(warns, w.Code, w.Message, 1)
+			}
+			if r.refused {
+				p.Refused = append(p.Refused, r.number)
+				countError(errs, r.code, r.message, 1)
+				if diag == nil {
+					p.Diagnostics = DiagnosticsKey(b.ID, file, part)
+					diag = h.startDiagnostics(ctx, p.Diagnostics)
+				}
+				if err := diag.write(diagnostic{Corrupt: validUTF8(r.raw), Errors: []diagnosticErr{{Code: r.code, Message: r.message}}, Filename: name, Row: r.number}); err != nil {
+					return err
+				}
+			}
+			win[j] = checked{} // let the window's records go
+		}
+		win, held = win[:0], 0
+		return nil
+	}
+	for p.Rows < h.partRows {
 		rec, err := rd.Next()
 		if err == io.EOF {
 			p.Last = true
 			break
 		}
 		if err != nil {
-			g.Wait()
 			return p, err
 		}
-		i := n
-		n++
-		res[i].number = rec.Number
+		p.Rows++
+		c := checked{number: rec.Number, raw: bytes.Clone(rec.Raw)}
 		if rec.Err != nil {
-			res[i].refused = true
-			res[i].code, res[i].message = ingest.Describe(rec.Err)
-			res[i].raw = bytes.Clone(rec.Raw)
-			continue
+			c.refused = true
+			c.code, c.message = ingest.Describe(rec.Err)
+		} else {
+			c.data = bytes.Clone(rec.Data)
 		}
-		row := ingest.Row{Data: bytes.Clone(rec.Data), Received: recv, Src: rowSource(srcPrefix, file, rec.Number), Batch: b.ID}
-		raw := bytes.Clone(rec.Raw)
-		g.Go(func() error {
-			out, err := h.check.Check(gctx, spec, row)
-			if err != nil {
-				if ingest.Transient(err) {
-					return err
-				}
-				res[i].refused = true
-				res[i].code, res[i].message = ingest.Describe(err)
-				res[i].raw = raw
-				return nil
-			}
-			res[i].warnings = out.Warnings
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return p, err
-	}
-	p.End = rd.Position()
-	p.Rows = n
-	errs := map[string]*catalog.BatchError{}
-	warns := map[string]*catalog.BatchError{}
-	var diag bytes.Buffer
-	var failed []catalog.FailedRecord
-	enc := json.NewEncoder(&diag)
-	enc.SetEscapeHTML(false)
-	now := h.now().UnixMilli()
-	for _, r := range res[:n] {
-		for _, w := range r.warnings {
-			countError(warns, w.Code, w.Message, 1)
-		}
-		if !r.refused {
-			continue
-		}
-		p.Refused = append(p.Refused, r.number)
-		countError(errs, r.code, r.message, 1)
-		if err := enc.Encode(diagnostic{Corrupt: validUTF8(r.raw), Errors: []diagnosticErr{{Code: r.code, Message: r.message}}, Filename: name, Row: r.number}); err != nil {
-			return p, fault.Wrap(err, fault.Internal, "DIAGNOSTICS-ENCODE", "encode a row diagnostic")
-		}
-		failed = append(failed, catalog.FailedRecord{Batch: b.ID, Dataset: b.DatasetID, File: name, Row: r.number, Code: r.code, Message: r.message, At: now})
-	}
-	p.Errors, p.Warnings = sortedErrors(errs), sortedErrors(warns)
-	if len(p.Refused) > 0 {
-		p.Diagnostics = DiagnosticsKey(b.ID, file, part)
-		_, err := h.objects.PutObject(ctx, &s3.PutObjectInput{
-			Bucket: aws.String(h.bucket), Key: aws.String(p.Diagnostics),
-			Body: bytes.NewReader(diag.Bytes()), ContentType: aws.String("application/x-ndjson"),
-		})
-		if err != nil {
-			return p, fault.Wrap(err, fault.Unavailable, "S3-UNAVAILABLE", "write row diagnostics")
-		}
-		for start := 0; start < len(failed); start += ingest.FlushEvery {
-			if err := h.run.Failed.PutFailed(ctx, failed[start:min(start+ingest.FlushEvery, len(failed))]); err != nil {
+		win = append(win, c)
+		held += len(c.raw) + len(c.data)
+		if len(win) == windowRows || held >= windowBytes {
+			if err := flush(); err != nil {
 				return p, err
 			}
 		}
 	}
+	if err := flush(); err != nil {
+		return p, err
+	}
+	p.End = rd.Position()
+	p.Errors, p.Warnings = sortedErrors(errs), sortedErrors(warns)
+	if diag != nil {
+		if err := diag.close(); err != nil {
+			diag = nil // closed: nothing left to abort
+			return p, err
+		}
+	}
 	return p, nil
+}
+
+// diagnosticsStream writes the JSON Lines of one diagnostics object to S3
+// as they are encoded, through a pipe to an upload manager that holds at
+// most one diagnosticsPartSize buffer (a multipart upload past it).
+type diagnosticsStream struct {
+	pw   *io.PipeWriter
+	enc  *json.Encoder
+	done chan error
+}
+
+// startDiagnostics starts the upload of the diagnostics object key of the
+// landing bucket; the same key is rewritten whole by a retried scan.
+func (h *handler) startDiagnostics(ctx context.Context, key string) *diagnosticsStream {
+	pr, pw := io.Pipe()
+	s := &diagnosticsStream{pw: pw, enc: json.NewEncoder(pw), done: make(chan error, 1)}
+	s.enc.SetEscapeHTML(false)
+	up := manager.NewUploader(h.objects, func(u *manager.Uploader) {
+		u.PartSize = diagnosticsPartSize
+		u.Concurrency = 1
+	})
+	go func() {
+		_, err := up.Upload(ctx, &s3.PutObjectInput{
+			Bucket: aws.String(h.bucket), Key: aws.String(key),
+			Body: pr, ContentType: aws.String("application/x-ndjson"),
+		})
+		if err != nil {
+			err = fault.Wrap(err, fault.Unavailable, "S3-UNAVAILABLE", "write row diagnostics")
+		}
+		// An upload that stopped early unblocks the writer with its error.
+		pr.CloseWithError(err)
+		s.done <- err
+	}()
+	return s
+}
+
+// write appends d as one line.
+func (s *diagnosticsStream) write(d diagnostic) error {
+	if err := s.enc.Encode(d); err != nil {
+		// The struct always encodes: the error is the upload's (the pipe
+		// closed with it).
+		if fault.KindOf(err) == fault.Unavailable {
+			return err
+		}
+		return fault.Wrap(err, fault.Unavailable, "S3-UNAVAILABLE", "write row diagnostics")
+	}
+	return nil
+}
+
+// close ends the object and waits for its upload.
+func (s *diagnosticsStream) close() error {
+	s.pw.Close()
+	return <-s.done
+}
+
+// abort ends the upload without writing the object (a multipart upload
+// started is aborted by the manager) and waits for it.
+func (s *diagnosticsStream) abort(cause error) {
+	s.pw.CloseWithError(cause)
+	<-s.done
 }
 
 // validUTF8 is raw as a string with invalid bytes replaced, as a JSON

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -32,7 +34,8 @@ type fakeObjects struct {
 	data     map[string]string
 	versions map[string]string // version id → content
 	reads    int
-	puts     []string // keys written, in order
+	puts     []string                    // keys written, in order
+	uploads  map[string]map[int32]string // multipart upload id → parts
 }
 
 func (f *fakeObjects) content(in *s3.GetObjectInput) (string, bool) {
@@ -95,6 +98,60 @@ func (f *fakeObjects) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...f
 	f.data[*in.Key] = string(b)
 	f.puts = append(f.puts, *in.Key)
 	return &s3.PutObjectOutput{}, nil
+}
+
+func (f *fakeObjects) CreateMultipartUpload(_ context.Context, in *s3.CreateMultipartUploadInput, _ ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.uploads == nil {
+		f.uploads = map[string]map[int32]string{}
+	}
+	id := fmt.Sprintf("upload-%d", len(f.uploads)+1)
+	f.uploads[id] = map[int32]string{}
+	return &s3.CreateMultipartUploadOutput{UploadId: &id, Bucket: in.Bucket, Key: in.Key}, nil
+}
+
+func (f *fakeObjects) UploadPart(_ context.Context, in *s3.UploadPartInput, _ ...func(*s3.Options)) (*s3.UploadPartOutput, error) {
+	b, err := io.ReadAll(in.Body)
+	if err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	parts, ok := f.uploads[*in.UploadId]
+	if !ok {
+		return nil, &s3types.NoSuchUpload{}
+	}
+	parts[*in.PartNumber] = string(b)
+	return &s3.UploadPartOutput{ETag: aws.String(fmt.Sprintf(`"%d"`, *in.PartNumber))}, nil
+}
+
+func (f *fakeObjects) CompleteMultipartUpload(_ context.Context, in *s3.CompleteMultipartUploadInput, _ ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	parts, ok := f.uploads[*in.UploadId]
+	if !ok {
+		return nil, &s3types.NoSuchUpload{}
+	}
+	var b strings.Builder
+	for _, p := range in.MultipartUpload.Parts {
+		d, ok := parts[*p.PartNumber]
+		if !ok {
+			return nil, errors.New("fake: completes a part never uploaded")
+		}
+		b.WriteString(d)
+	}
+	delete(f.uploads, *in.UploadId)
+	f.data[*in.Key] = b.String()
+	f.puts = append(f.puts, *in.Key)
+	return &s3.CompleteMultipartUploadOutput{}, nil
+}
+
+func (f *fakeObjects) AbortMultipartUpload(_ context.Context, in *s3.AbortMultipartUploadInput, _ ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.uploads, *in.UploadId)
+	return &s3.AbortMultipartUploadOutput{}, nil
 }
 
 // tasks takes the task keys written since the last call.
@@ -163,9 +220,9 @@ func newFixture() *fixture {
 	fx.h = &handler{
 		objects: fx.objects, bucket: "landing",
 		batches: fx.batches, files: fx.files, parts: fx.parts, specs: fx.specs, check: p,
-		run: &ingest.Runner{
+		run: batchRunner(&ingest.Runner{
 			Pipeline: p, Failed: fx.failed, Workers: rowWorkers, Margin: reportMargin, Now: fx.clock.Now,
-		},
+		}),
 		open:     records.Open,
 		partRows: DefaultPartRows,
 		now:      now,
@@ -208,4 +265,32 @@ func (fx *fixture) drain(ctx context.Context) ([]string, error) {
 			}
 		}
 	}
+}
+
+// diagnosticsOf decodes the row diagnostics of batch id, in key order then
+// line order.
+func diagnosticsOf(t *testing.T, fx *fixture, id string) []diagnostic {
+	t.Helper()
+	fx.objects.mu.Lock()
+	defer fx.objects.mu.Unlock()
+	prefix := "diagnostics/" + id + "/row_errors/"
+	var keys []string
+	for k := range fx.objects.data {
+		if strings.HasPrefix(k, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var out []diagnostic
+	for _, k := range keys {
+		dec := json.NewDecoder(strings.NewReader(fx.objects.data[k]))
+		for dec.More() {
+			var d diagnostic
+			if err := dec.Decode(&d); err != nil {
+				t.Fatalf("%s: %v", k, err)
+			}
+			out = append(out, d)
+		}
+	}
+	return out
 }

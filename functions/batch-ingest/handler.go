@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -63,11 +64,13 @@ type objectGetter interface {
 	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 }
 
-// objectAPI reads batch files and writes task and diagnostics objects.
+// objectAPI reads batch files and writes task and diagnostics objects
+// (the latter through an upload manager: one PutObject, or a multipart
+// upload for a large one).
 type objectAPI interface {
 	objectGetter
+	manager.UploadAPIClient
 	HeadObject(ctx context.Context, in *s3.HeadObjectInput, opts ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
-	PutObject(ctx context.Context, in *s3.PutObjectInput, opts ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 }
 
 type batchStore interface {
@@ -138,9 +141,18 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 	return &handler{
 		objects: env.Clients.S3, bucket: req[topology.EnvLandingBucket],
 		batches: env.Catalog, files: env.Catalog, parts: env.Catalog,
-		specs: env.Specs, check: p, run: env.Runner, open: records.Open,
+		specs: env.Specs, check: p, run: batchRunner(env.Runner), open: records.Open,
 		partRows: rows, now: time.Now,
 	}, nil
+}
+
+// batchRunner is r for batch files: their refused rows are the row
+// diagnostics in S3 (DiagnosticsKey), never failed-record items in the
+// catalog table, so the runner only counts refusals.
+func batchRunner(r *ingest.Runner) *ingest.Runner {
+	run := *r
+	run.Failed = nil
+	return &run
 }
 
 // Handle processes every created object of the event: a dropped file, a

@@ -92,12 +92,16 @@ func TestHandleFileOutcomes(t *testing.T) {
 			if diff := cmp.Diff(tt.wantCodes, codes); diff != "" {
 				t.Errorf("error codes (-want +got):\n%s", diff)
 			}
-			if got := len(fx.failed.Recs); got != tt.wantM.FailedRecordCount {
-				t.Errorf("%d failed records stored, want %d", got, tt.wantM.FailedRecordCount)
+			if len(fx.failed.Recs) != 0 {
+				t.Errorf("%d failed-record items stored, want none: a batch's refusals are its diagnostics", len(fx.failed.Recs))
 			}
-			for _, r := range fx.failed.Recs {
-				if r.File != "ingest/ds1/f.json" || r.Row == 0 || r.Code == "" || strings.Contains(r.Message, "@example.com") {
-					t.Errorf("failed record lacks its location or leaks a value: %+v", r)
+			diags := diagnosticsOf(t, fx, b.ID)
+			if len(diags) != tt.wantM.FailedRecordCount {
+				t.Errorf("%d row diagnostics, want %d", len(diags), tt.wantM.FailedRecordCount)
+			}
+			for _, d := range diags {
+				if d.Filename != "ingest/ds1/f.json" || d.Row == 0 || len(d.Errors) != 1 || d.Errors[0].Code == "" || strings.Contains(d.Errors[0].Message, "@example.com") {
+					t.Errorf("row diagnostic lacks its location or leaks a value: %+v", d)
 				}
 			}
 		})

@@ -206,5 +206,32 @@ func TestDropInFileInParts(t *testing.T) {
 		if tasks := s3Keys(t, "ingest/_batches/"+fmt.Sprint(batch["id"])+"/tasks/"); len(tasks) != 0 {
 			t.Errorf("a failed batch issued tasks %v", tasks)
 		}
+		// Its 50 refused rows are the failed rows of the export route, in
+		// row order (part by part); none is a failed-record item.
+		id := fmt.Sprint(batch["id"])
+		rows := batchFailedRows(t, id)
+		var got []int
+		for _, r := range rows {
+			n, _ := r["_row"].(float64)
+			got = append(got, int(n))
+			if failedRowCode(r) == "" || r["_corrupt_record"] != noIdentityRow(prefix, int(n)-1) {
+				t.Errorf("failed row %.300v", r)
+			}
+		}
+		var want []int
+		for i := range 500 {
+			if i%10 == 9 {
+				want = append(want, i+1)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("failed rows %v, want %v", got, want)
+		}
+		if files := batchDiagnosticsFiles(t, id); len(files) != 5 {
+			t.Errorf("%d diagnostics files, want 5 (every part refused rows): %v", len(files), files)
+		}
+		if recs := allFailedRecords(t, "FAILED#"+id); len(recs) != 0 {
+			t.Errorf("%d failed-record items of the batch, want none", len(recs))
+		}
 	})
 }

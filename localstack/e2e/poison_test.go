@@ -96,10 +96,17 @@ func TestPoisonRowInFile(t *testing.T) {
 				t.Errorf("batch errors are %d bytes", len(s))
 			}
 
-			// The failed record is the poison row: line 501, with its code.
-			recs := failedRecords(t, "FAILED#"+fmt.Sprint(batch["id"]), ds)
-			if len(recs) != 1 || recs[0]["code"] != p.code || recs[0]["row"] != float64(at+1) {
-				t.Errorf("failed records %.500v, want one %s at row %d", recs, p.code, at+1)
+			// The failed row is the poison row: line 501, with its code and
+			// the record as the file spells it, read through the export
+			// route; the batch wrote no failed-record items.
+			id := fmt.Sprint(batch["id"])
+			rows := batchFailedRows(t, id)
+			if len(rows) != 1 || failedRowCode(rows[0]) != p.code || rows[0]["_row"] != float64(at+1) ||
+				rows[0]["_filename"] != "ingest/"+ds+"/members.json" || rows[0]["_corrupt_record"] != p.row(prefix+"-poison") {
+				t.Errorf("failed rows %.500v, want one %s at row %d", rows, p.code, at+1)
+			}
+			if recs := allFailedRecords(t, "FAILED#"+id); len(recs) != 0 {
+				t.Errorf("%d failed-record items of the batch, want none", len(recs))
 			}
 			// Every good row landed, once; the poison left nothing.
 			if n := fragmentCount(t, ds); n != good {

@@ -93,6 +93,31 @@ func TestRowErrors(t *testing.T) {
 		}
 	}
 
+	// Each refused row is one failed row of the export route: its code,
+	// its line and the record as the file spells it; messages do not
+	// echo values. None is a failed-record item.
+	rows := batchFailedRows(t, fmt.Sprint(batch["id"]))
+	if len(rows) != len(bad) {
+		t.Errorf("%d failed rows, want %d: %.500v", len(rows), len(bad), rows)
+	}
+	for _, r := range rows {
+		code := failedRowCode(r)
+		n, _ := r["_row"].(float64)
+		if want, ok := bad[code]; !ok || r["_corrupt_record"] != want || n < 1 || int(n) > len(lines) || lines[int(n)-1] != want ||
+			r["_filename"] != "ingest/"+ds+"/members.json" {
+			t.Errorf("failed row %.300v does not match the file's bad row of its code", r)
+		}
+		msg, _ := dig(r["_errors"].([]any)[0], "message").(string)
+		for _, leak := range []string{"C-0002", "x-3", "C-0004", "nested"} {
+			if strings.Contains(msg, leak) {
+				t.Errorf("failed row message echoes the row value %q: %s", leak, msg)
+			}
+		}
+	}
+	if recs := allFailedRecords(t, "FAILED#"+fmt.Sprint(batch["id"])); len(recs) != 0 {
+		t.Errorf("%d failed-record items of the batch, want none", len(recs))
+	}
+
 	// Good rows are profiles; CRMID codes match case-insensitively.
 	if status, p := lookup(t, "crmid", "C-1042"); status != http.StatusOK {
 		t.Errorf("lookup of a good row's identity = %d, want 200", status)

@@ -35,7 +35,10 @@ type RowProcessor interface {
 // records.
 type Runner struct {
 	Pipeline RowProcessor
-	Failed   catalog.FailedWriter
+	// Failed stores the failed records of refused rows; nil counts them
+	// on the Tally only (the batch engine, whose refusals are its row
+	// diagnostics in S3).
+	Failed catalog.FailedWriter
 	// Workers is how many rows are processed at once; 1 (or less) keeps
 	// the source's order, which a stream needs: a transient failure stops
 	// the run before any later row is written.
@@ -161,6 +164,9 @@ func (r *Runner) flush(ctx context.Context, t *Tally, force bool) error {
 	buf := t.buf
 	t.buf = nil
 	t.mu.Unlock()
+	if r.Failed == nil {
+		return nil
+	}
 	return r.Failed.PutFailed(ctx, buf)
 }
 

@@ -1,7 +1,9 @@
 // Package ingestenv builds what the ingest functions share from their
 // environment: the SDK clients, the catalog, the cached spec loader and an
 // ingest.Runner whose pipeline writes to the profile table and whose
-// refusals go to the failed records of the catalog table.
+// refusals go to the failed records of the catalog table (the stream
+// path; the batch engine keeps a batch's refusals as its row diagnostics
+// in S3 instead, and clears the runner's Failed).
 package ingestenv
 
 import (
