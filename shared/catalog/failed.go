@@ -2,10 +2,10 @@ package catalog
 
 import "context"
 
-// FailedRecord is one refused row or message, in the one format used for
-// S3 files and Kinesis records alike (docs/rules.md#failed-records): where
-// it was (file and row, or shard and sequence number), a stable code and a
-// readable message. It never holds the record's values.
+// FailedRecord is one refused stream message (docs/rules.md#failed-records):
+// where it was (shard, sequence number, index), a stable code and a
+// readable message. It never holds the record's values. Refused rows of
+// batch files are row diagnostics in S3 instead (docs/batch-ingestion.md).
 type FailedRecord struct {
 	// Batch is the batch id for a file, or StreamBatch for Kinesis records.
 	Batch   string `json:"batchId"`
