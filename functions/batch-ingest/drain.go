@@ -222,15 +222,11 @@ func (h *handler) endTaskBatch(ctx context.Context, t task, code, desc string) e
 	if final(b.Status) {
 		return nil
 	}
-	files, err := h.files.ListBatchFiles(ctx, b.ID)
+	s, err := h.summaryOf(ctx, b.ID)
 	if err != nil {
 		return err
 	}
-	parts, err := h.parts.ListBatchParts(ctx, b.ID, -1)
-	if err != nil {
-		return err
-	}
-	b.Metrics = summarise(files, parts).metrics
+	b.Metrics = s.metrics
 	b.Status = catalog.BatchFailed
 	b.Updated = h.now().UnixMilli()
 	b.Completed = b.Updated

@@ -468,6 +468,19 @@ func summarise(files []catalog.BatchFile, parts []store.BatchPart) summary {
 	return s
 }
 
+// summaryOf reads a batch's files and stored parts and sums them.
+func (h *handler) summaryOf(ctx context.Context, batchID string) (summary, error) {
+	files, err := h.files.ListBatchFiles(ctx, batchID)
+	if err != nil {
+		return summary{}, err
+	}
+	parts, err := h.parts.ListBatchParts(ctx, batchID, -1)
+	if err != nil {
+		return summary{}, err
+	}
+	return summarise(files, parts), nil
+}
+
 // decide sums the scanned parts and ends the batch failed, or records its
 // metrics and fans out one write task per part holding rows. The first
 // caller claims the decision; a later one (a redelivery, or a retry after
@@ -477,15 +490,10 @@ func (h *handler) decide(ctx context.Context, batchID string) error {
 	if err != nil || !ok {
 		return err
 	}
-	files, err := h.files.ListBatchFiles(ctx, b.ID)
+	s, err := h.summaryOf(ctx, b.ID)
 	if err != nil {
 		return err
 	}
-	parts, err := h.parts.ListBatchParts(ctx, b.ID, -1)
-	if err != nil {
-		return err
-	}
-	s := summarise(files, parts)
 	in, failed := s.metrics.InputRecordCount, s.metrics.FailedRecordCount
 	pct := b.PartialIngestionPercent
 	decision := decideWrite
@@ -699,15 +707,10 @@ func (h *handler) finish(ctx context.Context, batchID string) error {
 	if err != nil || !ok {
 		return err
 	}
-	files, err := h.files.ListBatchFiles(ctx, b.ID)
+	s, err := h.summaryOf(ctx, b.ID)
 	if err != nil {
 		return err
 	}
-	parts, err := h.parts.ListBatchParts(ctx, b.ID, -1)
-	if err != nil {
-		return err
-	}
-	s := summarise(files, parts)
 	b.Metrics, b.Errors, b.Warnings = s.metrics, s.errors, s.warnings
 	b.Status = catalog.BatchSuccess
 	b.Updated = h.now().UnixMilli()
