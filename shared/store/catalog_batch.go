@@ -101,23 +101,30 @@ const CodeBatchFinal = "BATCH-FINAL"
 // write is refused with Conflict CodeBatchFinal, which means "already
 // finished". The check is one conditional write.
 func (c *Catalog) PutBatch(ctx context.Context, b catalog.Batch) error {
+	return c.putBatchIf(ctx, b, "attribute_not_exists(#s) OR NOT (#s IN (:success, :failed, :aborted))",
+		map[string]types.AttributeValue{
+			":success": &types.AttributeValueMemberS{Value: catalog.BatchSuccess},
+			":failed":  &types.AttributeValueMemberS{Value: catalog.BatchFailed},
+			":aborted": &types.AttributeValueMemberS{Value: catalog.BatchAborted},
+		}, CodeBatchFinal, "the batch has already finished")
+}
+
+// putBatchIf writes b when cond (over #s, the stored status, and values)
+// holds, else answers Conflict code with msg; then it indexes b.
+func (c *Catalog) putBatchIf(ctx context.Context, b catalog.Batch, cond string, values map[string]types.AttributeValue, code, msg string) error {
 	b, item, err := catBatchItem(b)
 	if err != nil {
 		return err
 	}
 	_, err = c.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                aws.String(c.table),
-		Item:                     item,
-		ConditionExpression:      aws.String("attribute_not_exists(#s) OR NOT (#s IN (:success, :failed, :aborted))"),
-		ExpressionAttributeNames: map[string]string{"#s": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":success": &types.AttributeValueMemberS{Value: catalog.BatchSuccess},
-			":failed":  &types.AttributeValueMemberS{Value: catalog.BatchFailed},
-			":aborted": &types.AttributeValueMemberS{Value: catalog.BatchAborted},
-		},
+		TableName:                 aws.String(c.table),
+		Item:                      item,
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  map[string]string{"#s": "status"},
+		ExpressionAttributeValues: values,
 	})
 	if IsConditionFailed(err) {
-		return fault.Wrap(err, fault.Conflict, CodeBatchFinal, "the batch has already finished")
+		return fault.Wrap(err, fault.Conflict, code, msg)
 	}
 	if err != nil {
 		return translate(err, "write batch")
@@ -135,24 +142,8 @@ const CodeBatchStatusChanged = "BATCH-STATUS-CHANGED"
 // one wins. The loser gets Conflict CodeBatchStatusChanged and should read
 // the batch again.
 func (c *Catalog) PutBatchFrom(ctx context.Context, b catalog.Batch, from string) error {
-	b, item, err := catBatchItem(b)
-	if err != nil {
-		return err
-	}
-	_, err = c.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                 aws.String(c.table),
-		Item:                      item,
-		ConditionExpression:       aws.String("#s = :from"),
-		ExpressionAttributeNames:  map[string]string{"#s": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":from": &types.AttributeValueMemberS{Value: from}},
-	})
-	if IsConditionFailed(err) {
-		return fault.Wrap(err, fault.Conflict, CodeBatchStatusChanged, "the batch is no longer "+from)
-	}
-	if err != nil {
-		return translate(err, "write batch")
-	}
-	return c.catIndexBatch(ctx, b)
+	return c.putBatchIf(ctx, b, "#s = :from", map[string]types.AttributeValue{":from": &types.AttributeValueMemberS{Value: from}},
+		CodeBatchStatusChanged, "the batch is no longer "+from)
 }
 
 func (c *Catalog) catIndexBatch(ctx context.Context, b catalog.Batch) error {
