@@ -154,6 +154,9 @@ func runP2(ctx context.Context, dist, tmp string, rows, procs int, log io.Writer
 	if b.Status != "success" {
 		return run, fmt.Errorf("P2 batch %s ended %s (%d of %d rows failed)", b.ID, b.Status, b.Failed, b.Input)
 	}
+	if b.Input != int64(rows) || b.Failed != 0 {
+		return run, fmt.Errorf("P2 batch %s counted %d records in and %d failed, want exactly %d and 0", b.ID, b.Input, b.Failed, rows)
+	}
 	if err := l.waitReadable(wctx, sample, 200*time.Millisecond); err != nil {
 		return run, err
 	}

@@ -140,6 +140,9 @@ func runP7(ctx context.Context, dist, tmp string, mb, procs int, log io.Writer) 
 	if b.Status != "success" {
 		return run, fmt.Errorf("P7 batch %s ended %s (%d of %d rows failed)", b.ID, b.Status, b.Failed, b.Input)
 	}
+	if b.Input != int64(rows) || b.Failed != 0 {
+		return run, fmt.Errorf("P7 batch %s counted %d records in and %d failed, want exactly %d and 0", b.ID, b.Input, b.Failed, rows)
+	}
 	if len(peaks) == 0 {
 		return run, fmt.Errorf("P7: no batch-ingest bootstrap process was seen")
 	}
