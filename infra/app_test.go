@@ -245,6 +245,36 @@ func TestS3Trigger(t *testing.T) {
 	})
 }
 
+// TestRecursiveLoop: a function that hands work on through its own S3
+// trigger is deployed with RecursiveLoop Allow, so that Lambda's loop
+// detection does not stop a long file's chain of invocations; every other
+// function keeps Terminate.
+func TestRecursiveLoop(t *testing.T) {
+	forEachEnv(t, func(t *testing.T, s *synthesized) {
+		allowed := 0
+		for _, f := range topology.Functions {
+			want := "Terminate"
+			if f.InvokesItself {
+				want = "Allow"
+				allowed++
+			}
+			fnID, _ := fnIDs(t, s, f.Name)
+			props := s.app.FindResources(jsii.String("AWS::Lambda::Function"), nil)
+			res, ok := (*props)[fnID]
+			if !ok || res == nil {
+				t.Fatalf("no function %s in the template", fnID)
+			}
+			got, _ := (*res)["Properties"].(map[string]any)["RecursiveLoop"].(string)
+			if got != want {
+				t.Errorf("%s: RecursiveLoop %q, want %q", f.Name, got, want)
+			}
+		}
+		if allowed != 1 {
+			t.Errorf("%d functions invoke themselves, want 1 (batch-ingest)", allowed)
+		}
+	})
+}
+
 func TestAppOutputs(t *testing.T) {
 	forEachEnv(t, func(t *testing.T, s *synthesized) {
 		s.app.HasOutput(jsii.String(topology.OutputAPIURL), map[string]any{

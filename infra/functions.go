@@ -62,6 +62,7 @@ func NewFunctions(scope constructs.Construct, id string, cfg Config, assets stri
 			// The functions log JSON through slog already; JSON format lets
 			// Lambda add its own fields to the same records.
 			LoggingFormat: awslambda.LoggingFormat_JSON,
+			RecursiveLoop: recursiveLoop(f),
 		})
 		for _, g := range f.Grants {
 			if err := grant(data, fn, g); err != nil {
@@ -71,6 +72,16 @@ func NewFunctions(scope constructs.Construct, id string, cfg Config, assets stri
 		fns.ByName[f.Name] = fn
 	}
 	return fns, nil
+}
+
+// recursiveLoop is Allow for a function that invokes itself through its
+// own trigger (topology.Function.InvokesItself), else Lambda's default,
+// Terminate.
+func recursiveLoop(f topology.Function) awslambda.RecursiveLoop {
+	if f.InvokesItself {
+		return awslambda.RecursiveLoop_ALLOW
+	}
+	return awslambda.RecursiveLoop_TERMINATE
 }
 
 // functionEnv maps the topology's environment (variable → resource ID) to

@@ -195,6 +195,14 @@ type Function struct {
 	// the function consumes.
 	Async *AsyncConfig
 	Queue *QueueTrigger
+	// InvokesItself marks a function that writes objects under its own S3
+	// trigger to hand work on to its next invocation (batch-ingest's task
+	// objects). Lambda's recursive loop detection, which follows S3, stops
+	// such a chain after about 16 links ("Use Lambda recursive loop
+	// detection to prevent infinite loops", AWS Lambda Developer Guide), so
+	// the function is deployed with RecursiveLoop Allow; its chains are
+	// finite because a run hands on only after it made progress.
+	InvokesItself bool
 }
 
 var allTables = map[string]string{
@@ -229,13 +237,14 @@ const (
 var Functions = []Function{
 	{
 		Name: "batch-ingest", ID: "BatchIngest", MemoryMB: 512, Timeout: 5 * time.Minute,
-		Env:         withEnv(map[string]string{EnvLandingBucket: LandingBucket}),
-		Settings:    map[string]string{EnvMaxClockSkew: ingestSettings[EnvMaxClockSkew], EnvBatchPartRows: "10000"},
-		Grants:      []Grant{{CatalogTable, ReadWrite}, {ProfileTable, ReadWrite}, {LandingBucket, ReadWrite}},
-		Concurrency: 2,
-		S3:          &S3Trigger{Bucket: LandingBucket, Prefix: IngestPrefix},
-		Async:       &AsyncConfig{MaxRetries: 2, OnFailure: BatchFailureQueue},
-		Queue:       &QueueTrigger{Queue: BatchFailureQueue, BatchSize: 10},
+		Env:           withEnv(map[string]string{EnvLandingBucket: LandingBucket}),
+		Settings:      map[string]string{EnvMaxClockSkew: ingestSettings[EnvMaxClockSkew], EnvBatchPartRows: "10000"},
+		Grants:        []Grant{{CatalogTable, ReadWrite}, {ProfileTable, ReadWrite}, {LandingBucket, ReadWrite}},
+		Concurrency:   2,
+		S3:            &S3Trigger{Bucket: LandingBucket, Prefix: IngestPrefix},
+		Async:         &AsyncConfig{MaxRetries: 2, OnFailure: BatchFailureQueue},
+		InvokesItself: true,
+		Queue:         &QueueTrigger{Queue: BatchFailureQueue, BatchSize: 10},
 	},
 	{
 		Name: "stream-ingest", ID: "StreamIngest", MemoryMB: 512, Timeout: time.Minute,
