@@ -15,8 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
@@ -360,12 +359,12 @@ func (h *handler) startDiagnostics(ctx context.Context, key string) *diagnostics
 	pr, pw := io.Pipe()
 	s := &diagnosticsStream{pw: pw, enc: json.NewEncoder(pw), done: make(chan error, 1)}
 	s.enc.SetEscapeHTML(false)
-	up := manager.NewUploader(h.objects, func(u *manager.Uploader) {
-		u.PartSize = diagnosticsPartSize
-		u.Concurrency = 1
+	up := transfermanager.New(h.objects, func(o *transfermanager.Options) {
+		o.PartSizeBytes = diagnosticsPartSize
+		o.Concurrency = 1
 	})
 	go func() {
-		_, err := up.Upload(ctx, &s3.PutObjectInput{
+		_, err := up.UploadObject(ctx, &transfermanager.UploadObjectInput{
 			Bucket: aws.String(h.bucket), Key: aws.String(key),
 			Body: pr, ContentType: aws.String("application/x-ndjson"),
 		})

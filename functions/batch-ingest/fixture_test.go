@@ -155,6 +155,12 @@ func (f *fakeObjects) AbortMultipartUpload(_ context.Context, in *s3.AbortMultip
 }
 
 // tasks takes the task keys written since the last call.
+// ListObjectsV2 is not used by batch-ingest; the upload manager's
+// client interface names it.
+func (f *fakeObjects) ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error) {
+	return nil, errors.New("ListObjectsV2 is not used")
+}
+
 func (f *fakeObjects) tasks() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -14,7 +14,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -68,9 +68,7 @@ type objectGetter interface {
 // (the latter through an upload manager: one PutObject, or a multipart
 // upload for a large one).
 type objectAPI interface {
-	objectGetter
-	manager.UploadAPIClient
-	HeadObject(ctx context.Context, in *s3.HeadObjectInput, opts ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	transfermanager.S3APIClient
 }
 
 type batchStore interface {

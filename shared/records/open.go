@@ -218,15 +218,3 @@ func quote(s string) string { return "\"" + s + "\"" }
 func emptyFile(name string) error {
 	return fault.Errorf(fault.Invalid, CodeFileEmpty, "file %q holds no record", name)
 }
-
-// counter counts the bytes read through it.
-type counter struct {
-	r io.Reader
-	n int64
-}
-
-func (c *counter) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}

@@ -50,7 +50,6 @@ type parquetReader struct {
 	tmp        *os.File
 	plan       *pqPlan
 	group      int // index of the row group being read
-	groupRows  int64
 	rows       parquet.Rows
 	buf        []parquet.Row
 	bufN, bufI int

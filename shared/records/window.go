@@ -31,9 +31,6 @@ func newWindow(r io.Reader, base int64, what string, num func() int) *window {
 	return &window{r: r, base: base, what: what, num: num}
 }
 
-// end is the offset of the next byte to read.
-func (w *window) end() int64 { return w.base + int64(len(w.buf)-w.head) }
-
 func (w *window) Read(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
