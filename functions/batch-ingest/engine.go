@@ -467,6 +467,12 @@ func summarise(files []catalog.BatchFile, parts []store.BatchPart) summary {
 	return s
 }
 
+// CodeTooManyFailed is the first error of a batch that failed because
+// more than partialIngestionPercent of its records were refused (AEP
+// reports the same as INGEST-1212-400); the errors after it are the
+// refusals by code.
+const CodeTooManyFailed = "BATCH-TOO-MANY-FAILED"
+
 // summaryOf reads a batch's files and stored parts and sums them.
 func (h *handler) summaryOf(ctx context.Context, batchID string) (summary, error) {
 	files, err := h.files.ListBatchFiles(ctx, batchID)
@@ -509,8 +515,13 @@ func (h *handler) decide(ctx context.Context, batchID string) error {
 	if run.Decided == decideFailed {
 		b.Status = catalog.BatchFailed
 		b.Completed = b.Updated
+		// Nothing was written: AEP's "the entire batch fails".
+		b.Metrics.OutputRecordCount = 0
 		if in == 0 {
 			b.Errors = append(b.Errors, catalog.BatchError{Code: records.CodeFileEmpty, Description: "the batch holds no records"})
+		} else {
+			b.Errors = append([]catalog.BatchError{{Code: CodeTooManyFailed,
+				Description: fmt.Sprintf("%d of %d records failed, more than partialIngestionPercent (%d%%); no record was ingested", failed, in, pct)}}, b.Errors...)
 		}
 		if err := h.batches.PutBatch(ctx, b); err != nil && !finishedMeanwhile(err) {
 			return err

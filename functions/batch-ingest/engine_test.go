@@ -89,6 +89,9 @@ func wantProfiles(t *testing.T, fx *fixture, b catalog.Batch, n int, bad ...int)
 func wantMetrics(t *testing.T, b catalog.Batch, size, in, failed int) {
 	t.Helper()
 	want := catalog.BatchMetrics{InputByteSize: int64(size), InputFileCount: 1, InputRecordCount: in, OutputRecordCount: in - failed, FailedRecordCount: failed}
+	if b.Status == catalog.BatchFailed {
+		want.OutputRecordCount = 0 // a failed batch writes nothing
+	}
 	if d := cmp.Diff(want, b.Metrics); d != "" {
 		t.Errorf("metrics (-want +got):\n%s", d)
 	}
@@ -197,8 +200,8 @@ func TestEngineFailedBatchWritesNothing(t *testing.T) {
 		t.Fatalf("status %s, want failed", b.Status)
 	}
 	wantMetrics(t, b, len(body), 40, 3)
-	if len(b.Errors) != 1 || b.Errors[0].Rows != 3 {
-		t.Errorf("errors %+v, want one code with 3 rows", b.Errors)
+	if len(b.Errors) != 2 || b.Errors[0].Code != CodeTooManyFailed || b.Errors[1].Rows != 3 {
+		t.Errorf("errors %+v, want %s and then one code with 3 rows", b.Errors, CodeTooManyFailed)
 	}
 	if fx.prof.Writes != 0 || len(fx.prof.Frags) != 0 || len(fx.prof.Links) != 0 || len(fx.prof.Events) != 0 {
 		t.Errorf("a failed batch wrote %d fragments, %d links, %d events", fx.prof.Writes, len(fx.prof.Links), len(fx.prof.Events))

@@ -429,7 +429,8 @@ func final(status string) bool {
 	return false
 }
 
-// fail ends b failed with one error, its metrics as far as they are known.
+// fail ends b failed with one error, its metrics as far as they are known
+// (outputRecordCount 0: nothing was written).
 func (h *handler) fail(ctx context.Context, b catalog.Batch, bytes int64, files int, code, msg string) error {
 	b.Status = catalog.BatchFailed
 	b.Updated = h.now().UnixMilli()
@@ -437,6 +438,8 @@ func (h *handler) fail(ctx context.Context, b catalog.Batch, bytes int64, files 
 	if b.Metrics.InputFileCount == 0 {
 		b.Metrics = catalog.BatchMetrics{InputFileCount: files, InputByteSize: bytes}
 	}
+	// A failed batch wrote nothing.
+	b.Metrics.OutputRecordCount = 0
 	b.Errors = []catalog.BatchError{{Code: code, Description: msg}}
 	if err := h.batches.PutBatch(ctx, b); err != nil {
 		if finishedMeanwhile(err) {

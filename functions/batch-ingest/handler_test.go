@@ -60,14 +60,14 @@ func TestHandleFileOutcomes(t *testing.T) {
 		{"all good", lines(good, rowJSON("john@example.com", "John")), catalog.BatchSuccess,
 			catalog.BatchMetrics{InputFileCount: 1, InputRecordCount: 2, OutputRecordCount: 2}, nil},
 		{"one bad of two is over 5%", lines(good, `{"truncated":`), catalog.BatchFailed,
-			catalog.BatchMetrics{InputFileCount: 1, InputRecordCount: 2, OutputRecordCount: 1, FailedRecordCount: 1}, []string{"ROW-JSON"}},
+			catalog.BatchMetrics{InputFileCount: 1, InputRecordCount: 2, FailedRecordCount: 1}, []string{CodeTooManyFailed, "ROW-JSON"}},
 		{"one bad of a hundred is within 5%", lines(append(many, `{"person":{}}`)...), catalog.BatchSuccess,
 			catalog.BatchMetrics{InputFileCount: 1, InputRecordCount: 100, OutputRecordCount: 99, FailedRecordCount: 1}, []string{identity.CodeNoPrimary}},
 		{"invalid UTF-8 and blocked identity", lines(good, "{\"a\":\"\xff\"}", rowJSON("null", "x")), catalog.BatchFailed,
-			catalog.BatchMetrics{InputFileCount: 1, InputRecordCount: 3, OutputRecordCount: 1, FailedRecordCount: 2},
-			[]string{identity.CodeBlockedValue, ingest.CodeRowUTF8}},
+			catalog.BatchMetrics{InputFileCount: 1, InputRecordCount: 3, FailedRecordCount: 2},
+			[]string{CodeTooManyFailed, identity.CodeBlockedValue, ingest.CodeRowUTF8}},
 		{"oversize line", lines(good, `{"x":"`+strings.Repeat("a", ingest.MaxLineBytes+10)+`"}`), catalog.BatchFailed,
-			catalog.BatchMetrics{InputFileCount: 1, InputRecordCount: 2, OutputRecordCount: 1, FailedRecordCount: 1}, []string{ingest.CodeRowTooLarge}},
+			catalog.BatchMetrics{InputFileCount: 1, InputRecordCount: 2, FailedRecordCount: 1}, []string{CodeTooManyFailed, ingest.CodeRowTooLarge}},
 		{"empty file", "\n\n", catalog.BatchFailed, catalog.BatchMetrics{InputFileCount: 1}, []string{"FILE-EMPTY"}},
 	}
 	for _, tt := range tests {

@@ -192,8 +192,11 @@ func TestDropInFileInParts(t *testing.T) {
 			t.Fatalf("batch %v, want failed (10%% of rows refused)", batch)
 		}
 		m, _ := batch["metrics"].(map[string]any)
-		if m["inputRecordCount"] != 500.0 || m["failedRecordCount"] != 50.0 {
-			t.Errorf("metrics %v, want 500 in, 50 failed", m)
+		if m["inputRecordCount"] != 500.0 || m["failedRecordCount"] != 50.0 || m["outputRecordCount"] != 0.0 {
+			t.Errorf("metrics %v, want 500 in, 50 failed, none out", m)
+		}
+		if errs, _ := batch["errors"].([]any); len(errs) == 0 || dig(errs[0], "code") != "BATCH-TOO-MANY-FAILED" {
+			t.Errorf("errors %v, want BATCH-TOO-MANY-FAILED first", errs)
 		}
 		if c := fragmentCount(t, ds); c != 0 {
 			t.Errorf("%d fragments of a failed batch, want none", c)
