@@ -560,3 +560,56 @@ func TestNotLoadingMessagesReadWell(t *testing.T) {
 		}
 	}
 }
+
+// TestExportInputFile: the self link of each input_files entry answers the
+// file: its bytes up to 4 MB (a chunked file's chunks in order), a 307 to
+// a pre-signed GET for one larger object, 400 EXPORT-FILE-TOO-LARGE for a
+// larger chunked file, 404 for an unknown name.
+func TestExportInputFile(t *testing.T) {
+	e := newBatchEnv(t)
+	id := e.create(`{"datasetId":"` + testDS + `","inputFormat":{"format":"json"}}`)
+	wantStatus(t, "put", e.put(id, "day=1/a b+c.json", []byte("{\"a\":1}\n")), 200, "")
+	wantStatus(t, "initialize", e.fileAction(id, "c.json", "INITIALIZE", ""), 201, "")
+	wantStatus(t, "chunk 2", e.patch(id, "c.json", 3, "45\n", "*"), 200, "")
+	wantStatus(t, "chunk 1", e.patch(id, "c.json", 0, "{\"x", "*"), 200, "")
+	wantStatus(t, "complete c", e.fileAction(id, "c.json", "COMPLETE", ""), 201, "")
+	wantStatus(t, "big", e.put(id, "big.json", []byte(strings.Repeat("b", maxInlineBytes+1))), 200, "")
+	wantStatus(t, "initialize big chunked", e.fileAction(id, "bc.json", "INITIALIZE", ""), 201, "")
+	half := strings.Repeat("c", maxInlineBytes/2+1)
+	wantStatus(t, "big chunk 1", e.patch(id, "bc.json", 0, half, "*"), 200, "")
+	wantStatus(t, "big chunk 2", e.patch(id, "bc.json", len(half), half, "*"), 200, "")
+	wantStatus(t, "complete bc", e.fileAction(id, "bc.json", "COMPLETE", ""), 201, "")
+	wantStatus(t, "initialize open", e.fileAction(id, "open.json", "INITIALIZE", ""), 201, "")
+
+	get := func(href string) events.APIGatewayV2HTTPResponse {
+		t.Helper()
+		_, query, _ := strings.Cut(href, "?")
+		return e.do("GET "+exportBase+"/{batchId}/meta", map[string]string{"batchId": id}, query, nil, nil, false)
+	}
+	resp := get(metaHref(id, "input_files"))
+	wantStatus(t, "input_files", resp, 200, "")
+	var page metaPage
+	json.Unmarshal([]byte(resp.Body), &page)
+	links := map[string]string{}
+	for _, d := range page.Data {
+		links[d.Name] = d.Links["self"].Href
+	}
+	for name, want := range map[string]string{"day=1/a b+c.json": "{\"a\":1}\n", "c.json": "{\"x45\n"} {
+		resp := get(links[name])
+		body, _ := base64.StdEncoding.DecodeString(resp.Body)
+		if resp.StatusCode != 200 || string(body) != want || resp.Headers["content-type"] != "application/octet-stream" {
+			t.Errorf("%s via %s: %d %q %v", name, links[name], resp.StatusCode, body, resp.Headers)
+		}
+	}
+	resp = get(links["big.json"])
+	if resp.StatusCode != 307 || resp.Headers["location"] != "https://s3.test/"+stagingKey(id, testDS, "big.json")+"?op=get" {
+		t.Errorf("big.json: %d %v", resp.StatusCode, resp.Headers)
+	}
+	wantStatus(t, "big chunked", get(links["bc.json"]), 400, "EXPORT-FILE-TOO-LARGE")
+	wantStatus(t, "open chunked", get(links["open.json"]), 409, "EXPORT-FILE-INCOMPLETE")
+	wantStatus(t, "unknown", get(metaHref(id, "input_files/nope.json")), 404, "EXPORT-FILE-NOT-FOUND")
+	wantStatus(t, "empty name", get("?path=input_files/"), 400, "EXPORT-PATH")
+	for _, q := range []string{"path=input_files/a%FFb.json", "path=input_files/a%0Ab", "path=row_errors/a%FEb.json", "path=row_errors/a%7F"} {
+		wantStatus(t, q, get("?"+q), 400, "EXPORT-PATH")
+	}
+}
