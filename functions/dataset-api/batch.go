@@ -438,7 +438,7 @@ func (h *handler) patchFile(ctx context.Context, r *apigw.Request) (int, any, er
 	}
 	body := r.Body
 	if int64(len(body)) != last-first+1 {
-		return 0, nil, fault.Errorf(fault.Invalid, "BATCH-CONTENT-RANGE", "Content-Range names %d bytes, the body holds %d", last-first+1, len(body))
+		return 0, nil, fault.Errorf(fault.Invalid, "BATCH-CONTENT-RANGE", "Content-Range names %s, the body holds %d", count(last-first+1, "byte"), len(body))
 	}
 	key := chunkKey(stagingKey(b.ID, b.DatasetID, name), first, last)
 	if _, err := h.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(key), Body: strings.NewReader(string(body)), ContentLength: aws.Int64(int64(len(body)))}); err != nil {
@@ -496,7 +496,7 @@ func chunkObjects(prefix string, objs []s3types.Object) ([]catalog.FileObject, i
 		case c.first > next:
 			return nil, 0, fault.Errorf(fault.Invalid, "BATCH-CHUNK-GAP", "bytes %d-%d were never uploaded", next, c.first-1)
 		case c.first < next:
-			return nil, 0, fault.Errorf(fault.Invalid, "BATCH-CHUNK-OVERLAP", "chunk bytes %d-%d overlaps bytes uploaded before (up to %d)", c.first, c.last, next-1)
+			return nil, 0, fault.Errorf(fault.Invalid, "BATCH-CHUNK-OVERLAP", "the chunk of bytes %d-%d overlaps bytes uploaded before (up to %d)", c.first, c.last, next-1)
 		}
 		out = append(out, catalog.FileObject{Key: c.key, Offset: c.first, Size: c.last - c.first + 1})
 		next = c.last + 1
@@ -863,4 +863,12 @@ func s3Invalid(err error, code, msg string) error {
 		}
 	}
 	return s3Fault(err, "complete the upload")
+}
+
+// count is "1 byte" or "n bytes", for messages.
+func count(n int64, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.FormatInt(n, 10) + " " + unit + "s"
 }

@@ -613,3 +613,20 @@ func TestExportInputFile(t *testing.T) {
 		wantStatus(t, q, get("?"+q), 400, "EXPORT-PATH")
 	}
 }
+
+// TestContentRangeMessageCountsInWords: a chunk whose body does not match
+// its range is refused with "1 byte" for one byte and "n bytes" otherwise.
+func TestContentRangeMessageCountsInWords(t *testing.T) {
+	e := newBatchEnv(t)
+	id := e.create(`{"datasetId":"` + testDS + `","inputFormat":{"format":"json"}}`)
+	wantStatus(t, "initialize", e.fileAction(id, "c.json", "INITIALIZE", ""), 201, "")
+	for cr, want := range map[string]string{"bytes 0-0/*": "names 1 byte, the body holds 2", "bytes 0-2/*": "names 3 bytes, the body holds 2"} {
+		resp := e.do("PATCH "+filesPath, fileParams(id, testDS, "c.json"), "", map[string]string{"content-range": cr}, []byte("{}"), true)
+		wantStatus(t, cr, resp, 400, "BATCH-CONTENT-RANGE")
+		var eb apigw.ErrorBody
+		json.Unmarshal([]byte(resp.Body), &eb)
+		if !strings.Contains(eb.Message, want) {
+			t.Errorf("%s: message %q does not say %q", cr, eb.Message, want)
+		}
+	}
+}
