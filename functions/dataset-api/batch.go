@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -179,11 +180,19 @@ func isKind(err error, k fault.Kind) bool {
 }
 
 // validFilePath checks a file path of the upload routes: 1 to
-// store.MaxBatchFileNameBytes bytes, '/'-separated segments none of which
-// is empty, "." or "..", nor ends in ".chunks" (the chunk objects' prefix).
+// store.MaxBatchFileNameBytes bytes of UTF-8 with no control character
+// (U+0000–U+001F, U+007F), '/'-separated segments none of which is empty
+// (so no trailing '/'), "." or "..", nor ends in ".chunks" (the chunk
+// objects' prefix). 400 BATCH-FILE-PATH.
 func validFilePath(p string) error {
 	if p == "" || len(p) > store.MaxBatchFileNameBytes {
 		return fault.Errorf(fault.Invalid, "BATCH-FILE-PATH", "a file path is 1 to %d bytes", store.MaxBatchFileNameBytes)
+	}
+	if err := validName(p); err != nil {
+		return fault.Wrap(err, fault.Invalid, "BATCH-FILE-PATH", "file path "+err.Error())
+	}
+	if strings.HasSuffix(p, "/") {
+		return fault.Errorf(fault.Invalid, "BATCH-FILE-PATH", "file path %q ends in '/'; it names a file, not a folder", p)
 	}
 	for _, s := range strings.Split(p, "/") {
 		if s == "" || s == "." || s == ".." || strings.HasSuffix(s, chunkSuffix) {
@@ -191,6 +200,35 @@ func validFilePath(p string) error {
 		}
 	}
 	return nil
+}
+
+// validName refuses a name that is not UTF-8 or holds a control character
+// (U+0000–U+001F, U+007F): S3 keys are UTF-8 (Amazon S3 "Naming objects")
+// and such a name could not be given back as it was sent.
+func validName(p string) error {
+	if !utf8.ValidString(p) {
+		return errors.New("is not valid UTF-8")
+	}
+	if i := strings.IndexFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
+		return fmt.Errorf("holds the control character U+%04X at byte %d", p[i], i)
+	}
+	return nil
+}
+
+// filePathParam reads {filePath+} from the raw request path, so that
+// bytes that are not UTF-8 and a trailing '/' are seen (apigw.GreedyParam),
+// and checks it (validFilePath).
+func filePathParam(r *apigw.Request) (string, error) {
+	name, err := r.GreedyParam("filePath")
+	switch {
+	case errors.Is(err, apigw.ErrPathUTF8):
+		return "", fault.E(fault.Invalid, "BATCH-FILE-PATH", "file path is not valid UTF-8 once percent-decoded")
+	case errors.Is(err, apigw.ErrPathEscape):
+		return "", fault.E(fault.Invalid, "BATCH-FILE-PATH", "file path holds a malformed percent-escape")
+	case err != nil:
+		return "", fault.Wrap(err, fault.Invalid, "BATCH-FILE-PATH", "the request path does not name a file")
+	}
+	return name, validFilePath(name)
 }
 
 func stagingKey(batchID, datasetID, name string) string {
@@ -215,16 +253,51 @@ func (h *handler) openBatch(ctx context.Context, r *apigw.Request) (catalog.Batc
 		return b, "", err
 	}
 	if b.Status != catalog.BatchLoading {
-		return b, "", fault.Errorf(fault.Invalid, "BATCH-NOT-LOADING", "batch %s is %s; files are uploaded while it is loading", b.ID, b.Status)
+		return b, "", fault.Errorf(fault.Invalid, "BATCH-NOT-LOADING", "batch %s %s; files are uploaded while it is loading", b.ID, statusPhrase(b.Status))
 	}
 	if ds := r.Param("datasetId"); ds != b.DatasetID {
 		return b, "", fault.Errorf(fault.Invalid, "BATCH-DATASET-MISMATCH", "batch %s is for dataset %s, not %s", b.ID, b.DatasetID, ds)
 	}
-	name := r.Params["filePath"]
-	if err := validFilePath(name); err != nil {
+	name, err := filePathParam(r)
+	if err != nil {
 		return b, "", err
 	}
 	return b, name, nil
+}
+
+// statusPhrase says where a batch that is not loading stands, for
+// messages: "is processing", "has already finished (success)", "was
+// aborted".
+func statusPhrase(status string) string {
+	switch status {
+	case catalog.BatchProcessing:
+		return "is processing"
+	case catalog.BatchAborted:
+		return "was aborted"
+	case catalog.BatchSuccess, catalog.BatchFailed:
+		return "has already finished (" + status + ")"
+	}
+	return "is " + status
+}
+
+// action is the one action query parameter of a POST route, matched
+// exactly: AEP names its actions in upper case (COMPLETE, ABORT,
+// INITIALIZE; Batch Ingestion API) and Mosaic adds PRESIGN. A missing,
+// repeated or other action is 400 BATCH-ACTION.
+func action(r *apigw.Request, allowed ...string) (string, error) {
+	list := strings.Join(allowed, ", ")
+	vs := r.Query["action"]
+	if len(vs) > 1 {
+		return "", fault.Errorf(fault.Invalid, "BATCH-ACTION", "action is given %d times; give one of %s once", len(vs), list)
+	}
+	if len(vs) == 1 {
+		for _, a := range allowed {
+			if vs[0] == a {
+				return a, nil
+			}
+		}
+	}
+	return "", fault.Errorf(fault.Invalid, "BATCH-ACTION", "action must be one of %s, in upper case", list)
 }
 
 // putFile is AEP's PUT …/files/{filePath+}: the raw body is the whole
@@ -258,11 +331,18 @@ func (h *handler) putFile(ctx context.Context, r *apigw.Request) (int, any, erro
 
 // fileAction is POST …/files/{filePath+}?action=INITIALIZE|COMPLETE|PRESIGN.
 func (h *handler) fileAction(ctx context.Context, r *apigw.Request) (int, any, error) {
+	if _, err := action(r, "INITIALIZE", "COMPLETE", "PRESIGN"); err != nil {
+		return 0, nil, err
+	}
 	b, name, err := h.openBatch(ctx, r)
 	if err != nil {
 		return 0, nil, err
 	}
-	switch strings.ToUpper(r.Query.Get("action")) {
+	act, err := action(r, "INITIALIZE", "COMPLETE", "PRESIGN")
+	if err != nil {
+		return 0, nil, err
+	}
+	switch act {
 	case "INITIALIZE":
 		return h.initializeFile(ctx, b, name)
 	case "COMPLETE":
@@ -270,7 +350,7 @@ func (h *handler) fileAction(ctx context.Context, r *apigw.Request) (int, any, e
 	case "PRESIGN":
 		return h.presignFile(ctx, r, b, name)
 	}
-	return 0, nil, fault.E(fault.Invalid, "BATCH-ACTION", "action must be INITIALIZE, COMPLETE or PRESIGN")
+	panic("unreachable: action returned " + act)
 }
 
 // initializeFile opens a chunked upload (AEP's "Large file upload"): 201.
@@ -358,7 +438,7 @@ func (h *handler) patchFile(ctx context.Context, r *apigw.Request) (int, any, er
 	}
 	body := r.Body
 	if int64(len(body)) != last-first+1 {
-		return 0, nil, fault.Errorf(fault.Invalid, "BATCH-CONTENT-RANGE", "Content-Range names %d bytes, the body holds %d", last-first+1, len(body))
+		return 0, nil, fault.Errorf(fault.Invalid, "BATCH-CONTENT-RANGE", "Content-Range names %s, the body holds %d", count(last-first+1, "byte"), len(body))
 	}
 	key := chunkKey(stagingKey(b.ID, b.DatasetID, name), first, last)
 	if _, err := h.s3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(key), Body: strings.NewReader(string(body)), ContentLength: aws.Int64(int64(len(body)))}); err != nil {
@@ -416,7 +496,7 @@ func chunkObjects(prefix string, objs []s3types.Object) ([]catalog.FileObject, i
 		case c.first > next:
 			return nil, 0, fault.Errorf(fault.Invalid, "BATCH-CHUNK-GAP", "bytes %d-%d were never uploaded", next, c.first-1)
 		case c.first < next:
-			return nil, 0, fault.Errorf(fault.Invalid, "BATCH-CHUNK-OVERLAP", "chunk bytes %d-%d overlaps bytes uploaded before (up to %d)", c.first, c.last, next-1)
+			return nil, 0, fault.Errorf(fault.Invalid, "BATCH-CHUNK-OVERLAP", "the chunk of bytes %d-%d overlaps bytes uploaded before (up to %d)", c.first, c.last, next-1)
 		}
 		out = append(out, catalog.FileObject{Key: c.key, Offset: c.first, Size: c.last - c.first + 1})
 		next = c.last + 1
@@ -516,18 +596,21 @@ type presignedPart struct {
 // of the same upload.
 func (h *handler) presignFile(ctx context.Context, r *apigw.Request, b catalog.Batch, name string) (int, any, error) {
 	var in struct {
-		Parts     int `json:"parts"`
-		FirstPart int `json:"firstPart"`
+		Parts     *int `json:"parts"`
+		FirstPart int  `json:"firstPart"`
 	}
 	if len(r.Body) > 0 {
 		if err := r.Decode(&in); err != nil {
 			return 0, nil, err
 		}
 	}
+	if in.Parts == nil && in.FirstPart != 0 {
+		return 0, nil, fault.E(fault.Invalid, "BATCH-PARTS", "firstPart goes with parts")
+	}
 	key := stagingKey(b.ID, b.DatasetID, name)
 	expires := h.now().Add(presignTTL).UnixMilli()
 	opt := func(o *s3.PresignOptions) { o.Expires = presignTTL }
-	if in.Parts == 0 {
+	if in.Parts == nil {
 		req, err := h.presign.PresignPutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(key)}, opt)
 		if err != nil {
 			return 0, nil, s3Fault(err, "sign the upload")
@@ -538,11 +621,12 @@ func (h *handler) presignFile(ctx context.Context, r *apigw.Request, b catalog.B
 		}
 		return http.StatusOK, map[string]any{"url": req.URL, "method": http.MethodPut, "expires": expires}, nil
 	}
-	if in.Parts < 1 || in.Parts > maxMultipartParts {
-		return 0, nil, fault.Errorf(fault.Invalid, "BATCH-PARTS", "parts must be from 1 to %d", maxMultipartParts)
+	parts := *in.Parts
+	if parts < 1 || parts > maxMultipartParts {
+		return 0, nil, fault.Errorf(fault.Invalid, "BATCH-PARTS", "parts must be from 1 to %d (leave it out for one PUT), not %d", maxMultipartParts, parts)
 	}
 	first := max(in.FirstPart, 1)
-	if first > in.Parts {
+	if first > parts {
 		return 0, nil, fault.E(fault.Invalid, "BATCH-PARTS", "firstPart is past parts")
 	}
 	f, err := h.cat.GetBatchFile(ctx, b.ID, name)
@@ -564,34 +648,34 @@ func (h *handler) presignFile(ctx context.Context, r *apigw.Request, b catalog.B
 		first = 1
 	}
 	resp := map[string]any{"uploadId": f.UploadID, "expires": expires}
-	parts := []presignedPart{}
+	signed := []presignedPart{}
 	size := 0
-	for n := first; n <= in.Parts; n++ {
+	for n := first; n <= parts; n++ {
 		req, err := h.presign.PresignUploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(h.bucket), Key: aws.String(key), UploadId: aws.String(f.UploadID), PartNumber: aws.Int32(int32(n))}, opt)
 		if err != nil {
 			return 0, nil, s3Fault(err, "sign the upload")
 		}
-		if size += len(req.URL) + 32; size > topology.MaxPageBytes && len(parts) > 0 {
+		if size += len(req.URL) + 32; size > topology.MaxPageBytes && len(signed) > 0 {
 			resp["nextPart"] = n
 			break
 		}
-		parts = append(parts, presignedPart{PartNumber: n, URL: req.URL})
+		signed = append(signed, presignedPart{PartNumber: n, URL: req.URL})
 	}
-	resp["parts"] = parts
+	resp["parts"] = signed
 	return http.StatusOK, resp, nil
 }
 
 // batchAction is AEP's POST /import/batches/{batchId}?action=COMPLETE|ABORT.
 func (h *handler) batchAction(ctx context.Context, r *apigw.Request) (int, any, error) {
-	action := strings.ToUpper(r.Query.Get("action"))
-	if action != "COMPLETE" && action != "ABORT" {
-		return 0, nil, fault.E(fault.Invalid, "BATCH-ACTION", "action must be COMPLETE or ABORT")
+	act, err := action(r, "COMPLETE", "ABORT")
+	if err != nil {
+		return 0, nil, err
 	}
 	b, err := h.cat.GetBatch(ctx, r.Param("batchId"))
 	if err != nil {
 		return 0, nil, err
 	}
-	if action == "ABORT" {
+	if act == "ABORT" {
 		return h.abortBatch(ctx, b)
 	}
 	return h.completeBatch(ctx, b)
@@ -702,7 +786,7 @@ func (h *handler) abortBatch(ctx context.Context, b catalog.Batch) (int, any, er
 		return http.StatusOK, nil, nil
 	case catalog.BatchLoading:
 	default:
-		return 0, nil, fault.Errorf(fault.Invalid, "BATCH-NOT-LOADING", "batch %s is %s; only a loading batch can be aborted", b.ID, b.Status)
+		return 0, nil, fault.Errorf(fault.Invalid, "BATCH-NOT-LOADING", "batch %s %s; only a loading batch can be aborted", b.ID, statusPhrase(b.Status))
 	}
 	now := h.now().UnixMilli()
 	b.Status, b.Updated, b.Completed = catalog.BatchAborted, now, now
@@ -779,4 +863,12 @@ func s3Invalid(err error, code, msg string) error {
 		}
 	}
 	return s3Fault(err, "complete the upload")
+}
+
+// count is "1 byte" or "n bytes", for messages.
+func count(n int64, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.FormatInt(n, 10) + " " + unit + "s"
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -38,6 +39,7 @@ func (e *batchEnv) do(route string, params map[string]string, query string, head
 	e.t.Helper()
 	ev := event(route, params, query, string(body))
 	ev.Headers = headers
+	ev.RawPath = rawPath(route, params)
 	if raw {
 		ev.Body, ev.IsBase64Encoded = base64.StdEncoding.EncodeToString(body), true
 	}
@@ -46,6 +48,30 @@ func (e *batchEnv) do(route string, params map[string]string, query string, head
 		e.t.Fatalf("Handle: %v", err)
 	}
 	return resp
+}
+
+// rawPath is the path API Gateway's rawPath gives for a route and its
+// parameters: each segment percent-encoded, a greedy parameter's '/' kept.
+// A parameter that starts with "raw:" is put in as it is.
+func rawPath(route string, params map[string]string) string {
+	_, tmpl, _ := strings.Cut(route, " ")
+	segs := strings.Split(tmpl, "/")
+	for i, s := range segs {
+		if !strings.HasPrefix(s, "{") {
+			continue
+		}
+		v := params[strings.Trim(s, "{}+")]
+		if raw, ok := strings.CutPrefix(v, "raw:"); ok {
+			segs[i] = raw
+			continue
+		}
+		parts := strings.Split(v, "/")
+		for j, p := range parts {
+			parts[j] = url.PathEscape(p)
+		}
+		segs[i] = strings.Join(parts, "/")
+	}
+	return strings.Join(segs, "/")
 }
 
 func (e *batchEnv) create(body string) string {
@@ -413,4 +439,194 @@ func TestCompleteAndAbortRace(t *testing.T) {
 			t.Errorf("status %s, manifest written %v", b.Status, e.s3.objects[ManifestKey(id)] != nil)
 		}
 	})
+}
+
+// TestFilePathMustBeUTF8WithoutControlsOrTrailingSlash: the file path is
+// read from the raw path, so bytes that are not UTF-8 (which the event's
+// JSON would turn into U+FFFD, making a%FFb.json and a%FEb.json one
+// file), control characters and a trailing '/' (which the event drops)
+// are refused on every route that takes {filePath+}.
+func TestFilePathMustBeUTF8WithoutControlsOrTrailingSlash(t *testing.T) {
+	e := newBatchEnv(t)
+	id := e.create(`{"datasetId":"` + testDS + `","inputFormat":{"format":"json"}}`)
+	// params as the event carries them: replaced and trimmed.
+	bad := map[string]string{
+		"a%FFb.json": "a\ufffdb.json", "a%FEb.json": "a\ufffdb.json", "a%C3b.json": "a\ufffdb.json",
+		"files/dir/": "files/dir", "a%00b": "a\x00b", "a%0Ab": "a\nb", "a%1Fb": "a\x1fb", "a%7Fb": "a\x7fb", "a%ZZ": "a%ZZ",
+	}
+	for raw, decoded := range bad {
+		params := fileParams(id, testDS, decoded)
+		ev := func(route, query string, headers map[string]string, body string, b64 bool) events.APIGatewayV2HTTPResponse {
+			t.Helper()
+			x := event(route, params, query, body)
+			x.RawPath = strings.Replace(rawPath(route, fileParams(id, testDS, "F")), "/F", "/"+raw, 1)
+			x.Headers = headers
+			if b64 {
+				x.Body, x.IsBase64Encoded = base64.StdEncoding.EncodeToString([]byte(body)), true
+			}
+			resp, err := e.h.Handle(context.Background(), x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp
+		}
+		wantStatus(t, "PUT "+raw, ev("PUT "+filesPath, "", nil, "{}", true), 400, "BATCH-FILE-PATH")
+		for _, a := range []string{"INITIALIZE", "COMPLETE", "PRESIGN"} {
+			wantStatus(t, a+" "+raw, ev("POST "+filesPath, "action="+a, nil, "", false), 400, "BATCH-FILE-PATH")
+		}
+		wantStatus(t, "PATCH "+raw, ev("PATCH "+filesPath, "", map[string]string{"content-range": "bytes 0-1/*"}, "{}", true), 400, "BATCH-FILE-PATH")
+	}
+	if files, _ := e.m.ListBatchFiles(context.Background(), id); len(files) != 0 {
+		t.Errorf("files recorded from refused paths: %+v", files)
+	}
+	if len(e.s3.objects) != 0 {
+		t.Errorf("objects stored from refused paths: %d", len(e.s3.objects))
+	}
+	wantStatus(t, "UTF-8 path", e.put(id, "caf\u00e9/a b.json", []byte("{}")), 200, "")
+	if _, err := e.m.GetBatchFile(context.Background(), id, "caf\u00e9/a b.json"); err != nil {
+		t.Errorf("UTF-8 path not stored under its name: %v", err)
+	}
+}
+
+// TestActionIsOneUpperCaseName: AEP's actions are upper case and given
+// once; a repeated action, a lower-case one or an unknown one is 400
+// BATCH-ACTION and changes nothing.
+func TestActionIsOneUpperCaseName(t *testing.T) {
+	e := newBatchEnv(t)
+	id := e.create(`{"datasetId":"` + testDS + `","inputFormat":{"format":"json"}}`)
+	wantStatus(t, "put", e.put(id, "a.json", []byte("{}\n")), 200, "")
+	for _, q := range []string{"action=ABORT&action=COMPLETE", "action=COMPLETE&action=COMPLETE", "action=complete", "action=Abort", "", "action="} {
+		resp := e.do("POST "+importBase+"/{batchId}", map[string]string{"batchId": id}, q, nil, nil, false)
+		wantStatus(t, "batch "+q, resp, 400, "BATCH-ACTION")
+	}
+	if b, _ := e.m.GetBatch(context.Background(), id); b.Status != catalog.BatchLoading {
+		t.Fatalf("status %s after refused actions, want loading", b.Status)
+	}
+	for _, q := range []string{"action=INITIALIZE&action=PRESIGN", "action=initialize", "action=Presign", "action=ABORT", ""} {
+		resp := e.do("POST "+filesPath, fileParams(id, testDS, "b.json"), q, nil, nil, false)
+		wantStatus(t, "file "+q, resp, 400, "BATCH-ACTION")
+	}
+	if _, err := e.m.GetBatchFile(context.Background(), id, "b.json"); err == nil {
+		t.Errorf("a refused file action recorded b.json")
+	}
+	wantStatus(t, "one COMPLETE", e.batchAction(id, "COMPLETE"), 200, "")
+}
+
+// TestPresignPartsMustBePositive: {"parts": 0} or a negative count is 400
+// BATCH-PARTS; no body, an empty object or "parts" left out is one PUT.
+func TestPresignPartsMustBePositive(t *testing.T) {
+	e := newBatchEnv(t)
+	id := e.create(`{"datasetId":"` + testDS + `","inputFormat":{"format":"json"}}`)
+	for _, body := range []string{`{"parts":0}`, `{"parts":-1}`, `{"parts":0,"firstPart":1}`, `{"firstPart":2}`} {
+		wantStatus(t, body, e.fileAction(id, "m.json", "PRESIGN", body), 400, "BATCH-PARTS")
+	}
+	if _, err := e.m.GetBatchFile(context.Background(), id, "m.json"); err == nil {
+		t.Errorf("a refused PRESIGN recorded the file")
+	}
+	for _, body := range []string{"", "{}"} {
+		resp := e.fileAction(id, "s.json", "PRESIGN", body)
+		wantStatus(t, "single "+body, resp, 200, "")
+		var got struct{ Method string }
+		json.Unmarshal([]byte(resp.Body), &got)
+		if got.Method != "PUT" {
+			t.Errorf("PRESIGN %q answered %s, want a single PUT", body, resp.Body)
+		}
+	}
+}
+
+// TestNotLoadingMessagesReadWell: the refusal of an upload names where the
+// batch stands in words.
+func TestNotLoadingMessagesReadWell(t *testing.T) {
+	e := newBatchEnv(t)
+	for status, want := range map[string]string{
+		catalog.BatchSuccess: "has already finished (success)", catalog.BatchFailed: "has already finished (failed)",
+		catalog.BatchProcessing: "is processing", catalog.BatchAborted: "was aborted",
+	} {
+		id := "B" + status
+		e.m.batches = append(e.m.batches, catalog.Batch{ID: id, DatasetID: testDS, Status: status})
+		resp := e.put(id, "a.json", []byte("{}"))
+		wantStatus(t, status, resp, 400, "BATCH-NOT-LOADING")
+		var eb apigw.ErrorBody
+		json.Unmarshal([]byte(resp.Body), &eb)
+		if !strings.Contains(eb.Message, "batch "+id+" "+want+";") {
+			t.Errorf("%s: message %q does not say %q", status, eb.Message, want)
+		}
+		if status != catalog.BatchAborted {
+			resp = e.batchAction(id, "ABORT")
+			json.Unmarshal([]byte(resp.Body), &eb)
+			if !strings.Contains(eb.Message, want) {
+				t.Errorf("ABORT %s: message %q does not say %q", status, eb.Message, want)
+			}
+		}
+	}
+}
+
+// TestExportInputFile: the self link of each input_files entry answers the
+// file: its bytes up to 4 MB (a chunked file's chunks in order), a 307 to
+// a pre-signed GET for one larger object, 400 EXPORT-FILE-TOO-LARGE for a
+// larger chunked file, 404 for an unknown name.
+func TestExportInputFile(t *testing.T) {
+	e := newBatchEnv(t)
+	id := e.create(`{"datasetId":"` + testDS + `","inputFormat":{"format":"json"}}`)
+	wantStatus(t, "put", e.put(id, "day=1/a b+c.json", []byte("{\"a\":1}\n")), 200, "")
+	wantStatus(t, "initialize", e.fileAction(id, "c.json", "INITIALIZE", ""), 201, "")
+	wantStatus(t, "chunk 2", e.patch(id, "c.json", 3, "45\n", "*"), 200, "")
+	wantStatus(t, "chunk 1", e.patch(id, "c.json", 0, "{\"x", "*"), 200, "")
+	wantStatus(t, "complete c", e.fileAction(id, "c.json", "COMPLETE", ""), 201, "")
+	wantStatus(t, "big", e.put(id, "big.json", []byte(strings.Repeat("b", maxInlineBytes+1))), 200, "")
+	wantStatus(t, "initialize big chunked", e.fileAction(id, "bc.json", "INITIALIZE", ""), 201, "")
+	half := strings.Repeat("c", maxInlineBytes/2+1)
+	wantStatus(t, "big chunk 1", e.patch(id, "bc.json", 0, half, "*"), 200, "")
+	wantStatus(t, "big chunk 2", e.patch(id, "bc.json", len(half), half, "*"), 200, "")
+	wantStatus(t, "complete bc", e.fileAction(id, "bc.json", "COMPLETE", ""), 201, "")
+	wantStatus(t, "initialize open", e.fileAction(id, "open.json", "INITIALIZE", ""), 201, "")
+
+	get := func(href string) events.APIGatewayV2HTTPResponse {
+		t.Helper()
+		_, query, _ := strings.Cut(href, "?")
+		return e.do("GET "+exportBase+"/{batchId}/meta", map[string]string{"batchId": id}, query, nil, nil, false)
+	}
+	resp := get(metaHref(id, "input_files"))
+	wantStatus(t, "input_files", resp, 200, "")
+	var page metaPage
+	json.Unmarshal([]byte(resp.Body), &page)
+	links := map[string]string{}
+	for _, d := range page.Data {
+		links[d.Name] = d.Links["self"].Href
+	}
+	for name, want := range map[string]string{"day=1/a b+c.json": "{\"a\":1}\n", "c.json": "{\"x45\n"} {
+		resp := get(links[name])
+		body, _ := base64.StdEncoding.DecodeString(resp.Body)
+		if resp.StatusCode != 200 || string(body) != want || resp.Headers["content-type"] != "application/octet-stream" {
+			t.Errorf("%s via %s: %d %q %v", name, links[name], resp.StatusCode, body, resp.Headers)
+		}
+	}
+	resp = get(links["big.json"])
+	if resp.StatusCode != 307 || resp.Headers["location"] != "https://s3.test/"+stagingKey(id, testDS, "big.json")+"?op=get" {
+		t.Errorf("big.json: %d %v", resp.StatusCode, resp.Headers)
+	}
+	wantStatus(t, "big chunked", get(links["bc.json"]), 400, "EXPORT-FILE-TOO-LARGE")
+	wantStatus(t, "open chunked", get(links["open.json"]), 409, "EXPORT-FILE-INCOMPLETE")
+	wantStatus(t, "unknown", get(metaHref(id, "input_files/nope.json")), 404, "EXPORT-FILE-NOT-FOUND")
+	wantStatus(t, "empty name", get("?path=input_files/"), 400, "EXPORT-PATH")
+	for _, q := range []string{"path=input_files/a%FFb.json", "path=input_files/a%0Ab", "path=row_errors/a%FEb.json", "path=row_errors/a%7F"} {
+		wantStatus(t, q, get("?"+q), 400, "EXPORT-PATH")
+	}
+}
+
+// TestContentRangeMessageCountsInWords: a chunk whose body does not match
+// its range is refused with "1 byte" for one byte and "n bytes" otherwise.
+func TestContentRangeMessageCountsInWords(t *testing.T) {
+	e := newBatchEnv(t)
+	id := e.create(`{"datasetId":"` + testDS + `","inputFormat":{"format":"json"}}`)
+	wantStatus(t, "initialize", e.fileAction(id, "c.json", "INITIALIZE", ""), 201, "")
+	for cr, want := range map[string]string{"bytes 0-0/*": "names 1 byte, the body holds 2", "bytes 0-2/*": "names 3 bytes, the body holds 2"} {
+		resp := e.do("PATCH "+filesPath, fileParams(id, testDS, "c.json"), "", map[string]string{"content-range": cr}, []byte("{}"), true)
+		wantStatus(t, cr, resp, 400, "BATCH-CONTENT-RANGE")
+		var eb apigw.ErrorBody
+		json.Unmarshal([]byte(resp.Body), &eb)
+		if !strings.Contains(eb.Message, want) {
+			t.Errorf("%s: message %q does not say %q", cr, eb.Message, want)
+		}
+	}
 }

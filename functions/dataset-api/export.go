@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/mosaic-cdp/mosaic/shared/apigw"
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 )
 
@@ -44,7 +46,13 @@ type hrefLink struct {
 }
 
 func metaHref(batchID, p string) string {
-	return exportBase + "/" + batchID + "/meta?path=" + url.QueryEscape(p)
+	return exportBase + "/" + batchID + "/meta?path=" + queryEscape(p)
+}
+
+// queryEscape escapes a query value for apigw.QueryParams, which reads '+'
+// as a plus sign (RFC 3986): a space is "%20", not url.QueryEscape's "+".
+func queryEscape(v string) string {
+	return strings.ReplaceAll(url.QueryEscape(v), "+", "%20")
 }
 
 // exportMeta is AEP's GET /export/batches/{batchId}/meta?path=…:
@@ -54,9 +62,11 @@ func metaHref(batchID, p string) string {
 //   - row_errors/<name>: that file, JSON Lines, when at most 4 MB; a larger
 //     one is 307 to a pre-signed GET valid an hour.
 //   - input_files: the batch's files with their lengths.
+//   - input_files/<name>: that file's bytes (inputFile).
 //
-// Unknown batch 404 BATCH-NOT-FOUND; another path 400 EXPORT-PATH; an
-// unknown diagnostics file 404 EXPORT-FILE-NOT-FOUND.
+// Unknown batch 404 BATCH-NOT-FOUND; another path, or a name that is not
+// UTF-8 or holds a control character, 400 EXPORT-PATH; an unknown file
+// 404 EXPORT-FILE-NOT-FOUND.
 func (h *handler) exportMeta(ctx context.Context, r *apigw.Request) (int, any, error) {
 	b, err := h.cat.GetBatch(ctx, r.Param("batchId"))
 	if err != nil {
@@ -107,13 +117,18 @@ func (h *handler) exportMeta(ctx context.Context, r *apigw.Request) (int, any, e
 		}
 		out.Page.Count, out.Page.Limit = len(out.Data), limit
 		if next != "" {
-			out.Links = map[string]hrefLink{"next": {Href: metaHref(b.ID, "row_errors") + "&limit=" + strconv.Itoa(limit) + "&start=" + url.QueryEscape(next)}}
+			out.Links = map[string]hrefLink{"next": {Href: metaHref(b.ID, "row_errors") + "&limit=" + strconv.Itoa(limit) + "&start=" + queryEscape(next)}}
 		}
 		return http.StatusOK, out, nil
+	case strings.HasPrefix(p, "input_files/"):
+		return h.inputFile(ctx, b.ID, strings.TrimPrefix(p, "input_files/"))
 	case strings.HasPrefix(p, "row_errors/"):
 		name := strings.TrimPrefix(p, "row_errors/")
 		if name == "" || strings.Contains(name, "/") {
 			return 0, nil, fault.E(fault.Invalid, "EXPORT-PATH", "path is row_errors/<file name>")
+		}
+		if err := validName(name); err != nil {
+			return 0, nil, fault.Wrap(err, fault.Invalid, "EXPORT-PATH", "file name "+err.Error())
 		}
 		key := diagnosticsPrefix(b.ID) + name
 		head, err := h.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(key)})
@@ -132,7 +147,84 @@ func (h *handler) exportMeta(ctx context.Context, r *apigw.Request) (int, any, e
 		}
 		return http.StatusOK, jsonLines(body, nil), nil
 	}
-	return 0, nil, fault.E(fault.Invalid, "EXPORT-PATH", "path is row_errors, row_errors/<file name> or input_files")
+	return 0, nil, fault.E(fault.Invalid, "EXPORT-PATH", "path is row_errors, row_errors/<file name>, input_files or input_files/<file name>")
+}
+
+// inputFile is meta?path=input_files/<name>, the link the input_files
+// listing gives for each file:
+//   - a file of at most 4 MB (maxInlineBytes): 200, its bytes
+//     (application/octet-stream), a chunked file's chunk objects
+//     concatenated in offset order;
+//   - a larger file stored as one object (PUT, pre-signed PUT or
+//     multipart): 307 to a pre-signed GET of that object version, valid
+//     an hour;
+//   - a larger chunked file: 400 EXPORT-FILE-TOO-LARGE, since one answer
+//     carries at most 4 MB and there is no single object to redirect to.
+//
+// An unknown name, or a file whose objects are no longer stored (staged
+// files live 30 days), is 404 EXPORT-FILE-NOT-FOUND; a file not yet
+// uploaded completely is 409 EXPORT-FILE-INCOMPLETE; a name that is not
+// UTF-8 or holds a control character is 400 EXPORT-PATH.
+func (h *handler) inputFile(ctx context.Context, batchID, name string) (int, any, error) {
+	if name == "" {
+		return 0, nil, fault.E(fault.Invalid, "EXPORT-PATH", "path is input_files/<file name>")
+	}
+	if err := validName(name); err != nil {
+		return 0, nil, fault.Wrap(err, fault.Invalid, "EXPORT-PATH", "file name "+err.Error())
+	}
+	f, err := h.cat.GetBatchFile(ctx, batchID, name)
+	if isKind(err, fault.NotFound) {
+		return 0, nil, fault.Errorf(fault.NotFound, "EXPORT-FILE-NOT-FOUND", "batch %s has no file %q", batchID, name)
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	if !f.Complete || len(f.Objects) == 0 {
+		return 0, nil, fault.Errorf(fault.Conflict, "EXPORT-FILE-INCOMPLETE", "file %q is not uploaded completely yet", name)
+	}
+	gone := fault.Errorf(fault.NotFound, "EXPORT-FILE-NOT-FOUND", "file %q of batch %s is no longer stored", name, batchID)
+	if f.Size > maxInlineBytes {
+		if len(f.Objects) > 1 {
+			return 0, nil, fault.Errorf(fault.Invalid, "EXPORT-FILE-TOO-LARGE",
+				"file %q is %d bytes in %d chunks: over the %d bytes one answer carries, and not one object a link could point to", name, f.Size, len(f.Objects), maxInlineBytes)
+		}
+		o := f.Objects[0]
+		in := &s3.GetObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(o.Key)}
+		if o.VersionID != "" {
+			in.VersionId = aws.String(o.VersionID)
+		}
+		req, err := h.presign.PresignGetObject(ctx, in, func(o *s3.PresignOptions) { o.Expires = presignTTL })
+		if err != nil {
+			return 0, nil, s3Fault(err, "sign the download")
+		}
+		return http.StatusTemporaryRedirect, apigw.Raw{Header: map[string]string{"location": req.URL}}, nil
+	}
+	objs := append([]catalog.FileObject(nil), f.Objects...)
+	sort.SliceStable(objs, func(i, j int) bool { return objs[i].Offset < objs[j].Offset })
+	body := make([]byte, 0, f.Size)
+	for _, o := range objs {
+		in := &s3.GetObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(o.Key)}
+		if o.VersionID != "" {
+			in.VersionId = aws.String(o.VersionID)
+		}
+		out, err := h.s3.GetObject(ctx, in)
+		if isNotFound(err) {
+			return 0, nil, gone
+		}
+		if err != nil {
+			return 0, nil, s3Fault(err, "read the file")
+		}
+		b, err := io.ReadAll(io.LimitReader(out.Body, maxInlineBytes+1-int64(len(body))))
+		out.Body.Close()
+		if err != nil {
+			return 0, nil, s3Fault(err, "read the file")
+		}
+		body = append(body, b...)
+	}
+	if int64(len(body)) != f.Size {
+		return 0, nil, fault.Errorf(fault.Internal, "EXPORT-FILE-SIZE", "file %q read %d bytes, recorded %d", name, len(body), f.Size)
+	}
+	return http.StatusOK, apigw.Raw{Header: map[string]string{"content-type": "application/octet-stream"}, Body: body}, nil
 }
 
 // justBefore is a key that sorts just before k: S3's StartAfter is
@@ -239,5 +331,5 @@ func (h *handler) exportFailed(ctx context.Context, r *apigw.Request) (int, any,
 }
 
 func failedLink(batchID, next string) string {
-	return "<" + exportBase + "/" + batchID + "/failed?start=" + url.QueryEscape(next) + `>; rel="next"`
+	return "<" + exportBase + "/" + batchID + "/failed?start=" + queryEscape(next) + `>; rel="next"`
 }

@@ -58,15 +58,79 @@ type Request struct {
 }
 
 // Param returns a path parameter, decoded once more when it still holds
-// percent-escapes: a URL-encoded $id may arrive encoded once or twice.
+// percent-escapes: a URL-encoded $id may arrive encoded once or twice. A
+// second decoding that would give bytes that are not UTF-8 is not made.
 func (r *Request) Param(name string) string {
 	v := r.Params[name]
 	if strings.Contains(v, "%") {
-		if d, err := url.PathUnescape(v); err == nil {
+		if d, err := url.PathUnescape(v); err == nil && utf8.ValidString(d) {
 			return d
 		}
 	}
 	return v
+}
+
+// Errors of GreedyParam.
+var (
+	ErrPathEscape = errors.New("path holds a malformed percent-escape")
+	ErrPathUTF8   = errors.New("path is not valid UTF-8 once percent-decoded")
+	ErrPathRoute  = errors.New("path does not match the route")
+)
+
+// GreedyParam returns the greedy path parameter {name+} of the request's
+// route (RouteKey "METHOD /a/{b}/{name+}"), read from the raw path and
+// percent-decoded here (RFC 3986 §2.1) rather than taken from Params: in
+// the event, bytes that are not UTF-8 have already become U+FFFD (JSON
+// strings are Unicode, RFC 8259 §8.1) and a trailing '/' may have been
+// dropped, so "a%FFb" and "a%FEb" would be one name and "dir/" would be
+// "dir". The raw path may carry leading segments the route does not name
+// (a stage or a base path mapping). Errors: ErrPathEscape, ErrPathUTF8,
+// ErrPathRoute (the raw path does not match the route key).
+func (r *Request) GreedyParam(name string) (string, error) {
+	_, tmpl, _ := strings.Cut(r.RouteKey, " ")
+	tsegs := strings.Split(strings.TrimPrefix(tmpl, "/"), "/")
+	g := -1
+	for i, s := range tsegs {
+		if s == "{"+name+"+}" {
+			g = i
+			break
+		}
+	}
+	if g < 0 {
+		return "", ErrPathRoute
+	}
+	rsegs := strings.Split(strings.TrimPrefix(r.Path, "/"), "/")
+	for off := 0; off+g < len(rsegs); off++ {
+		if !segmentsMatch(tsegs[:g], rsegs[off:off+g]) {
+			continue
+		}
+		d, err := url.PathUnescape(strings.Join(rsegs[off+g:], "/"))
+		if err != nil {
+			return "", ErrPathEscape
+		}
+		if !utf8.ValidString(d) {
+			return "", ErrPathUTF8
+		}
+		return d, nil
+	}
+	return "", ErrPathRoute
+}
+
+// segmentsMatch reports whether raw path segments match template segments:
+// literals equal, parameters ({x}) any non-empty segment.
+func segmentsMatch(tmpl, raw []string) bool {
+	for i, t := range tmpl {
+		if strings.HasPrefix(t, "{") && strings.HasSuffix(t, "}") {
+			if raw[i] == "" {
+				return false
+			}
+			continue
+		}
+		if t != raw[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Decode decodes the JSON body into v strictly: unknown fields are refused

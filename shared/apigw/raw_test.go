@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"testing"
 )
@@ -58,5 +59,40 @@ func TestRawAnswersKeepHeadersAndBytes(t *testing.T) {
 	resp, _ = redirect.Serve(context.Background(), request("GET /d", ""))
 	if resp.StatusCode != http.StatusTemporaryRedirect || resp.Headers["location"] != "https://example.com/x" || resp.Body != "" {
 		t.Errorf("redirect %+v", resp)
+	}
+}
+
+func TestGreedyParamKeepsWhatTheEventLoses(t *testing.T) {
+	const key = "PUT /import/batches/{batchId}/files/{filePath+}"
+	cases := []struct {
+		raw, want string
+		err       error
+	}{
+		{"/import/batches/B1/files/a/b.json", "a/b.json", nil},
+		{"/import/batches/B1/files/a%20b%2Fc.json", "a b/c.json", nil},
+		{"/import/batches/B1/files/dir/", "dir/", nil},
+		{"/prod/import/batches/B1/files/x%C3%A9.json", "x\u00e9.json", nil},
+		{"/import/batches/B1/files/a%FFb.json", "", ErrPathUTF8},
+		{"/import/batches/B1/files/a%FEb.json", "", ErrPathUTF8},
+		{"/import/batches/B1/files/a%ZZ", "", ErrPathEscape},
+		{"/import/batches/B1/other/a", "", ErrPathRoute},
+		{"/import/batches/B1/files", "", ErrPathRoute},
+	}
+	for _, c := range cases {
+		r := &Request{RouteKey: key, Path: c.raw, Params: map[string]string{"filePath": "a\ufffdb.json"}}
+		got, err := r.GreedyParam("filePath")
+		if got != c.want || !errors.Is(err, c.err) {
+			t.Errorf("%s: got %q, %v; want %q, %v", c.raw, got, err, c.want, c.err)
+		}
+	}
+}
+
+func TestParamDoesNotDecodeIntoInvalidUTF8(t *testing.T) {
+	r := &Request{Params: map[string]string{"id": "a%FFb", "ok": "a%C3%A9"}}
+	if got := r.Param("id"); got != "a%FFb" {
+		t.Errorf("Param(id) = %q, want it left encoded", got)
+	}
+	if got := r.Param("ok"); got != "a\u00e9" {
+		t.Errorf("Param(ok) = %q", got)
 	}
 }

@@ -143,7 +143,7 @@ func (r *csvReader) read() (Record, error) {
 		return Record{Number: r.n, Raw: raw, Err: fault.Errorf(fault.Invalid, CodeRowTooLarge, "row is over the %d-byte limit", MaxLineBytes)}, nil
 	case len(fields) != len(r.h.columns):
 		return Record{Number: r.n, Raw: raw, Err: fault.Errorf(fault.Invalid, CodeRowCSVRagged,
-			"row has %d fields, the header %d", len(fields), len(r.h.columns))}, nil
+			"row has %s, the header has %d", fieldCount(len(fields)), len(r.h.columns))}, nil
 	}
 	r.data = r.h.build(r.data[:0], fields)
 	return Record{Number: r.n, Data: r.data, Raw: raw}, nil
@@ -500,4 +500,12 @@ func jsonString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// fieldCount is "1 field" or "n fields", for messages.
+func fieldCount(n int) string {
+	if n == 1 {
+		return "1 field"
+	}
+	return strconv.Itoa(n) + " fields"
 }

@@ -157,3 +157,17 @@ func TestCSVResume(t *testing.T) {
 		})
 	}
 }
+
+// TestCSVRaggedRowMessageCountsInWords: a ragged row's message says "1
+// field" for one and "n fields" otherwise, and names the header's count.
+func TestCSVRaggedRowMessageCountsInWords(t *testing.T) {
+	recs, _, err := openAll(t, src("a.csv", []byte("a,b,c\n1\n1,2\n")), csvFormat, nil, Position{})
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("%v %q", err, describe(t, recs))
+	}
+	for i, want := range []string{"row has 1 field, the header has 3", "row has 2 fields, the header has 3"} {
+		if recs[i].Err == nil || !strings.Contains(recs[i].Err.Error(), want) {
+			t.Errorf("record %d: error %v, want %q", i+1, recs[i].Err, want)
+		}
+	}
+}
