@@ -95,6 +95,12 @@ type IngestSpec struct {
 	// row (the ingest pipeline then stores the row encoded again rather
 	// than the bytes received). Nil when Validate is nil.
 	Check func(row map[string]any) (vs []Violation, changed bool)
+	// CheckPatch is Check for a partial row (an upsert row, a streamed
+	// merge or delete): the schema's required fields, and the identity
+	// fields descriptors make required, are not required. The row must
+	// hold no nulls (the pipeline takes a patch's nulls out first). Nil
+	// when Validate is nil; compiled on first use.
+	CheckPatch func(row map[string]any) (vs []Violation, changed bool)
 	// FieldType returns the XDM type of the field at a dotted path of the
 	// resolved schema ("person.name.firstName"; "[0]" for an array
 	// element, "identityMap.Email[0].id"; any key below a map field):

@@ -97,8 +97,14 @@ type Row struct {
 	Src string
 	// Batch is the batch id, or the stream position.
 	Batch string
-	// Op is the streaming operation; empty means create.
+	// Op is the streaming operation (OpCreate, OpMerge, OpDelete); empty
+	// means OpMerge for an upsert dataset and OpCreate otherwise.
 	Op string
+	// IdentityDataset, when set, is the dataset the row's identity links
+	// are written with as their source (AEP's streaming
+	// operations.identity "create" with operations.identityDatasetId),
+	// whether or not the row's own dataset is enabled for Identity.
+	IdentityDataset string
 }
 
 // Outcome is what a row became.

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/merge"
 )
 
 // MaxMessageBytes bounds one streaming message (or one batch of them).
@@ -14,9 +15,9 @@ const MaxMessageBytes = 1 << 20
 
 // Operations of a streaming message (AEP's header.operations.data).
 const (
-	OpCreate = "create"
-	OpMerge  = "merge"
-	OpDelete = "delete"
+	OpCreate = merge.OpCreate
+	OpMerge  = merge.OpMerge
+	OpDelete = merge.OpDelete
 )
 
 // Streaming message error codes.

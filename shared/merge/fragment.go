@@ -25,7 +25,19 @@ type Fragment struct {
 	Src string
 	// Batch is the batch id or stream position that wrote it.
 	Batch string
+	// Op is how the fragment changes the stored one (AEP's streaming
+	// header.operations.data): "" or OpCreate replaces it whole, OpMerge
+	// patches it with Record (JSON Merge Patch, RFC 7386), OpDelete
+	// removes it (Record nil). See package upsert for the order-safe rules.
+	Op string
 }
+
+// Operations of a fragment write (AEP's header.operations.data).
+const (
+	OpCreate = "create"
+	OpMerge  = "merge"
+	OpDelete = "delete"
+)
 
 // Newer reports whether a is ordered after b: ordering time, then source.
 func Newer(a, b Fragment) bool {
