@@ -37,7 +37,8 @@ import (
 // fragment; a streamed message says create, merge or delete in
 // header.operations.data. The expected states below are computed by the
 // tests themselves, by applying the updates one after the other in
-// ordering-time order with mergePatch.
+// ordering-time order with mergePatch. The tests run in parallel with
+// one another: each has its own schema, datasets and identities.
 
 // timeLayout writes extSourceSystemAudit.lastUpdatedDate, the ordering time.
 const timeLayout = "2006-01-02T15:04:05.000Z"
@@ -133,13 +134,25 @@ func streamMessage(schemaID, dataset string, ops map[string]any, entity map[stri
 	return msg
 }
 
+var cliVersion struct {
+	once sync.Once
+	v2   bool
+}
+
+// cliIsV2 is cliV2, asked once.
+func cliIsV2(t *testing.T) bool {
+	t.Helper()
+	cliVersion.once.Do(func() { cliVersion.v2 = cliV2(t) })
+	return cliVersion.v2
+}
+
 // putRecordSeq puts one record with the AWS CLI and returns its sequence
 // number. Records put one after the other under one partition key are in
 // that order in their shard.
 func putRecordSeq(t *testing.T, partitionKey string, data []byte) string {
 	t.Helper()
 	args := []string{"kinesis", "put-record", "--stream-name", tgt.Stream, "--partition-key", partitionKey, "--data", string(data)}
-	if cliV2(t) {
+	if cliIsV2(t) {
 		args = append(args, "--cli-binary-format", "raw-in-base64-out")
 	}
 	var put struct{ SequenceNumber string }
@@ -168,7 +181,7 @@ func putRecords(t *testing.T, recs []kinesisRecord) []string {
 		t.Fatal(err)
 	}
 	args := []string{"kinesis", "put-records", "--cli-input-json", "file://" + input}
-	if cliV2(t) {
+	if cliIsV2(t) {
 		args = append(args, "--cli-binary-format", "raw-in-base64-out")
 	}
 	var put struct {
@@ -187,19 +200,25 @@ func putRecords(t *testing.T, recs []kinesisRecord) []string {
 
 // flushShards waits until everything put on the stream so far under each
 // partition key has been processed. It puts a create of a new identity
-// (a sentinel) under each key, after those records, and waits for the
-// sentinels' profiles: a key's records share a shard, Kinesis keeps a
-// shard's order, and stream-ingest processes a shard in order, retrying
-// from the first record that failed.
+// (a sentinel) under each key, in one call made after those records were
+// put, and waits for the sentinels' profiles: a key's records share a
+// shard, a record put later has a later sequence number in its shard, and
+// stream-ingest processes a shard in order, retrying from the first record
+// that failed.
 func flushShards(t *testing.T, schemaID, dataset string, keys ...string) {
 	t.Helper()
 	var sentinels []string
+	var recs []kinesisRecord
 	for i, k := range keys {
 		email := fmt.Sprintf("sentinel%d-%d@flush.example.com", time.Now().UnixNano(), i)
-		putRecordSeq(t, k, streamMessage(schemaID, dataset, nil, map[string]any{"personalEmail": map[string]any{"address": email}}))
+		recs = append(recs, kinesisRecord{
+			Data:         string(streamMessage(schemaID, dataset, nil, map[string]any{"personalEmail": map[string]any{"address": email}})),
+			PartitionKey: k,
+		})
 		sentinels = append(sentinels, email)
 	}
-	eventually(t, 90*time.Second, "the records before the sentinels processed", func() error {
+	putRecords(t, recs)
+	eventually(t, 2*time.Minute, "the records before the sentinels processed", func() error {
 		for _, e := range sentinels {
 			if status, _ := lookup(t, "Email", e); status != http.StatusOK {
 				return errorf("sentinel %s: lookup status %d", e, status)
@@ -296,14 +315,15 @@ func checkProfiles(t *testing.T, what string, want map[string]map[string]any) bo
 	}
 	close(work)
 	wg.Wait()
-	if len(bad) > 0 {
+	n := len(bad)
+	if n > 0 {
 		sort.Strings(bad)
-		if len(bad) > 10 {
+		if n > 10 {
 			bad = append(bad[:10], "…")
 		}
-		t.Errorf("%s: profiles not as expected:\n%s", what, strings.Join(bad, "\n"))
+		t.Errorf("%s: %d of %d profiles not as expected:\n%s", what, n, len(want), strings.Join(bad, "\n"))
 	}
-	return len(bad) == 0
+	return n == 0
 }
 
 // wantNoData checks that an identity is answered as one Mosaic holds no
@@ -519,6 +539,7 @@ func arrowParquet(t *testing.T, schema *arrow.Schema, rows []map[string]any) []b
 // Every profile then is exactly what applying the files in order as merge
 // patches gives. An experience event dataset cannot be an upsert dataset.
 func TestUpsertFileCorrectsOneAttribute(t *testing.T) {
+	t.Parallel()
 	stamp := time.Now().UnixNano()
 	schemaID, tn := upsertSchema(t, fmt.Sprintf("Upsert files %d", stamp))
 
@@ -742,6 +763,7 @@ func mergeGroups(tn string) []func(r *rand.Rand) (string, any) {
 // invocations write the same fragments at once). Each profile ends exactly
 // as applying the merges once each in time order gives.
 func TestStreamMergesConverge(t *testing.T) {
+	t.Parallel()
 	stamp := time.Now().UnixNano()
 	schemaID, tn := upsertSchema(t, fmt.Sprintf("Stream merges %d", stamp))
 	ds := createUpsertDataset(t, "Stream merges", schemaID)
@@ -824,6 +846,7 @@ func TestStreamMergesConverge(t *testing.T) {
 // not bring it back; a merge at t4, newer than the delete, brings back
 // its own attributes and nothing else.
 func TestDeleteThenOlderReplayStaysDeleted(t *testing.T) {
+	t.Parallel()
 	stamp := time.Now().UnixNano()
 	schemaID, tn := upsertSchema(t, fmt.Sprintf("Deletes %d", stamp))
 	ds := createUpsertDataset(t, "Deletes", schemaID)
@@ -849,16 +872,18 @@ func TestDeleteThenOlderReplayStaysDeleted(t *testing.T) {
 	}
 	del := map[string]any{"personalEmail": who, "extSourceSystemAudit": at(3)}
 
-	putRecordSeq(t, key, streamMessage(schemaID, ds, map[string]any{"data": "create"}, create))
-	putRecordSeq(t, key, streamMessage(schemaID, ds, map[string]any{"data": "merge"}, merge))
+	createAndMerge := []kinesisRecord{
+		{Data: string(streamMessage(schemaID, ds, map[string]any{"data": "create"}, create)), PartitionKey: key},
+		{Data: string(streamMessage(schemaID, ds, map[string]any{"data": "merge"}, merge)), PartitionKey: key},
+	}
+	putRecords(t, createAndMerge)
 	flushShards(t, schemaID, ds, key)
 	checkProfiles(t, "after the create and the merge", map[string]map[string]any{email: mergePatch(create, merge).(map[string]any)})
 	putRecordSeq(t, key, streamMessage(schemaID, ds, map[string]any{"data": "delete"}, del))
 	flushShards(t, schemaID, ds, key)
 	wantNoData(t, "after the delete", email)
 
-	putRecordSeq(t, key, streamMessage(schemaID, ds, map[string]any{"data": "create"}, create))
-	putRecordSeq(t, key, streamMessage(schemaID, ds, map[string]any{"data": "merge"}, merge))
+	putRecords(t, createAndMerge)
 	flushShards(t, schemaID, ds, key)
 	wantNoData(t, "after the older create and merge streamed again", email)
 
@@ -907,6 +932,7 @@ func linkDataset(t *testing.T, node, neighbour string) string {
 // STREAM-IDENTITY-DATASET; one with identityDatasetId and no identity
 // operation is STREAM-OPERATION.
 func TestStreamIdentityDataset(t *testing.T) {
+	t.Parallel()
 	stamp := time.Now().UnixNano()
 	schemaID, _ := upsertSchema(t, fmt.Sprintf("Identity datasets %d", stamp))
 	profileOnly := createDatasetTagged(t, "Profile only", schemaID, map[string]any{"unifiedProfile": []any{"enabled:true"}})
@@ -924,10 +950,12 @@ func TestStreamIdentityDataset(t *testing.T) {
 	}
 
 	plainEmail, plainCRM, plain := person("plain")
-	putRecordSeq(t, key, streamMessage(schemaID, profileOnly, nil, plain))
 	email, crm, linked := person("linked")
-	putRecordSeq(t, key, streamMessage(schemaID, profileOnly,
-		map[string]any{"data": "create", "identity": "create", "identityDatasetId": identities}, linked))
+	recs := []kinesisRecord{
+		{Data: string(streamMessage(schemaID, profileOnly, nil, plain)), PartitionKey: key},
+		{Data: string(streamMessage(schemaID, profileOnly,
+			map[string]any{"data": "create", "identity": "create", "identityDatasetId": identities}, linked)), PartitionKey: key},
+	}
 
 	type bad struct {
 		what, code string
@@ -940,12 +968,11 @@ func TestStreamIdentityDataset(t *testing.T) {
 		{"identity dataset of another schema", "STREAM-IDENTITY-DATASET", map[string]any{"identity": "create", "identityDatasetId": other}, ""},
 		{"identityDatasetId without identity", "STREAM-OPERATION", map[string]any{"identityDatasetId": identities}, ""},
 	}
-	var recs []kinesisRecord
 	for i, b := range bads {
 		_, _, e := person(fmt.Sprintf("bad%d", i))
 		recs = append(recs, kinesisRecord{Data: string(streamMessage(schemaID, profileOnly, b.ops, e)), PartitionKey: key})
 	}
-	for i, s := range putRecords(t, recs) {
+	for i, s := range putRecords(t, recs)[2:] {
 		bads[i].seq = s
 	}
 	flushShards(t, schemaID, profileOnly, key)
