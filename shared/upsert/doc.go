@@ -105,6 +105,9 @@ func corrupt(format string, args ...any) error {
 
 func decode(rec map[string]any, data []byte) (*State, error) {
 	var doc clockDoc
+	if t := bytes.TrimSpace(data); len(t) == 0 || t[0] != '{' {
+		return nil, corrupt("clock document is not an object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
