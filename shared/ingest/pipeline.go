@@ -58,7 +58,10 @@ func ParseClockSkew(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// FragmentWriter writes a fragment if it is not older than the stored one.
+// FragmentWriter writes a fragment: by its Op, a create replaces the
+// stored fragment unless that one is newer, a merge patches it and a
+// delete removes it, whatever the order the writes arrive in (package
+// upsert holds the rules).
 type FragmentWriter interface {
 	PutFragment(ctx context.Context, f merge.Fragment) error
 }
