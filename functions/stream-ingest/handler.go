@@ -189,7 +189,7 @@ func (h *handler) withSpec(ctx context.Context, m queued, specs map[string]*cata
 			it.Err = err
 			return it, nil
 		case ids.SchemaID != spec.SchemaID:
-			it.Err = fault.E(fault.Invalid, ingest.CodeMessageIdentityDataset, "header.operations.identityDatasetId names a dataset of another schema than header.datasetId's")
+			it.Err = fault.E(fault.Invalid, ingest.CodeMessageIdentityDataset, "header.operations.identityDatasetId names a dataset of another schema than the message's dataset")
 			return it, nil
 		case !ids.IdentityEnabled:
 			it.Err = fault.E(fault.Invalid, ingest.CodeMessageIdentityDataset, "header.operations.identityDatasetId names a dataset that is not enabled for Identity")
