@@ -315,6 +315,10 @@ func profItemFragments(identity string, item map[string]types.AttributeValue) (f
 		return nil, false, nil
 	}
 	parts := st.Parts()
+	if len(parts) == 0 {
+		// A fragment whose every attribute was removed still exists.
+		parts = []upsert.Part{{Clock: st.Latest(), Record: st.Record()}}
+	}
 	out := make([]merge.Fragment, 0, len(parts))
 	for _, pt := range parts {
 		f := base
