@@ -93,7 +93,8 @@ func profRecordJSON(raw []byte, rec map[string]any) (string, error) {
 // A read-modify-write is a consistent GetItem, upsert.State.Apply, and a
 // PutItem on the condition that the item is unchanged (absent:
 // attribute_not_exists(pk); plain: no m and the same ts and src; clocked:
-// the same ver), retried on a lost condition at most 10 times with
+// the same ver, ts and src: ver starts over when a newer create makes the
+// item plain, its ts and src never go back), retried on a lost condition at most 10 times with
 // jittered exponential backoff, then a Throttled error with
 // CodeContention. An update that changes nothing (a replay, or one older
 // than all it would change) writes nothing. A state that is one create
@@ -110,13 +111,13 @@ func profRecordJSON(raw []byte, rec map[string]any) (string, error) {
 // ceil(r) WCUs (also when its condition fails); a create that loses it
 // adds 1 strongly consistent read (ceil(r/4) RCUs); each read-modify-write
 // attempt is that read plus, unless nothing changes, 1 write of ceil(r')
-// WCUs (r' the new item's size, the clock document included).
+// WCUs (r' the new item's size, the clock document included). (AWS,
+// "DynamoDB read and write capacity units": a write is 1 WCU per KB and
+// is charged when its condition fails, a strongly consistent read 1 RCU
+// per 4 KB.)
 func (p *Profiles) PutFragment(ctx context.Context, f merge.Fragment) error {
-	op, err := upsertOp(f)
-	if err != nil {
-		return err
-	}
-	if op.Kind == upsert.Create {
+	switch f.Op {
+	case "", merge.OpCreate:
 		done, err := p.putFragmentFast(ctx, f)
 		if err != nil || done {
 			return err
@@ -126,10 +127,16 @@ func (p *Profiles) PutFragment(ctx context.Context, f merge.Fragment) error {
 			return err
 		}
 		if item != nil {
-			if _, clocked := item[profAttrClocks]; !clocked && !(upsert.Clock{TS: profNum(item[profAttrTS]), Src: profStr(item[profAttrSrc])}).Before(op.Clock) {
+			_, clocked := item[profAttrClocks]
+			stored := upsert.Clock{TS: profNum(item[profAttrTS]), Src: profStr(item[profAttrSrc])}
+			if !clocked && !stored.Before(upsert.Clock{TS: f.TS, Src: f.Src}) {
 				return nil
 			}
 		}
+	}
+	op, err := upsertOp(f)
+	if err != nil {
+		return err
 	}
 	return p.putFragmentRMW(ctx, f, op)
 }

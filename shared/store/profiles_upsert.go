@@ -159,16 +159,20 @@ func profStoredState(item map[string]types.AttributeValue) (profStored, error) {
 	if err != nil {
 		return profStored{}, err
 	}
+	c := upsert.Clock{TS: profNum(item[profAttrTS]), Src: profStr(item[profAttrSrc])}
 	if m, ok := item[profAttrClocks]; ok {
 		st, err := upsert.Decode(rec, []byte(profStr(m)))
 		if err != nil {
 			return profStored{}, err
 		}
+		// ver starts over at 1 whenever a plain item becomes clocked, so
+		// ver alone could match an item that went clocked → plain (a
+		// newer create) → clocked since it was read. Such an item's ts
+		// and src (its newest clock, which never goes back) differ.
 		ver := profNum(item[profAttrVersion])
-		return profStored{state: st, ver: ver, cond: "ver = :over",
-			vals: map[string]types.AttributeValue{":over": profN(ver)}}, nil
+		return profStored{state: st, ver: ver, cond: "ver = :over AND ts = :ots AND src = :osrc",
+			vals: map[string]types.AttributeValue{":over": profN(ver), ":ots": profN(c.TS), ":osrc": profS(c.Src)}}, nil
 	}
-	c := upsert.Clock{TS: profNum(item[profAttrTS]), Src: profStr(item[profAttrSrc])}
 	if rec == nil {
 		rec = map[string]any{}
 	}

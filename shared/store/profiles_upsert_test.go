@@ -62,6 +62,20 @@ func (r *upRivalDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ..
 	return out, uerr
 }
 
+// upMeddleDB runs meddle once, right after the first read of a fragment
+// item: writes of other writers landing between a read and its write.
+type upMeddleDB struct {
+	DynamoDB
+	once   sync.Once
+	meddle func()
+}
+
+func (m *upMeddleDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	out, err := m.DynamoDB.GetItem(ctx, in, o...)
+	m.once.Do(m.meddle)
+	return out, err
+}
+
 type upOp struct {
 	kind   string
 	ts     int64
@@ -369,6 +383,31 @@ func TestProfilesUpsertContention(t *testing.T) {
 	if diff := cmp.Diff(map[string]any{"a": float64(1)}, upEntity(t, NewProfiles(db, table), id)); diff != "" {
 		t.Errorf("entity (-want +got):\n%s", diff)
 	}
+}
+
+// TestProfilesUpsertVersionAfterPlain: between a writer's read of a
+// clocked item and its write, a newer create makes the item plain (no
+// ver) and a merge makes it clocked again, with ver starting over. The
+// writer's condition must still see that the item changed.
+func TestProfilesUpsertVersionAfterPlain(t *testing.T) {
+	onEachDynamoDB(t, func(t *testing.T) {
+		db, table := newTestTable(t)
+		id := profID(t, "Email", "aba@example.com")
+		other := NewProfiles(db, table)
+		upPut(t, other, id, upOp{merge.OpMerge, 100, "s:0100", `{"a":1}`})
+		meddling := &upMeddleDB{DynamoDB: db, meddle: func() {
+			upPut(t, other, id, upOp{merge.OpCreate, 200, "s:0200", `{"b":2}`})
+			if _, ok := upItem(t, db, table, id, "ds")["ver"]; ok {
+				t.Errorf("a newer create left the item clocked")
+			}
+			upPut(t, other, id, upOp{merge.OpMerge, 300, "s:0300", `{"c":3}`})
+		}}
+		upPut(t, NewProfiles(meddling, table), id, upOp{merge.OpMerge, 150, "s:0150", `{"x":1}`})
+		want := map[string]any{"b": float64(2), "c": float64(3)}
+		if diff := cmp.Diff(want, upEntity(t, other, id)); diff != "" {
+			t.Errorf("entity (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // TestProfilesUpsertConcurrentWritersLoseNothing: writers, each a process
