@@ -93,13 +93,14 @@ func profRecordJSON(raw []byte, rec map[string]any) (string, error) {
 // A read-modify-write is a consistent GetItem, upsert.State.Apply, and a
 // PutItem on the condition that the item is unchanged (absent:
 // attribute_not_exists(pk); plain: no m and the same ts and src; clocked:
-// the same ver, ts and src: ver starts over when a newer create makes the
-// item plain, its ts and src never go back), retried on a lost condition at most 10 times with
-// jittered exponential backoff, then a Throttled error with
-// CodeContention. An update that changes nothing (a replay, or one older
-// than all it would change) writes nothing. A state that is one create
-// and nothing since is stored plain (no m, no ver), so that the next
-// create takes the fast path again.
+// the same ver, ts and src, as ver starts over when a newer create makes
+// the item plain and its ts and src, its newest clock, never go back),
+// retried on a lost condition at most 10 times with jittered exponential
+// backoff, then a Throttled error with CodeContention. An update that
+// changes nothing (a replay, or one older than all it would change)
+// writes nothing. A state that is one create and nothing since is stored
+// plain (no m, no ver), so that the next create takes the fast path
+// again. The item layout is described at profAttrClocks.
 //
 // Errors: upsert's Invalid FRAGMENT-TOO-LARGE (the record would pass
 // upsert.MaxRecordBytes) and PATCH-IDENTITY-REMOVE (a null in identityMap)
@@ -109,23 +110,28 @@ func profRecordJSON(raw []byte, rec map[string]any) (string, error) {
 //
 // Cost, with an item of r KB: a create on the fast path is 1 write of
 // ceil(r) WCUs (also when its condition fails); a create that loses it
-// adds 1 strongly consistent read (ceil(r/4) RCUs); each read-modify-write
-// attempt is that read plus, unless nothing changes, 1 write of ceil(r')
-// WCUs (r' the new item's size, the clock document included). (AWS,
-// "DynamoDB read and write capacity units": a write is 1 WCU per KB and
-// is charged when its condition fails, a strongly consistent read 1 RCU
-// per 4 KB.)
+// adds 1 strongly consistent read of ceil(r/4) RCUs, which is also the
+// read of its first read-modify-write attempt, if any. Each
+// read-modify-write attempt is such a read plus, unless nothing changes,
+// 1 write of ceil(r') WCUs (r' the new item's size, its clock document
+// included). (AWS, "DynamoDB read and write capacity units": a write is
+// 1 WCU per KB and is charged when its condition fails; a strongly
+// consistent read is 1 RCU per 4 KB.)
 func (p *Profiles) PutFragment(ctx context.Context, f merge.Fragment) error {
+	var (
+		item map[string]types.AttributeValue
+		read bool
+	)
 	switch f.Op {
 	case "", merge.OpCreate:
 		done, err := p.putFragmentFast(ctx, f)
 		if err != nil || done {
 			return err
 		}
-		item, err := p.getFragment(ctx, f)
-		if err != nil {
+		if item, err = p.getFragment(ctx, f); err != nil {
 			return err
 		}
+		read = true
 		if item != nil {
 			_, clocked := item[profAttrClocks]
 			stored := upsert.Clock{TS: profNum(item[profAttrTS]), Src: profStr(item[profAttrSrc])}
@@ -138,7 +144,7 @@ func (p *Profiles) PutFragment(ctx context.Context, f merge.Fragment) error {
 	if err != nil {
 		return err
 	}
-	return p.putFragmentRMW(ctx, f, op)
+	return p.putFragmentRMW(ctx, f, op, item, read)
 }
 
 // EventSortKey is the sort key of an event: time first, so that a range

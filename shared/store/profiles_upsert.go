@@ -198,12 +198,16 @@ func profItemRecord(item map[string]types.AttributeValue) (map[string]any, error
 // putFragmentRMW applies op to the stored fragment of f's identity and
 // dataset by optimistic concurrency: read (consistent), apply, write on
 // the condition that the item is still the one read, and on a lost
-// condition start again, at most profRMWRetries more times.
-func (p *Profiles) putFragmentRMW(ctx context.Context, f merge.Fragment, op upsert.Op) error {
+// condition start again, at most profRMWRetries more times. When read is
+// set, item is the stored item (nil: none) just read with a consistent
+// read, and the first attempt uses it rather than reading again.
+func (p *Profiles) putFragmentRMW(ctx context.Context, f merge.Fragment, op upsert.Op, item map[string]types.AttributeValue, read bool) error {
 	for attempt := 0; ; attempt++ {
-		item, err := p.getFragment(ctx, f)
-		if err != nil {
-			return err
+		if !read || attempt > 0 {
+			var err error
+			if item, err = p.getFragment(ctx, f); err != nil {
+				return err
+			}
 		}
 		old, err := profStoredState(item)
 		if err != nil {

@@ -255,7 +255,11 @@ func TestProfilesUpsertItems(t *testing.T) {
 			if it := upItem(t, db, table, id, "ds"); it["m"] == "" || it["ver"] != "N:1" {
 				t.Fatalf("merged item %v: want m and ver 1", it)
 			}
+			gets, puts := ops.gets.Load(), ops.puts.Load()
 			upPut(t, p, id, upOp{merge.OpCreate, 200, "s:0200", `{"b":2}`})
+			if g, w := ops.gets.Load()-gets, ops.puts.Load()-puts; g != 1 || w != 2 {
+				t.Errorf("create over a clocked item: %d reads, %d writes; want 1, 2 (the lost fast put, the rewrite)", g, w)
+			}
 			it := upItem(t, db, table, id, "ds")
 			if _, ok := it["m"]; ok {
 				t.Errorf("item after a newer create still has m: %v", it)
@@ -269,7 +273,7 @@ func TestProfilesUpsertItems(t *testing.T) {
 			if it["ts"] != "N:200" || it["src"] != "s:0200" || it["batch"] != "b-s:0200" {
 				t.Errorf("item %v: want ts 200, src s:0200, batch b-s:0200", it)
 			}
-			gets, puts := ops.gets.Load(), ops.puts.Load()
+			gets, puts = ops.gets.Load(), ops.puts.Load()
 			upPut(t, p, id, upOp{merge.OpCreate, 300, "s:0300", `{"c":3}`})
 			if g, w := ops.gets.Load()-gets, ops.puts.Load()-puts; g != 0 || w != 1 {
 				t.Errorf("create over a plain item: %d reads, %d writes; want 0, 1", g, w)
