@@ -220,6 +220,43 @@ func TestProfilesUpsertSequences(t *testing.T) {
 	})
 }
 
+// TestProfilesUpsertAttributesCompeteByClock: with timestampOrdered, an
+// attribute of a merged fragment competes with another dataset's by the
+// clock it was written at, not by the fragment's newest clock.
+func TestProfilesUpsertAttributesCompeteByClock(t *testing.T) {
+	onEachDynamoDB(t, func(t *testing.T) {
+		db, table := newTestTable(t)
+		p := NewProfiles(db, table)
+		ctx := context.Background()
+		id := profID(t, "Email", "two@example.com")
+		for _, w := range []struct {
+			ds string
+			o  upOp
+		}{
+			{"crm", upOp{merge.OpCreate, 100, "s:0100", `{"a":"crm-100","b":"crm-100","o":{"x":"crm-100","y":"crm-100"}}`}},
+			{"crm", upOp{merge.OpMerge, 300, "s:0300", `{"b":"crm-300","o":{"y":"crm-300"}}`}},
+			{"web", upOp{merge.OpCreate, 200, "s:0200", `{"a":"web-200","b":"web-200","o":{"x":"web-200","y":"web-200"}}`}},
+		} {
+			if err := p.PutFragment(ctx, upFrag(t, id, w.ds, w.o)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := map[string]any{"a": "web-200", "b": "crm-300", "o": map[string]any{"x": "web-200", "y": "crm-300"}}
+		if diff := cmp.Diff(want, upEntity(t, p, id)); diff != "" {
+			t.Errorf("entity (-want +got):\n%s", diff)
+		}
+		part, err := p.Partition(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range part.Fragments {
+			if f.Batch != "b-s:0"+fmt.Sprint(map[string]int{"crm": 300, "web": 200}[f.Dataset]) || f.Op != "" {
+				t.Errorf("fragment of %s at %d: batch %q, op %q; want the item's batch, no op", f.Dataset, f.TS, f.Batch, f.Op)
+			}
+		}
+	})
+}
+
 func TestProfilesUpsertItems(t *testing.T) {
 	onEachDynamoDB(t, func(t *testing.T) {
 		db, table := newTestTable(t)
