@@ -23,9 +23,11 @@ import (
 // deleted). A plain fragment (one create and nothing since, the only kind
 // earlier versions wrote) has neither m nor ver: ts and src are its
 // create's clock. A clocked fragment adds m, the clock document of
-// package upsert (a string of compact JSON), and ver, a number raised by
-// one on every write, the token of its optimistic concurrency; its ts and
-// src are the newest clock of the state (upsert.State.Latest).
+// package upsert (a string of compact JSON), and ver, a number: 1 when
+// it became clocked, raised by one on every write since, the token of its
+// optimistic concurrency with ts and src, which are the newest clock of
+// the state (upsert.State.Latest). batch is that of the update that last
+// changed the item.
 const (
 	profAttrDataset = "ds"
 	profAttrRecord  = "rec"
