@@ -390,7 +390,7 @@ func TestAnyOrderReachesTheClockOrderResult(t *testing.T) {
 		}
 		return true
 	}
-	cfg := &quick.Config{MaxCount: 3000, Rand: nil}
+	cfg := &quick.Config{MaxCount: 1500}
 	if testing.Short() {
 		cfg.MaxCount = 300
 	}

@@ -192,23 +192,39 @@ func TestNullInIdentityMapIsRefusedAndChangesNothing(t *testing.T) {
 }
 
 func TestTooLargeIsRefusedAndStateUnchanged(t *testing.T) {
-	s := apply(t, create(t, 1, `{"a":"x"}`))
-	rec0, doc0, err := s.Encode()
+	// {"a":"x","b":"…"} is 16 bytes of JSON around b's value.
+	fits := strings.Repeat("y", MaxRecordBytes-16)
+	stored := apply(t, create(t, 1, `{"a":"x"}`))
+	rec0, doc0, err := stored.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	big := New()
-	if _, err := big.Apply(Op{Kind: Create, Clock: clk(1), Record: map[string]any{"a": "x"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := big.Apply(Op{Kind: Merge, Clock: clk(2), Record: map[string]any{"b": strings.Repeat("y", MaxRecordBytes)}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := big.Encode(); !errors.Is(err, fault.E(fault.Invalid, CodeTooLarge, "")) {
-		t.Errorf("encode of a fragment over %d bytes: %v, want %s", MaxRecordBytes, err, CodeTooLarge)
-	}
-	if rec, doc, _ := s.Encode(); string(rec) != string(rec0) || string(doc) != string(doc0) {
-		t.Errorf("state changed")
+	for _, tc := range []struct {
+		b    string
+		fits bool
+	}{{fits, true}, {fits + "y", false}} {
+		s := roundTrip(t, stored)
+		if _, err := s.Apply(Op{Kind: Merge, Clock: clk(2), Record: map[string]any{"b": tc.b}}); err != nil {
+			t.Fatal(err)
+		}
+		rec, doc, err := s.Encode()
+		if tc.fits {
+			if err != nil || len(rec) != MaxRecordBytes {
+				t.Errorf("a record of exactly %d bytes: %d bytes, %v", MaxRecordBytes, len(rec), err)
+			}
+			continue
+		}
+		if !errors.Is(err, fault.E(fault.Invalid, CodeTooLarge, "")) || rec != nil || doc != nil {
+			t.Errorf("a record of %d bytes: %d bytes, %v; want %s", MaxRecordBytes+1, len(rec), err, CodeTooLarge)
+		}
+		// Encode changes nothing: the state still holds the update, and
+		// the stored state it came from still reads as before.
+		if got := s.Record()["b"]; got != tc.b {
+			t.Errorf("refused Encode changed the state")
+		}
+		if rec, doc, _ := stored.Encode(); string(rec) != string(rec0) || string(doc) != string(doc0) {
+			t.Errorf("stored state changed: %s %s", rec, doc)
+		}
 	}
 }
 
@@ -324,5 +340,26 @@ func overlayInto(dst map[string]any, k string, v any) {
 	}
 	for kk, vv := range sm {
 		overlayInto(dm, kk, vv)
+	}
+}
+
+func TestClockDocument(t *testing.T) {
+	for _, tc := range []struct {
+		ops       []Op
+		rec, want string
+	}{
+		{nil, ``, `{}`},
+		{[]Op{create(t, 1, `{"a":{"b":1}}`)}, `{"a":{"b":1}}`, `{"c":[[1,"s"]],"n":{"":0},"t":{"":0}}`},
+		{[]Op{del(2)}, ``, `{"c":[[2,"s"]],"t":{"":0}}`},
+		{
+			[]Op{create(t, 1, `{"a":{"b":1},"identityMap":{"Email":[{"id":"a@x.com"}]}}`), merge(t, 2, `{"a":{"c":"<&>"},"d":null,"identityMap":{"Email":[{"id":"b@x.com"}]}}`)},
+			`{"a":{"b":1,"c":"<&>"},"identityMap":{"Email":[{"id":"a@x.com"},{"id":"b@x.com"}]}}`,
+			`{"c":[[1,"s"],[2,"s"]],"n":{"":1,"/a/b":0,"/identityMap/Email/a@x.com":0},"t":{"":0,"/d":1}}`,
+		},
+	} {
+		rec, doc, err := apply(t, tc.ops...).Encode()
+		if err != nil || string(rec) != tc.rec || string(doc) != tc.want {
+			t.Errorf("%v: %s %s (%v), want %s %s", clocks(tc.ops), rec, doc, err, tc.rec, tc.want)
+		}
 	}
 }

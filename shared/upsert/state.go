@@ -1,6 +1,7 @@
 package upsert
 
 import (
+	"bytes"
 	"encoding/json"
 	"sort"
 
@@ -272,10 +273,13 @@ func (s *State) Plain() bool {
 // with CodeTooLarge.
 func (s *State) Encode() (rec []byte, clocks []byte, err error) {
 	if s.root.reg {
-		rec, err = json.Marshal(s.Record())
-		if err != nil {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false) // stored as is: <, > and & need no escape
+		if err = enc.Encode(s.Record()); err != nil {
 			return nil, nil, fault.Wrap(err, fault.Internal, fault.InternalCode, "the fragment cannot be encoded")
 		}
+		rec = bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 		if len(rec) > MaxRecordBytes {
 			return nil, nil, fault.Errorf(fault.Invalid, CodeTooLarge,
 				"the fragment would be %d bytes, over the %d-byte limit of a profile fragment", len(rec), MaxRecordBytes)
