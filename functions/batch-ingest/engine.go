@@ -207,7 +207,7 @@ func (h *handler) fileFailed(ctx context.Context, b catalog.Batch, files []catal
 	code, msg := ingest.Describe(err)
 	// The metrics are those of the parts stored before the error.
 	if parts, lerr := h.parts.ListBatchParts(ctx, b.ID, -1); lerr == nil {
-		if refused, rerr := h.refusals.ListBatchWriteRefusals(ctx, b.ID, -1, -1); rerr == nil {
+		if refused, rerr := h.writeRefusals(ctx, b.ID); rerr == nil {
 			b.Metrics = summarise(files, parts, refused).metrics
 		}
 	}
@@ -451,8 +451,9 @@ type summary struct {
 // summarise sums the parts and the rows refused when written once into
 // the batch's metrics, errors and warnings (AEP's batch metrics:
 // inputByteSize is the files' stored size). A row refused when written
-// counts as failed, under its code, like a row the scan refused.
-func summarise(files []catalog.BatchFile, parts []store.BatchPart, writeRefused []store.WriteRefusal) summary {
+// counts as failed, under its code, like a row the scan refused;
+// writeRefused are those rows by code.
+func summarise(files []catalog.BatchFile, parts []store.BatchPart, writeRefused []catalog.BatchError) summary {
 	s := summary{metrics: catalog.BatchMetrics{InputFileCount: len(files), InputByteSize: totalSize(files)}}
 	errs := map[string]*catalog.BatchError{}
 	warns := map[string]*catalog.BatchError{}
@@ -469,10 +470,10 @@ func summarise(files []catalog.BatchFile, parts []store.BatchPart, writeRefused 
 			s.toWrite = append(s.toWrite, p)
 		}
 	}
-	for _, r := range writeRefused {
-		countError(errs, r.Code, r.Message, 1)
+	for _, e := range writeRefused {
+		countError(errs, e.Code, e.Description, e.Rows)
+		s.writeRefused += e.Rows
 	}
-	s.writeRefused = len(writeRefused)
 	s.metrics.FailedRecordCount += s.writeRefused
 	s.metrics.OutputRecordCount = s.metrics.InputRecordCount - s.metrics.FailedRecordCount
 	s.errors, s.warnings = sortedErrors(errs), sortedErrors(warns)
@@ -496,7 +497,7 @@ func (h *handler) summaryOf(ctx context.Context, batchID string) (summary, error
 	if err != nil {
 		return summary{}, err
 	}
-	refused, err := h.refusals.ListBatchWriteRefusals(ctx, batchID, -1, -1)
+	refused, err := h.writeRefusals(ctx, batchID)
 	if err != nil {
 		return summary{}, err
 	}

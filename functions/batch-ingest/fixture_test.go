@@ -352,7 +352,8 @@ func (f *fakeRefusals) DeleteBatchWriteRefusal(_ context.Context, batchID string
 	return nil
 }
 
-func (f *fakeRefusals) ListBatchWriteRefusals(_ context.Context, batchID string, file, part int) ([]store.WriteRefusal, error) {
+// list is the refusals of a part (all the batch's when file < 0).
+func (f *fakeRefusals) list(batchID string, file, part int) []store.WriteRefusal {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var keys []string
@@ -366,5 +367,14 @@ func (f *fakeRefusals) ListBatchWriteRefusals(_ context.Context, batchID string,
 	for _, k := range keys {
 		out = append(out, f.m[k])
 	}
-	return out, nil
+	return out
+}
+
+func (f *fakeRefusals) EachBatchWriteRefusal(_ context.Context, batchID string, file, part int, each func(store.WriteRefusal) error) error {
+	for _, r := range f.list(batchID, file, part) {
+		if err := each(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }

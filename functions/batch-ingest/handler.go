@@ -104,7 +104,7 @@ type partStore interface {
 type refusalStore interface {
 	PutBatchWriteRefusal(ctx context.Context, batchID string, r store.WriteRefusal) error
 	DeleteBatchWriteRefusal(ctx context.Context, batchID string, file, part, row int) error
-	ListBatchWriteRefusals(ctx context.Context, batchID string, file, part int) ([]store.WriteRefusal, error)
+	EachBatchWriteRefusal(ctx context.Context, batchID string, file, part int, each func(store.WriteRefusal) error) error
 }
 
 // rowChecker checks a row without writing it (ingest.Pipeline).

@@ -63,16 +63,30 @@ type refusalRecorder struct {
 func (h *handler) newRefusalRecorder(ctx context.Context, inner ingest.RowProcessor, b catalog.Batch, file catalog.BatchFile, i, part, mark int) (*refusalRecorder, error) {
 	rr := &refusalRecorder{h: h, inner: inner, batchID: b.ID, filename: file.Name, file: i, part: part,
 		pending: map[string]pendingRow{}, earlier: map[int]bool{}}
-	recorded, err := h.refusals.ListBatchWriteRefusals(ctx, b.ID, i, part)
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range recorded {
+	err := h.refusals.EachBatchWriteRefusal(ctx, b.ID, i, part, func(r store.WriteRefusal) error {
 		if r.Row >= mark {
 			rr.earlier[r.Row] = true
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return rr, nil
+}
+
+// writeRefusals counts the batch's write refusals by code (the message of
+// the first row of each), holding no more than one entry per code.
+func (h *handler) writeRefusals(ctx context.Context, batchID string) ([]catalog.BatchError, error) {
+	byCode := map[string]*catalog.BatchError{}
+	err := h.refusals.EachBatchWriteRefusal(ctx, batchID, -1, -1, func(r store.WriteRefusal) error {
+		countError(byCode, r.Code, r.Message, 1)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return sortedErrors(byCode), nil
 }
 
 // hold keeps the number and raw record of the row whose source is src

@@ -71,10 +71,12 @@ func (c *Catalog) DeleteBatchWriteRefusal(ctx context.Context, batchID string, f
 	return translate(err, "delete batch write refusal")
 }
 
-// ListBatchWriteRefusals lists the write refusals of one part (file ≥ 0
-// and part ≥ 0) or of the whole batch (file < 0), in file, part and row
-// order, all pages.
-func (c *Catalog) ListBatchWriteRefusals(ctx context.Context, batchID string, file, part int) ([]WriteRefusal, error) {
+// EachBatchWriteRefusal calls each with the write refusals of one part
+// (file ≥ 0 and part ≥ 0) or of the whole batch (file < 0), in file, part
+// and row order, page by page (1 MB each, DynamoDB's Query limit), so that
+// a caller holds no more than it keeps of them; an error of each stops
+// and is returned.
+func (c *Catalog) EachBatchWriteRefusal(ctx context.Context, batchID string, file, part int, each func(WriteRefusal) error) error {
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(c.table),
 		KeyConditionExpression:    aws.String("pk = :pk"),
@@ -85,21 +87,18 @@ func (c *Catalog) ListBatchWriteRefusals(ctx context.Context, batchID string, fi
 		in.KeyConditionExpression = aws.String("pk = :pk AND begins_with(sk, :p)")
 		in.ExpressionAttributeValues[":p"] = &types.AttributeValueMemberS{Value: PartKey(file, max(part, 0)) + "#"}
 	}
-	var out []WriteRefusal
-	err := queryPages(ctx, c.db, in, "list batch write refusals", func(page []map[string]types.AttributeValue) (bool, error) {
+	return queryPages(ctx, c.db, in, "list batch write refusals", func(page []map[string]types.AttributeValue) (bool, error) {
 		for _, it := range page {
 			r, err := decodeWriteRefusal(it)
 			if err != nil {
 				return false, err
 			}
-			out = append(out, r)
+			if err := each(r); err != nil {
+				return false, err
+			}
 		}
 		return true, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 func decodeWriteRefusal(item map[string]types.AttributeValue) (WriteRefusal, error) {

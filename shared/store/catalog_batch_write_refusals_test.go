@@ -11,6 +11,16 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
 
+// listRefusals collects EachBatchWriteRefusal's refusals.
+func listRefusals(ctx context.Context, c *Catalog, batchID string, file, part int) ([]WriteRefusal, error) {
+	var out []WriteRefusal
+	err := c.EachBatchWriteRefusal(ctx, batchID, file, part, func(r WriteRefusal) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
 func TestBatchWriteRefusals(t *testing.T) {
 	onEachDynamoDB(t, func(t *testing.T) {
 		ctx := context.Background()
@@ -33,7 +43,7 @@ func TestBatchWriteRefusals(t *testing.T) {
 		if err := c.PutBatchWriteRefusal(ctx, "b2", WriteRefusal{Row: 1, Code: "X"}); err != nil {
 			t.Fatal(err)
 		}
-		all, err := c.ListBatchWriteRefusals(ctx, "b1", -1, -1)
+		all, err := listRefusals(ctx, c, "b1", -1, -1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +56,7 @@ func TestBatchWriteRefusals(t *testing.T) {
 		if d := cmp.Diff(want, all); d != "" {
 			t.Errorf("all refusals (-want +got):\n%s", d)
 		}
-		one, err := c.ListBatchWriteRefusals(ctx, "b1", 0, 2)
+		one, err := listRefusals(ctx, c, "b1", 0, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +73,7 @@ func TestBatchWriteRefusals(t *testing.T) {
 			if err := c.DeleteBatchWriteRefusal(ctx, "b1", 4, 4, 4); err != nil {
 				t.Fatal(err)
 			}
-			got, err := c.ListBatchWriteRefusals(ctx, "b1", 0, 2)
+			got, err := listRefusals(ctx, c, "b1", 0, 2)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -71,10 +81,18 @@ func TestBatchWriteRefusals(t *testing.T) {
 				t.Errorf("after the delete (-want +got):\n%s", d)
 			}
 		})
+		t.Run("an error of the callback stops the listing", func(t *testing.T) {
+			stop := fault.E(fault.Internal, "STOP", "stop")
+			calls := 0
+			err := c.EachBatchWriteRefusal(ctx, "b1", -1, -1, func(WriteRefusal) error { calls++; return stop })
+			if err != stop || calls != 1 {
+				t.Errorf("got %v after %d calls, want the callback's error after 1", err, calls)
+			}
+		})
 		t.Run("bounds", func(t *testing.T) {
 			catWantFault(t, c.PutBatchWriteRefusal(ctx, "b1", WriteRefusal{Row: -1, Code: "X"}), fault.Invalid, "BATCH-WRITE-REFUSAL")
 			catWantFault(t, c.PutBatchWriteRefusal(ctx, "b1", WriteRefusal{Row: 1}), fault.Invalid, "BATCH-WRITE-REFUSAL")
-			none, err := c.ListBatchWriteRefusals(ctx, "nope", -1, -1)
+			none, err := listRefusals(ctx, c, "nope", -1, -1)
 			if err != nil || len(none) != 0 {
 				t.Errorf("refusals of an unknown batch = %v, %v; want none", none, err)
 			}
