@@ -218,6 +218,8 @@ func flushShards(t *testing.T, schemaID, dataset string, keys ...string) {
 		sentinels = append(sentinels, email)
 	}
 	putRecords(t, recs)
+	start := time.Now()
+	defer func() { t.Logf("flush of %d keys: %v", len(keys), time.Since(start)) }()
 	eventually(t, 2*time.Minute, "the records before the sentinels processed", func() error {
 		for _, e := range sentinels {
 			if status, _ := lookup(t, "Email", e); status != http.StatusOK {
