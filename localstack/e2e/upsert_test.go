@@ -488,6 +488,19 @@ func wantBatchOK(t *testing.T, what string, b map[string]any, n int) {
 	}
 }
 
+// apiBatchID is apiBatch that also returns the batch's id.
+func apiBatchID(t *testing.T, ds string, format map[string]any, files map[string][]byte) (string, map[string]any) {
+	t.Helper()
+	var b map[string]any
+	must(t, http.StatusCreated, "POST", importP, map[string]any{"datasetId": ds, "inputFormat": format}).decode(t, &b)
+	id, _ := b["id"].(string)
+	for name, body := range files {
+		mustRaw(t, http.StatusOK, "PUT", filePath(id, ds, name), body, nil)
+	}
+	must(t, http.StatusOK, "POST", importP+"/"+id+"?action=COMPLETE", nil)
+	return id, waitBatch(t, id, 2*time.Minute)
+}
+
 // jsonLines writes rows as JSON Lines.
 func jsonLines(rows []map[string]any) []byte {
 	var b bytes.Buffer
@@ -538,8 +551,11 @@ func arrowParquet(t *testing.T, schema *arrow.Schema, rows []map[string]any) []b
 // whole by a shorter one; no nulls, as a Parquet null reads as no value)
 // and gzipped JSON Lines (mobile numbers; a null removes one membership
 // tier, another one postal code, and "" leaves one last name as it was).
-// Every profile then is exactly what applying the files in order as merge
-// patches gives. An experience event dataset cannot be an upsert dataset.
+// A last JSON Lines file corrects birth years, with two rows refused: a
+// null in identityMap (PATCH-IDENTITY-REMOVE) and a null at a path the
+// schema does not define (XDM-UNKNOWN-FIELD). Every profile then is
+// exactly what applying the files in order as merge patches gives, the
+// refused rows left out. An experience event dataset cannot be an upsert dataset.
 func TestUpsertFileCorrectsOneAttribute(t *testing.T) {
 	t.Parallel()
 	stamp := time.Now().UnixNano()
@@ -683,25 +699,63 @@ func TestUpsertFileCorrectsOneAttribute(t *testing.T) {
 	wantBatchOK(t, "gzip", apiBatch(t, ds, map[string]any{"format": "json"}, map[string][]byte{"phones.json.gz": gzipOf(t, jsonLines(phones))}), len(phones))
 	apply(phones)
 
+	// JSON Lines with two refused rows (2 of 100, within the 5% a batch
+	// may refuse): birth years of 500..599, where the row of 550 also
+	// holds a null in identityMap and the row of 560 a null at a path the
+	// schema does not define; neither writes anything.
+	var years, yearsWritten []map[string]any
+	for i := 500; i < 600; i++ {
+		row := map[string]any{
+			"personalEmail": map[string]any{"address": mail(i)},
+			"person":        map[string]any{"birthYear": 2000 + i%20},
+		}
+		switch i {
+		case 550:
+			row["identityMap"] = map[string]any{"Email": nil}
+			row["person"].(map[string]any)["name"] = map[string]any{"firstName": "Refused"}
+		case 560:
+			row["person"].(map[string]any)["noSuchField"] = nil
+		default:
+			yearsWritten = append(yearsWritten, row)
+		}
+		years = append(years, row)
+	}
+	id, yb := apiBatchID(t, ds, map[string]any{"format": "json"}, map[string][]byte{"years.json": jsonLines(years)})
+	if m, _ := yb["metrics"].(map[string]any); yb["status"] != "success" || m["inputRecordCount"] != 100.0 || m["outputRecordCount"] != 98.0 || m["failedRecordCount"] != 2.0 {
+		t.Errorf("batch with two refused rows: %.600v, want success with 100 in, 98 out, 2 failed", yb)
+	}
+	codes := map[int]string{}
+	for _, d := range failedRows(t, id) {
+		if len(d.Errors) == 1 {
+			codes[d.Row] = d.Errors[0].Code
+		}
+	}
+	if len(codes) != 2 || codes[51] != "PATCH-IDENTITY-REMOVE" || codes[61] != "XDM-UNKNOWN-FIELD" {
+		t.Errorf("refused rows %v, want row 51 PATCH-IDENTITY-REMOVE and row 61 XDM-UNKNOWN-FIELD", codes)
+	}
+	apply(yearsWritten)
+
 	// The hand-made expectations hold what the files say.
 	for path, w := range map[string]struct {
 		i    int
 		keys []string
 		want any
 	}{
-		"null removes lastName":     {100, []string{"person", "name", "lastName"}, nil},
-		"null removes mobilePhone":  {101, []string{"mobilePhone"}, nil},
-		"empty CSV cell keeps":      {207, []string{tn, "membership", "points"}, 2070},
-		"array replaced whole":      {300, []string{tn, "interests"}, []any{"sailing300"}},
-		"null removes tier":         {400, []string{tn, "membership", "tier"}, nil},
-		"tier removal keeps points": {400, []string{tn, "membership", "points"}, 4000},
-		`"" keeps lastName`:         {402, []string{"person", "name", "lastName"}, "Last402"},
+		"null removes lastName":      {100, []string{"person", "name", "lastName"}, nil},
+		"null removes mobilePhone":   {101, []string{"mobilePhone"}, nil},
+		"empty CSV cell keeps":       {207, []string{tn, "membership", "points"}, 2070},
+		"array replaced whole":       {300, []string{tn, "interests"}, []any{"sailing300"}},
+		"null removes tier":          {400, []string{tn, "membership", "tier"}, nil},
+		"tier removal keeps points":  {400, []string{tn, "membership", "points"}, 4000},
+		`"" keeps lastName`:          {402, []string{"person", "name", "lastName"}, "Last402"},
+		"refused row writes nothing": {550, []string{"person", "birthYear"}, 1950},
+		"written row":                {551, []string{"person", "birthYear"}, 2011},
 	} {
 		if got := dig(want[mail(w.i)], w.keys...); fmt.Sprint(got) != fmt.Sprint(w.want) {
 			t.Fatalf("expected state of profile %d: %s: %v, want %v", w.i, path, got, w.want)
 		}
 	}
-	checkProfiles(t, "after the five corrections", want)
+	checkProfiles(t, "after the six corrections", want)
 }
 
 // mergeGroups are the parts of the profile that streamed merges patch:
