@@ -1092,3 +1092,107 @@ func TestStreamIdentityDataset(t *testing.T) {
 		}
 	}
 }
+
+// TestMergesOnlyAddIdentities merges identityMap entries into one
+// fragment: two streamed merges and a row of an upsert file, each with
+// another CRM id, in the reverse of their time order. identityMap is a
+// set, not an array a patch replaces: the profile holds all three, and the
+// e-mail's cluster links all three.
+func TestMergesOnlyAddIdentities(t *testing.T) {
+	t.Parallel()
+	stamp := time.Now().UnixNano()
+	schemaID, _ := upsertSchema(t, fmt.Sprintf("Identity merges %d", stamp))
+	ds := createUpsertDataset(t, "Identity merges", schemaID)
+	email := fmt.Sprintf("ids%d@upsert.example.com", stamp)
+	base := time.Now().Add(-30 * time.Minute).Truncate(time.Millisecond)
+	crm := func(k int) string { return fmt.Sprintf("CRM-%d-%d", stamp, k) }
+	row := func(k int) map[string]any {
+		return map[string]any{
+			"personalEmail":        map[string]any{"address": email},
+			"identityMap":          map[string]any{"CRMID": []any{map[string]any{"id": crm(k)}}},
+			"extSourceSystemAudit": map[string]any{"lastUpdatedDate": base.Add(time.Duration(k) * time.Minute).UTC().Format(timeLayout)},
+		}
+	}
+	wantBatchOK(t, "identity row", apiBatch(t, ds, map[string]any{"format": "json"}, map[string][]byte{"ids.json": jsonLines([]map[string]any{row(3)})}), 1)
+	putRecords(t, []kinesisRecord{
+		{Data: string(streamMessage(schemaID, ds, map[string]any{"data": "merge"}, row(2))), PartitionKey: email},
+		{Data: string(streamMessage(schemaID, ds, map[string]any{"data": "merge"}, row(1))), PartitionKey: email},
+	})
+	flushShards(t, schemaID, ds, email)
+
+	status, p := lookup(t, "Email", email)
+	if status != http.StatusOK {
+		t.Fatalf("lookup = %d, want 200", status)
+	}
+	var ids []string
+	entries, _ := dig(p, "entity", "identityMap", "CRMID").([]any)
+	for _, e := range entries {
+		id, _ := dig(e, "id").(string)
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	if want := []string{crm(1), crm(2), crm(3)}; fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Errorf("identityMap.CRMID ids = %v, want %v: merges add identities", ids, want)
+	}
+	var members map[string]any
+	must(t, http.StatusOK, "GET", "/data/core/identity/cluster/members?"+url.Values{"namespace": {"Email"}, "id": {email}}.Encode(), nil).decode(t, &members)
+	for k := 1; k <= 3; k++ {
+		if !strings.Contains(fmt.Sprint(members["members"]), crm(k)) {
+			t.Errorf("cluster of %s = %v, want %s in it", email, members["members"], crm(k))
+		}
+	}
+}
+
+// TestUpsertRowTooLargeWhenMerged loads a profile with a 60 KB first
+// name into an upsert dataset, then a file of 50 rows, one of which adds
+// a 60 KB last name to it: each row is under the 100 KB a record may be,
+// but the merged fragment would not be. That row is refused when written,
+// FRAGMENT-TOO-LARGE, counted in the batch (which still succeeds, 1 row
+// of 50 refused) and listed with the batch's failed rows; the fragment
+// keeps its first name, and the other 49 rows are written.
+func TestUpsertRowTooLargeWhenMerged(t *testing.T) {
+	t.Parallel()
+	stamp := time.Now().UnixNano()
+	schemaID, _ := upsertSchema(t, fmt.Sprintf("Too large merged %d", stamp))
+	ds := createUpsertDataset(t, "Too large merged", schemaID)
+	mail := func(i int) string { return fmt.Sprintf("big%d-%d@upsert.example.com", i, stamp) }
+	big := strings.Repeat("a", 60<<10)
+	wantBatchOK(t, "load", apiBatch(t, ds, map[string]any{"format": "json"}, map[string][]byte{"load.json": jsonLines([]map[string]any{{
+		"personalEmail": map[string]any{"address": mail(0)},
+		"person":        map[string]any{"name": map[string]any{"firstName": big}},
+	}})}), 1)
+
+	lastName := func(i int, last string) map[string]any {
+		return map[string]any{
+			"personalEmail": map[string]any{"address": mail(i)},
+			"person":        map[string]any{"name": map[string]any{"lastName": last}},
+		}
+	}
+	var rows []map[string]any
+	for i := 1; i < 50; i++ {
+		if i == 21 { // row 21: the loaded profile's 60 KB last name
+			rows = append(rows, lastName(0, strings.Repeat("b", 60<<10)))
+		}
+		rows = append(rows, lastName(i, fmt.Sprintf("Last%d", i)))
+	}
+	id, b := apiBatchID(t, ds, map[string]any{"format": "json"}, map[string][]byte{"last.json": jsonLines(rows)})
+	m, _ := b["metrics"].(map[string]any)
+	if b["status"] != "success" || m["inputRecordCount"] != 50.0 || m["outputRecordCount"] != 49.0 || m["failedRecordCount"] != 1.0 {
+		t.Errorf("batch %.600v, want success with 50 in, 49 out, 1 failed", b)
+	}
+	if errs, _ := b["errors"].([]any); len(errs) != 1 || dig(errs[0], "code") != "FRAGMENT-TOO-LARGE" || dig(errs[0], "recordCount") != 1.0 {
+		t.Errorf("batch errors %v, want one FRAGMENT-TOO-LARGE of one record", b["errors"])
+	}
+	if fr := failedRows(t, id); len(fr) != 1 || fr[0].Row != 21 || len(fr[0].Errors) != 1 || fr[0].Errors[0].Code != "FRAGMENT-TOO-LARGE" {
+		t.Errorf("failed rows %+v, want row 21 FRAGMENT-TOO-LARGE", fr)
+	}
+	status, p := lookup(t, "Email", mail(0))
+	if status != http.StatusOK || dig(p, "entity", "person", "name", "firstName") != big || dig(p, "entity", "person", "name", "lastName") != nil {
+		t.Errorf("profile of the refused row = %d, lastName %.20v: want its first name only", status, dig(p, "entity", "person", "name", "lastName"))
+	}
+	for _, i := range []int{1, 19, 21, 49} {
+		if status, p := lookup(t, "Email", mail(i)); status != http.StatusOK || dig(p, "entity", "person", "name", "lastName") != fmt.Sprintf("Last%d", i) {
+			t.Errorf("profile %d = %d %v, want its last name written", i, status, dig(p, "entity"))
+		}
+	}
+}
