@@ -986,7 +986,9 @@ func linkDataset(t *testing.T, node, neighbour string) string {
 // nothing. A message naming a dataset that does not exist, one that is not
 // identity-enabled or one of another schema is a failed record
 // STREAM-IDENTITY-DATASET; one with identityDatasetId and no identity
-// operation is STREAM-OPERATION.
+// operation, or an identity operation other than create, is
+// STREAM-OPERATION; a merge or a delete of an experience event is
+// OPERATION-UNSUPPORTED.
 func TestStreamIdentityDataset(t *testing.T) {
 	t.Parallel()
 	stamp := time.Now().UnixNano()
@@ -1013,6 +1015,10 @@ func TestStreamIdentityDataset(t *testing.T) {
 			map[string]any{"data": "create", "identity": "create", "identityDatasetId": identities}, linked)), PartitionKey: key},
 	}
 
+	evSchema, evAlt := createSchema(t, fmt.Sprintf("Identity datasets events %d", stamp),
+		"https://ns.adobe.com/xdm/context/experienceevent", "https://ns.adobe.com/xdm/context/identitymap")
+	enableForProfile(t, evAlt)
+	events := createDataset(t, "Events", evSchema)
 	type bad struct {
 		what, code string
 		ops        map[string]any
@@ -1023,10 +1029,20 @@ func TestStreamIdentityDataset(t *testing.T) {
 		{"identity dataset not enabled for Identity", "STREAM-IDENTITY-DATASET", map[string]any{"identity": "create", "identityDatasetId": profileOnly}, ""},
 		{"identity dataset of another schema", "STREAM-IDENTITY-DATASET", map[string]any{"identity": "create", "identityDatasetId": other}, ""},
 		{"identityDatasetId without identity", "STREAM-OPERATION", map[string]any{"identityDatasetId": identities}, ""},
+		{"identity other than create", "STREAM-OPERATION", map[string]any{"identity": "update", "identityDatasetId": identities}, ""},
 	}
 	for i, b := range bads {
 		_, _, e := person(fmt.Sprintf("bad%d", i))
 		recs = append(recs, kinesisRecord{Data: string(streamMessage(schemaID, profileOnly, b.ops, e)), PartitionKey: key})
+	}
+	// merge and delete apply to profiles only.
+	for _, op := range []string{"merge", "delete"} {
+		ev := map[string]any{
+			"_id": fmt.Sprintf("ev-%s-%d", op, stamp), "timestamp": time.Now().UTC().Format(time.RFC3339),
+			"identityMap": map[string]any{"Email": []any{map[string]any{"id": fmt.Sprintf("ev%d@identityds.example.com", stamp), "primary": true}}},
+		}
+		bads = append(bads, bad{what: op + " of an experience event", code: "OPERATION-UNSUPPORTED"})
+		recs = append(recs, kinesisRecord{Data: string(streamMessage(evSchema, events, map[string]any{"data": op}, ev)), PartitionKey: key})
 	}
 	for i, s := range putRecords(t, recs)[2:] {
 		bads[i].seq = s
@@ -1087,6 +1103,9 @@ func TestStreamIdentityDataset(t *testing.T) {
 		return nil
 	})
 	for i := range bads {
+		if bads[i].code == "OPERATION-UNSUPPORTED" {
+			continue
+		}
 		if status, _ := lookup(t, "Email", fmt.Sprintf("bad%d%d@identityds.example.com", i, stamp)); status != http.StatusNotFound {
 			t.Errorf("%s: its profile was written (lookup %d), want a refused message", bads[i].what, status)
 		}
