@@ -91,18 +91,18 @@ func p6UpsertRow(i int) map[string]any {
 
 // runP6Upsert writes each partial-update case for rows people through
 // profiles.PutFragment (the store's own read-modify-write), counting the
-// capacity on cap, and reads one fragment's item back through inspect (a
+// capacity on counts, and reads one fragment's item back through inspect (a
 // client that is not counted) after each case.
-func runP6Upsert(ctx context.Context, profiles *store.Profiles, cap *capacity, inspect *dynamodb.Client, table string, rows int, received time.Time, log io.Writer) ([]P6Case, error) {
+func runP6Upsert(ctx context.Context, profiles *store.Profiles, counts *capacity, inspect *dynamodb.Client, table string, rows int, received time.Time, log io.Writer) ([]P6Case, error) {
 	var out []P6Case
 	for _, uc := range p6UpsertCases(received) {
-		c0 := cap.snapshot()
+		c0 := counts.snapshot()
 		for i := 0; i < rows; i++ {
 			if err := profiles.PutFragment(ctx, uc.update(i)); err != nil {
 				return nil, fmt.Errorf("P6 %s row %d: %w", uc.name, i, err)
 			}
 		}
-		c1 := cap.snapshot()
+		c1 := counts.snapshot()
 		c := P6Case{Name: uc.name, What: uc.what, Rows: rows, Writes: c1.writes - c0.writes,
 			Reported: c1.reported - c0.reported, Refused: c1.refused - c0.refused,
 			WCU: c1.units - c0.units, SizeWCU: c1.sizeWCU - c0.sizeWCU, Target: uc.targetWCU,
