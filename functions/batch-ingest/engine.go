@@ -207,7 +207,9 @@ func (h *handler) fileFailed(ctx context.Context, b catalog.Batch, files []catal
 	code, msg := ingest.Describe(err)
 	// The metrics are those of the parts stored before the error.
 	if parts, lerr := h.parts.ListBatchParts(ctx, b.ID, -1); lerr == nil {
-		b.Metrics = summarise(files, parts).metrics
+		if refused, rerr := h.writeRefusals(ctx, b.ID); rerr == nil {
+			b.Metrics = summarise(files, parts, refused).metrics
+		}
 	}
 	return h.fail(ctx, b, totalSize(files), len(files), code, msg)
 }
@@ -434,18 +436,24 @@ func sortedErrors(m map[string]*catalog.BatchError) []catalog.BatchError {
 	return out
 }
 
-// summary is the sum of a batch's parts.
+// summary is the sum of a batch's parts and write refusals.
 type summary struct {
 	metrics  catalog.BatchMetrics
 	errors   []catalog.BatchError
 	warnings []catalog.BatchError
 	// toWrite are the parts holding rows to write.
 	toWrite []store.BatchPart
+	// writeRefused is how many of metrics.FailedRecordCount the write
+	// refused after the scan accepted them.
+	writeRefused int
 }
 
-// summarise sums the parts once into the batch's metrics, errors and
-// warnings (AEP's batch metrics: inputByteSize is the files' stored size).
-func summarise(files []catalog.BatchFile, parts []store.BatchPart) summary {
+// summarise sums the parts and the rows refused when written once into
+// the batch's metrics, errors and warnings (AEP's batch metrics:
+// inputByteSize is the files' stored size). A row refused when written
+// counts as failed, under its code, like a row the scan refused;
+// writeRefused are those rows by code.
+func summarise(files []catalog.BatchFile, parts []store.BatchPart, writeRefused []catalog.BatchError) summary {
 	s := summary{metrics: catalog.BatchMetrics{InputFileCount: len(files), InputByteSize: totalSize(files)}}
 	errs := map[string]*catalog.BatchError{}
 	warns := map[string]*catalog.BatchError{}
@@ -462,6 +470,11 @@ func summarise(files []catalog.BatchFile, parts []store.BatchPart) summary {
 			s.toWrite = append(s.toWrite, p)
 		}
 	}
+	for _, e := range writeRefused {
+		countError(errs, e.Code, e.Description, e.Rows)
+		s.writeRefused += e.Rows
+	}
+	s.metrics.FailedRecordCount += s.writeRefused
 	s.metrics.OutputRecordCount = s.metrics.InputRecordCount - s.metrics.FailedRecordCount
 	s.errors, s.warnings = sortedErrors(errs), sortedErrors(warns)
 	return s
@@ -473,7 +486,8 @@ func summarise(files []catalog.BatchFile, parts []store.BatchPart) summary {
 // refusals by code.
 const CodeTooManyFailed = "BATCH-TOO-MANY-FAILED"
 
-// summaryOf reads a batch's files and stored parts and sums them.
+// summaryOf reads a batch's files, stored parts and write refusals and
+// sums them.
 func (h *handler) summaryOf(ctx context.Context, batchID string) (summary, error) {
 	files, err := h.files.ListBatchFiles(ctx, batchID)
 	if err != nil {
@@ -483,7 +497,11 @@ func (h *handler) summaryOf(ctx context.Context, batchID string) (summary, error
 	if err != nil {
 		return summary{}, err
 	}
-	return summarise(files, parts), nil
+	refused, err := h.writeRefusals(ctx, batchID)
+	if err != nil {
+		return summary{}, err
+	}
+	return summarise(files, parts, refused), nil
 }
 
 // decide sums the scanned parts and ends the batch failed, or records its
@@ -499,7 +517,9 @@ func (h *handler) decide(ctx context.Context, batchID string) error {
 	if err != nil {
 		return err
 	}
-	in, failed := s.metrics.InputRecordCount, s.metrics.FailedRecordCount
+	// The decision is the scan's: rows refused when written (only by a
+	// repeated decide after writes began) never change it.
+	in, failed := s.metrics.InputRecordCount, s.metrics.FailedRecordCount-s.writeRefused
 	pct := b.PartialIngestionPercent
 	decision := decideWrite
 	if in == 0 || failed*100 > pct*in {
@@ -644,8 +664,14 @@ func (h *handler) writePart(ctx context.Context, batchID string, i, partNo int) 
 		wm := &watermark{inflight: map[int]bool{}, next: mark}
 		lastMark := h.run.Now()
 		recv := received(b)
-		tally := h.run.NewTally()
-		runErr := h.run.Run(ctx, tally, func() (ingest.Item, error) {
+		rec, err := h.newRefusalRecorder(ctx, h.run.Pipeline, b, file, i, partNo, mark)
+		if err != nil {
+			return err
+		}
+		runner := *h.run
+		runner.Pipeline = rec
+		tally := runner.NewTally()
+		runErr := runner.Run(ctx, tally, func() (ingest.Item, error) {
 			for {
 				if h.run.Now().Sub(lastMark) >= checkpointEvery {
 					lastMark = h.run.Now()
@@ -653,25 +679,31 @@ func (h *handler) writePart(ctx context.Context, batchID string, i, partNo int) 
 						return ingest.Item{}, err
 					}
 				}
-				rec, err := rd.Next()
+				r, err := rd.Next()
 				if err != nil {
 					return ingest.Item{}, err
 				}
-				if rec.Number > end {
+				if r.Number > end {
 					return ingest.Item{}, io.EOF
 				}
-				for len(refused) > 0 && refused[0] < rec.Number {
+				for len(refused) > 0 && refused[0] < r.Number {
 					refused = refused[1:]
 				}
-				if rec.Number < mark || (len(refused) > 0 && refused[0] == rec.Number) || rec.Err != nil {
-					wm.read(rec.Number)
+				if r.Number < mark || (len(refused) > 0 && refused[0] == r.Number) || r.Err != nil {
+					wm.read(r.Number)
 					continue
 				}
-				wm.start(rec.Number)
-				n := rec.Number
+				wm.start(r.Number)
+				n := r.Number
+				data := bytes.Clone(r.Data)
+				raw := data
+				if !bytes.Equal(r.Raw, r.Data) {
+					raw = bytes.Clone(r.Raw)
+				}
+				src := rowSource(run.Src, i, n)
+				rec.hold(src, n, raw)
 				return ingest.Item{
-					Row: ingest.Row{Data: bytes.Clone(rec.Data), Received: recv,
-						Src: rowSource(run.Src, i, n), Batch: b.ID},
+					Row:  ingest.Row{Data: data, Received: recv, Src: src, Batch: b.ID},
 					Spec: spec,
 					At:   catalog.FailedRecord{Batch: b.ID, Dataset: b.DatasetID, File: file.Name, Row: n},
 					Done: func() { wm.done(n) },
@@ -697,6 +729,7 @@ func (h *handler) writePart(ctx context.Context, batchID string, i, partNo int) 
 			return runErr
 		}
 		if tally.Refused() > 0 {
+			// Each is a row error of the batch (refusalRecorder).
 			log.WarnContext(ctx, "rows the scan accepted were refused when written", "rows", tally.Refused())
 		}
 	}

@@ -21,8 +21,10 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/ingest"
 	"github.com/mosaic-cdp/mosaic/shared/records"
+	"github.com/mosaic-cdp/mosaic/shared/store"
 	"github.com/mosaic-cdp/mosaic/shared/storetest"
 )
 
@@ -36,6 +38,9 @@ type fakeObjects struct {
 	reads    int
 	puts     []string                    // keys written, in order
 	uploads  map[string]map[int32]string // multipart upload id → parts
+	// failPuts makes the next PutObject of each key fail as S3's 503
+	// SlowDown would, that many times.
+	failPuts map[string]int
 }
 
 func (f *fakeObjects) content(in *s3.GetObjectInput) (string, bool) {
@@ -95,6 +100,10 @@ func (f *fakeObjects) PutObject(_ context.Context, in *s3.PutObjectInput, _ ...f
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failPuts[*in.Key] > 0 {
+		f.failPuts[*in.Key]--
+		return nil, errors.New("fake: SlowDown")
+	}
 	f.data[*in.Key] = string(b)
 	f.puts = append(f.puts, *in.Key)
 	return &s3.PutObjectOutput{}, nil
@@ -154,6 +163,13 @@ func (f *fakeObjects) AbortMultipartUpload(_ context.Context, in *s3.AbortMultip
 	return &s3.AbortMultipartUploadOutput{}, nil
 }
 
+func (f *fakeObjects) DeleteObject(_ context.Context, in *s3.DeleteObjectInput, _ ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.data, *in.Key)
+	return &s3.DeleteObjectOutput{}, nil
+}
+
 // tasks takes the task keys written since the last call.
 // ListObjectsV2 is not used by batch-ingest; the upload manager's
 // client interface names it.
@@ -183,6 +199,7 @@ type fixture struct {
 	batches *storetest.Batches
 	files   *storetest.BatchFiles
 	parts   *storetest.BatchParts
+	refused *fakeRefusals
 	specs   storetest.Specs
 	prof    *storetest.Profiles
 	failed  *storetest.Failed
@@ -212,6 +229,7 @@ func newFixture() *fixture {
 		batches: storetest.NewBatches(),
 		files:   storetest.NewBatchFiles(),
 		parts:   storetest.NewBatchParts(),
+		refused: &fakeRefusals{m: map[string]store.WriteRefusal{}},
 		prof:    storetest.NewProfiles(),
 		failed:  storetest.NewFailed(),
 		clock:   &fakeClock{},
@@ -225,7 +243,7 @@ func newFixture() *fixture {
 	p := &ingest.Pipeline{Fragments: fx.prof, Links: fx.prof, Events: fx.prof}
 	fx.h = &handler{
 		objects: fx.objects, bucket: "landing",
-		batches: fx.batches, files: fx.files, parts: fx.parts, specs: fx.specs, check: p,
+		batches: fx.batches, files: fx.files, parts: fx.parts, refusals: fx.refused, specs: fx.specs, check: p,
 		run: batchRunner(&ingest.Runner{
 			Pipeline: p, Failed: fx.failed, Workers: rowWorkers, Margin: reportMargin, Now: fx.clock.Now,
 		}),
@@ -299,4 +317,64 @@ func diagnosticsOf(t *testing.T, fx *fixture, id string) []diagnostic {
 		}
 	}
 	return out
+}
+
+// fakeRefusals keeps write refusals as store.Catalog does: one per batch
+// and row, listed in file, part and row order. Puts counts the records
+// written; FailPuts makes that many next puts fail as throttled.
+type fakeRefusals struct {
+	mu       sync.Mutex
+	m        map[string]store.WriteRefusal // batch + key → refusal
+	Puts     int
+	FailPuts int
+}
+
+func refusalKey(batchID string, file, part, row int) string {
+	return fmt.Sprintf("%s/%05d#%06d#%010d", batchID, file, part, row)
+}
+
+func (f *fakeRefusals) PutBatchWriteRefusal(_ context.Context, batchID string, r store.WriteRefusal) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.FailPuts > 0 {
+		f.FailPuts--
+		return fault.E(fault.Throttled, "STORE-THROTTLED", "throttled")
+	}
+	f.Puts++
+	f.m[refusalKey(batchID, r.File, r.Part, r.Row)] = r
+	return nil
+}
+
+func (f *fakeRefusals) DeleteBatchWriteRefusal(_ context.Context, batchID string, file, part, row int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.m, refusalKey(batchID, file, part, row))
+	return nil
+}
+
+// list is the refusals of a part (all the batch's when file < 0).
+func (f *fakeRefusals) list(batchID string, file, part int) []store.WriteRefusal {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var keys []string
+	for k, r := range f.m {
+		if strings.HasPrefix(k, batchID+"/") && (file < 0 || (r.File == file && r.Part == part)) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	out := make([]store.WriteRefusal, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, f.m[k])
+	}
+	return out
+}
+
+func (f *fakeRefusals) EachBatchWriteRefusal(_ context.Context, batchID string, file, part int, each func(store.WriteRefusal) error) error {
+	for _, r := range f.list(batchID, file, part) {
+		if err := each(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }

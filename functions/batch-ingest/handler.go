@@ -66,9 +66,11 @@ type objectGetter interface {
 
 // objectAPI reads batch files and writes task and diagnostics objects
 // (the latter through an upload manager: one PutObject, or a multipart
-// upload for a large one).
+// upload for a large one); it deletes the diagnostics of a row refused
+// when written that a later attempt wrote.
 type objectAPI interface {
 	transfermanager.S3APIClient
+	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opts ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
 }
 
 type batchStore interface {
@@ -97,6 +99,14 @@ type partStore interface {
 	AddWrittenPart(ctx context.Context, batchID string, file, part int) (store.BatchRun, error)
 }
 
+// refusalStore holds the rows the scan accepted and their write refused
+// (store.Catalog).
+type refusalStore interface {
+	PutBatchWriteRefusal(ctx context.Context, batchID string, r store.WriteRefusal) error
+	DeleteBatchWriteRefusal(ctx context.Context, batchID string, file, part, row int) error
+	EachBatchWriteRefusal(ctx context.Context, batchID string, file, part int, each func(store.WriteRefusal) error) error
+}
+
 // rowChecker checks a row without writing it (ingest.Pipeline).
 type rowChecker interface {
 	Check(ctx context.Context, spec *catalog.IngestSpec, row ingest.Row) (ingest.Outcome, error)
@@ -111,6 +121,7 @@ type handler struct {
 	batches  batchStore
 	files    fileStore
 	parts    partStore
+	refusals refusalStore
 	specs    ingest.SpecSource
 	check    rowChecker
 	run      *ingest.Runner
@@ -138,7 +149,7 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 	}
 	return &handler{
 		objects: env.Clients.S3, bucket: req[topology.EnvLandingBucket],
-		batches: env.Catalog, files: env.Catalog, parts: env.Catalog,
+		batches: env.Catalog, files: env.Catalog, parts: env.Catalog, refusals: env.Catalog,
 		specs: env.Specs, check: p, run: batchRunner(env.Runner), open: records.Open,
 		partRows: rows, now: time.Now,
 	}, nil

@@ -117,7 +117,8 @@ func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, spe
 				msrc = fmt.Sprintf("%s#%04d", src, m.Index)
 			}
 			msgs = append(msgs, queued{schemaID: m.SchemaID, Item: ingest.Item{
-				Row: ingest.Row{Data: m.Entity, Received: k.ApproximateArrivalTimestamp.Time, Src: msrc, Batch: msrc, Op: m.Op},
+				Row: ingest.Row{Data: m.Entity, Received: k.ApproximateArrivalTimestamp.Time, Src: msrc, Batch: msrc, Op: m.Op,
+					IdentityDataset: m.IdentityDatasetID},
 				At:  mat,
 				Err: m.Err,
 			}})
@@ -152,29 +153,67 @@ type queued struct {
 }
 
 // withSpec gives m the spec of its dataset, read once per invocation, or
-// refuses it when the dataset is unknown or has another schema. A
-// transient failure to read the spec is returned.
+// refuses it when the dataset is unknown or has another schema, or when
+// its identity dataset (header.operations.identityDatasetId) does not
+// exist, has another schema than the dataset or is not enabled for
+// Identity (ingest.CodeMessageIdentityDataset). A transient failure to
+// read a spec is returned.
 func (h *handler) withSpec(ctx context.Context, m queued, specs map[string]*catalog.IngestSpec) (ingest.Item, error) {
 	it := m.Item
-	spec, ok := specs[it.At.Dataset]
-	if !ok {
-		var err error
-		spec, err = h.specs.Spec(ctx, it.At.Dataset)
-		if err != nil {
-			if ingest.Transient(err) {
-				return it, err
-			}
-			it.Err = err
-			return it, nil
+	spec, err := h.spec(ctx, it.At.Dataset, specs)
+	if err != nil {
+		if ingest.Transient(err) {
+			return it, err
 		}
-		specs[it.At.Dataset] = spec
+		it.Err = err
+		return it, nil
 	}
 	if m.schemaID != "" && spec.SchemaID != "" && m.schemaID != spec.SchemaID {
 		it.Err = schemaMismatch
 		return it, nil
 	}
+	if id := it.Row.IdentityDataset; id != "" {
+		ids, err := h.spec(ctx, id, specs)
+		switch {
+		case err != nil && ingest.Transient(err):
+			return it, err
+		case err != nil && fault.As(err).Code == datasetNotFound:
+			it.Err = fault.Wrap(err, fault.Invalid, ingest.CodeMessageIdentityDataset, "header.operations.identityDatasetId names a dataset that does not exist")
+			return it, nil
+		case err != nil && (fault.KindOf(err) == fault.NotFound || fault.KindOf(err) == fault.Invalid):
+			// Its schema is gone, or does not compile.
+			_, msg := fault.Public(err)
+			it.Err = fault.Wrap(err, fault.Invalid, ingest.CodeMessageIdentityDataset, "header.operations.identityDatasetId names a dataset that cannot be used: "+msg)
+			return it, nil
+		case err != nil:
+			it.Err = err
+			return it, nil
+		case ids.SchemaID != spec.SchemaID:
+			it.Err = fault.E(fault.Invalid, ingest.CodeMessageIdentityDataset, "header.operations.identityDatasetId names a dataset of another schema than the message's dataset")
+			return it, nil
+		case !ids.IdentityEnabled:
+			it.Err = fault.E(fault.Invalid, ingest.CodeMessageIdentityDataset, "header.operations.identityDatasetId names a dataset that is not enabled for Identity")
+			return it, nil
+		}
+	}
 	it.Spec = spec
 	return it, nil
 }
+
+// spec returns the spec of a dataset, read once per invocation.
+func (h *handler) spec(ctx context.Context, id string, specs map[string]*catalog.IngestSpec) (*catalog.IngestSpec, error) {
+	if spec, ok := specs[id]; ok {
+		return spec, nil
+	}
+	spec, err := h.specs.Spec(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	specs[id] = spec
+	return spec, nil
+}
+
+// datasetNotFound is the code of catalog.SpecSource for an unknown dataset.
+const datasetNotFound = "DATASET-NOT-FOUND"
 
 var schemaMismatch = fault.E(fault.Invalid, "STREAM-SCHEMA-MISMATCH", "the message's schemaRef is not the dataset's schema")

@@ -159,3 +159,125 @@ func TestNewHandlerNamesMissingEnv(t *testing.T) {
 		t.Fatalf("got %v, want an error naming MOSAIC_PROFILE_TABLE", err)
 	}
 }
+
+// linkLog records the links written, with their source dataset.
+type linkLog struct{ datasets map[string]string }
+
+func (l *linkLog) PutLinks(_ context.Context, links []identity.Link) error {
+	for _, k := range links {
+		l.datasets[k.A.Key()+"|"+k.B.Key()] = k.Dataset
+	}
+	return nil
+}
+
+// opsMessage is a message to dataset ds with the given header.operations
+// (none when ops is "").
+func opsMessage(ds, ops, entity string) string {
+	header := fmt.Sprintf(`"datasetId":%q`, ds)
+	if ops != "" {
+		header += `,"operations":` + ops
+	}
+	return `{"header":{` + header + `},"body":{"xdmEntity":` + entity + `}}`
+}
+
+func TestHandleOperations(t *testing.T) {
+	const (
+		schema      = "https://ns.adobe.com/acme/schemas/crm"
+		identities  = "65a1b2c3d4e5f60718293a4c" // same schema, enabled for Identity
+		noIdentity  = "65a1b2c3d4e5f60718293a4d" // same schema, not enabled for Identity
+		otherSchema = "65a1b2c3d4e5f60718293a4e"
+		eventsDS    = "65a1b2c3d4e5f60718293a4f"
+	)
+	primary := []catalog.IdentityField{{Path: "/personalEmail/address", Namespace: "Email", Primary: true}}
+	specs := storetest.Specs{
+		testDataset: {DatasetID: testDataset, SchemaID: schema, Class: catalog.ProfileClass, ProfileEnabled: true, Identities: primary},
+		identities:  {DatasetID: identities, SchemaID: schema, Class: catalog.ProfileClass, IdentityEnabled: true, Identities: primary},
+		noIdentity:  {DatasetID: noIdentity, SchemaID: schema, Class: catalog.ProfileClass, ProfileEnabled: true, Identities: primary},
+		otherSchema: {DatasetID: otherSchema, SchemaID: schema + "2", Class: catalog.ProfileClass, IdentityEnabled: true, Identities: primary},
+		eventsDS:    {DatasetID: eventsDS, SchemaID: schema + "3", Class: catalog.EventClass, ProfileEnabled: true, IdentityEnabled: true},
+	}
+	prof := storetest.NewProfiles()
+	links := &linkLog{datasets: map[string]string{}}
+	failed := storetest.NewFailed()
+	h := &handler{specs: specs, run: &ingest.Runner{
+		Pipeline: &ingest.Pipeline{Fragments: prof, Links: links, Events: prof}, Failed: failed,
+		Workers: recordWorkers, Margin: reportMargin, Now: func() time.Time { return time.UnixMilli(5000) },
+	}}
+	ecid := strings.Repeat("1", 38)
+	entity := func(email string) string {
+		return `{"personalEmail":{"address":"` + email + `"},"person":{"name":null},"identityMap":{"ECID":[{"id":"` + ecid + `"}]}}`
+	}
+	idOps := func(data, ds string) string {
+		return fmt.Sprintf(`{"data":%q,"identity":"create","identityDatasetId":%q}`, data, ds)
+	}
+	ev := kinesisEvent(
+		opsMessage(testDataset, `{"data":"merge"}`, entity("merge@example.com")),
+		opsMessage(testDataset, `{"data":"delete"}`, `{"personalEmail":{"address":"delete@example.com"}}`),
+		opsMessage(testDataset, idOps("merge", identities), entity("linked@example.com")),
+		opsMessage(testDataset, idOps("delete", identities), entity("deletelinked@example.com")),
+		opsMessage(eventsDS, `{"data":"merge"}`, `{"_id":"e1","timestamp":"2026-01-01T00:00:00Z","identityMap":{"ECID":[{"id":"`+ecid+`","primary":true}]}}`),
+		opsMessage(testDataset, `{"identity":"delete","identityDatasetId":"`+identities+`"}`, entity("x1@example.com")),
+		opsMessage(testDataset, `{"identity":"create"}`, entity("x2@example.com")),
+		opsMessage(testDataset, idOps("create", "65a1b2c3d4e5f60718299999"), entity("x3@example.com")),
+		opsMessage(testDataset, idOps("create", otherSchema), entity("x4@example.com")),
+		opsMessage(testDataset, idOps("create", noIdentity), entity("x5@example.com")),
+	)
+	resp, err := h.Handle(context.Background(), ev)
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("got %v, %+v; want every record done", err, resp)
+	}
+	want := map[string]string{
+		"shardId-000000000001|0005|0": ingest.CodeOperation,
+		"shardId-000000000001|0006|0": ingest.CodeMessageOp,
+		"shardId-000000000001|0007|0": ingest.CodeMessageOp,
+		"shardId-000000000001|0008|0": ingest.CodeMessageIdentityDataset,
+		"shardId-000000000001|0009|0": ingest.CodeMessageIdentityDataset,
+		"shardId-000000000001|0010|0": ingest.CodeMessageIdentityDataset,
+	}
+	got := map[string]string{}
+	for k, r := range failed.Recs {
+		got[k] = r.Code
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("failed records (-want +got):\n%s", d)
+	}
+	merged := prof.Frags["Email#merge@example.com|"+testDataset]
+	if name, ok := merged.Record["person"].(map[string]any)["name"]; merged.Op != ingest.OpMerge || !ok || name != nil {
+		t.Errorf("merge stored %+v, want a merge fragment keeping its null", merged)
+	}
+	if d := prof.Frags["Email#delete@example.com|"+testDataset]; d.Op != ingest.OpDelete || d.Record != nil {
+		t.Errorf("delete stored %+v, want a delete fragment without record", d)
+	}
+	wantLinks := map[string]string{"Email#linked@example.com|ECID#" + ecid: identities}
+	if d := cmp.Diff(wantLinks, links.datasets); d != "" {
+		t.Errorf("links by source dataset (-want +got):\n%s", d)
+	}
+	if d := prof.Frags["Email#deletelinked@example.com|"+testDataset]; d.Op != ingest.OpDelete {
+		t.Errorf("delete with an identity dataset stored %+v, want a delete fragment (and no links)", d)
+	}
+	if len(prof.Frags) != 4 {
+		t.Errorf("%d fragments stored, want 4 (two merges, two deletes)", len(prof.Frags))
+	}
+}
+
+func TestHandleIdentityDatasetMessages(t *testing.T) {
+	h, _, failed := newTestHandler()
+	ev := kinesisEvent(
+		opsMessage(testDataset, `{"identity":"create","identityDatasetId":"nope"}`, `{"personalEmail":{"address":"a@example.com"}}`),
+		opsMessage(testDataset, `{"identity":"update","identityDatasetId":"`+testDataset+`"}`, `{"personalEmail":{"address":"a@example.com"}}`),
+	)
+	if _, err := h.Handle(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]string{
+		"shardId-000000000001|0001|0": {ingest.CodeMessageIdentityDataset, "header.operations.identityDatasetId names a dataset that does not exist"},
+		"shardId-000000000001|0002|0": {ingest.CodeMessageOp, "header.operations.identity must be create"},
+	}
+	got := map[string][2]string{}
+	for k, r := range failed.Recs {
+		got[k] = [2]string{r.Code, r.Message}
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("failed records (-want +got):\n%s", d)
+	}
+}

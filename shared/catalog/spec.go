@@ -212,9 +212,34 @@ func BuildSpec(ds Dataset, s xdm.Schema, descs []xdm.Descriptor, groups ...xdm.F
 			vs, changed := v.ValidateRow(row)
 			return violations(vs), changed
 		},
+		CheckPatch: partialCheck(res),
 		FieldType:  fieldTypes(res),
 		Identities: ids,
 	}, nil
+}
+
+// codeCompile refuses a partial row when its schema's partial validator
+// does not compile (its full validator did, so this is not expected).
+const codeCompile = "XDM-COMPILE"
+
+// partialCheck returns IngestSpec.CheckPatch of a resolved schema: the
+// validator of xdm.CompilePartial, compiled at the first call, so that the
+// datasets that never see a partial row do not pay for it. It is safe for
+// concurrent use.
+func partialCheck(res *xdm.Resolved) func(row map[string]any) ([]Violation, bool) {
+	var (
+		once sync.Once
+		v    *xdm.Validator
+		err  error
+	)
+	return func(row map[string]any) ([]Violation, bool) {
+		once.Do(func() { v, err = xdm.CompilePartial(res) })
+		if err != nil {
+			return []Violation{{Code: codeCompile, Message: "the schema does not compile for partial rows"}}, false
+		}
+		vs, changed := v.ValidateRow(row)
+		return violations(vs), changed
+	}
 }
 
 // fieldTypes returns IngestSpec.FieldType of a resolved schema.

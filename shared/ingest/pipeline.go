@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/merge"
+	"github.com/mosaic-cdp/mosaic/shared/upsert"
 	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
 
@@ -56,7 +58,10 @@ func ParseClockSkew(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// FragmentWriter writes a fragment if it is not older than the stored one.
+// FragmentWriter writes a fragment: by its Op, a create replaces the
+// stored fragment unless that one is newer, a merge patches it and a
+// delete removes it, whatever the order the writes arrive in (package
+// upsert holds the rules).
 type FragmentWriter interface {
 	PutFragment(ctx context.Context, f merge.Fragment) error
 }
@@ -138,6 +143,24 @@ type Pipeline struct {
 // with its descriptor identity fields trimmed and a far-future ordering
 // time clamped; the bytes received are passed on (Raw) only when they are
 // that row already.
+//
+// The row's operation (Row.Op; for a row without one, a merge in an
+// upsert dataset and a create elsewhere) decides what is written:
+//   - create: the fragment (or event) and the links, as above;
+//   - merge (profile class only): a fragment with Op merge.OpMerge whose
+//     Record is the patch (RFC 7386), nulls included, and the links. The
+//     patch is checked with spec.CheckPatch (no field is required) with
+//     its nulls taken out; a null inside identityMap is refused with
+//     upsert.CodeIdentityRemove, a null at a path the schema does not
+//     define with xdm.CodeUnknownField;
+//   - delete (profile class only): a fragment with Op merge.OpDelete and
+//     no Record, keyed by the row's primary identity (checked with
+//     spec.CheckPatch, nulls ignored), and no links.
+//
+// merge or delete on an experience event dataset, or another operation,
+// is refused with CodeOperation. Links are written with Row.IdentityDataset
+// as their source when it is set, else with the row's dataset when it is
+// enabled for Identity.
 func (p *Pipeline) Process(ctx context.Context, spec *catalog.IngestSpec, row Row) (Outcome, error) {
 	out, err := p.process(ctx, spec, row, true)
 	return out, boundError(err)
@@ -165,13 +188,29 @@ func (p *Pipeline) process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 	default:
 		return out, fault.E(fault.Invalid, CodeClass, "the dataset's schema class is not profile or experience event")
 	}
-	if !spec.ProfileEnabled && !spec.IdentityEnabled {
+	op := effectiveOp(spec, row.Op)
+	// linkSource is the dataset the row's identity links are written
+	// with; none for a delete.
+	linkSource := ""
+	if op != OpDelete {
+		switch {
+		case row.IdentityDataset != "":
+			linkSource = row.IdentityDataset
+		case spec.IdentityEnabled:
+			linkSource = spec.DatasetID
+		}
+	}
+	if !spec.ProfileEnabled && !spec.IdentityEnabled && linkSource == "" {
 		return out, fault.E(fault.Invalid, CodeNotEnabled, "the dataset is not enabled for Profile or Identity")
 	}
-	switch row.Op {
-	case "", OpCreate:
+	switch op {
+	case OpCreate:
+	case OpMerge, OpDelete:
+		if spec.Class == catalog.EventClass {
+			return out, fault.Errorf(fault.Invalid, CodeOperation, "operation %q is not supported on an experience event dataset: events are only ever created", op)
+		}
 	default:
-		return out, fault.Errorf(fault.Invalid, CodeOperation, "operation %q is not supported yet", row.Op)
+		return out, fault.Errorf(fault.Invalid, CodeOperation, "operation %q is not create, merge or delete", xdm.Truncate(op, maxOpInError))
 	}
 	if len(row.Data) > limit {
 		code := CodeProfileTooLarge
@@ -192,21 +231,39 @@ func (p *Pipeline) process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 	if err := checkArrays(rec, maxArray); err != nil {
 		return out, err
 	}
+	// A merge's nulls are removals, not values: they are taken out before
+	// validation (whose coercion would drop them) and put back after.
+	var nulls [][]string
+	var nullViolations []catalog.Violation
+	if op == OpMerge {
+		nulls = takeNulls(rec, nil, nil)
+		if nullViolations, err = checkNulls(spec, nulls); err != nil {
+			return out, err
+		}
+	}
 	// changed: rec no longer is what data spells.
 	fields := fieldsOf(spec)
 	changed := identity.TrimFields(rec, fields)
+	check, validate := spec.Check, spec.Validate
+	if op != OpCreate {
+		// A partial row: a merge patch, or a delete that needs only the
+		// primary identity.
+		check, validate = spec.CheckPatch, nil
+	}
 	switch {
-	case spec.Check != nil:
-		vs, c := spec.Check(rec)
-		if len(vs) > 0 {
+	case check != nil:
+		vs, c := check(rec)
+		if vs = withViolations(nullViolations, vs); len(vs) > 0 {
 			return out, violationError(vs)
 		}
 		changed = changed || c
-	case spec.Validate != nil:
-		if vs := spec.Validate(rec); len(vs) > 0 {
+	case validate != nil:
+		if vs := withViolations(nullViolations, validate(rec)); len(vs) > 0 {
 			return out, violationError(vs)
 		}
 		changed = true // unknown: encode the coerced row
+	case len(nullViolations) > 0:
+		return out, violationError(nullViolations)
 	}
 	custom, err := p.namespaces(ctx, rec, fields)
 	if err != nil {
@@ -235,9 +292,10 @@ func (p *Pipeline) process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 	}
 	primary := ids.Primary().Key()
 	raw := data
-	if changed {
+	if changed || op != OpCreate {
 		raw = nil // the writer encodes rec
 	}
+	putNulls(rec, nulls)
 
 	if spec.ProfileEnabled {
 		switch spec.Class {
@@ -245,10 +303,17 @@ func (p *Pipeline) process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 			if !write {
 				break
 			}
-			err = p.Fragments.PutFragment(ctx, merge.Fragment{
+			f := merge.Fragment{
 				Identity: primary, Dataset: spec.DatasetID, Record: rec, Raw: raw,
 				TS: ts, Src: row.Src, Batch: row.Batch,
-			})
+			}
+			switch op {
+			case OpMerge:
+				f.Op = OpMerge
+			case OpDelete:
+				f.Op, f.Record = OpDelete, nil
+			}
+			err = p.Fragments.PutFragment(ctx, f)
 		case catalog.EventClass:
 			var ev merge.Event
 			ev, err = eventOf(rec)
@@ -265,8 +330,8 @@ func (p *Pipeline) process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 			return out, err
 		}
 	}
-	if spec.IdentityEnabled && len(ids.Identities) > 1 {
-		links := identity.Links(ids, spec.DatasetID, row.Batch, ts)
+	if linkSource != "" && len(ids.Identities) > 1 {
+		links := identity.Links(ids, linkSource, row.Batch, ts)
 		out.Links = len(links)
 		if len(links) > 0 && write {
 			if err := p.Links.PutLinks(ctx, links); err != nil {
@@ -275,6 +340,128 @@ func (p *Pipeline) process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 		}
 	}
 	return out, nil
+}
+
+// maxOpInError bounds an unknown operation quoted in a refusal.
+const maxOpInError = 32
+
+// effectiveOp is the operation of a row: its own, or for a row without one
+// (a batch row) a merge in an upsert dataset and a create elsewhere.
+func effectiveOp(spec *catalog.IngestSpec, op string) string {
+	if op != "" {
+		return op
+	}
+	if spec.Upsert {
+		return OpMerge
+	}
+	return OpCreate
+}
+
+// takeNulls removes from obj, in place, every member whose value is null,
+// at any depth through objects (an array is a value: nulls inside it are
+// elements), and returns their paths, sorted. at is obj's path.
+func takeNulls(obj map[string]any, at []string, out [][]string) [][]string {
+	start := len(out)
+	for k, v := range obj {
+		switch c := v.(type) {
+		case nil:
+			delete(obj, k)
+			out = append(out, append(slices.Clip(at), k))
+		case map[string]any:
+			out = takeNulls(c, append(slices.Clip(at), k), out)
+		}
+	}
+	if at == nil {
+		slices.SortFunc(out[start:], slices.Compare)
+	}
+	return out
+}
+
+// putNulls sets each path of nulls back to null in rec (objects on the
+// way are created if validation dropped them).
+func putNulls(rec map[string]any, nulls [][]string) {
+	for _, path := range nulls {
+		obj := rec
+		for _, k := range path[:len(path)-1] {
+			next, ok := obj[k].(map[string]any)
+			if !ok {
+				next = map[string]any{}
+				obj[k] = next
+			}
+			obj = next
+		}
+		obj[path[len(path)-1]] = nil
+	}
+}
+
+// checkNulls refuses a merge's null inside identityMap (identities can
+// only be added by a partial update: upsert.CodeIdentityRemove) and
+// returns a violation (xdm.CodeUnknownField, as for a value there) for
+// each null at a path the schema does not define, read with
+// spec.FieldType; with no FieldType, paths are not checked.
+func checkNulls(spec *catalog.IngestSpec, nulls [][]string) ([]catalog.Violation, error) {
+	var vs []catalog.Violation
+	for _, path := range nulls {
+		if path[0] == "identityMap" {
+			return nil, fault.Errorf(fault.Invalid, upsert.CodeIdentityRemove,
+				"%s is null: a partial update may add identities but never remove them", xdm.Truncate(jsonPointer(path), MaxPointerBytes))
+		}
+		if spec.FieldType != nil && !fieldDefined(spec.FieldType, path) {
+			vs = append(vs, catalog.Violation{Pointer: jsonPointer(path), Code: xdm.CodeUnknownField, Message: "field is not defined by the schema"})
+		}
+	}
+	return vs, nil
+}
+
+// fieldDefined reports whether the schema whose field types are ft
+// defines the field at path. FieldType reads dotted paths, so a key that
+// holds '.', '[' or ']', or is empty, is one no field is named: only a map
+// field takes it, as it takes any key.
+func fieldDefined(ft func(string) (string, bool), path []string) bool {
+	var b strings.Builder
+	for i, k := range path {
+		if k == "" || strings.ContainsAny(k, ".[]") {
+			if typ, ok := ft(b.String()); !ok || typ != "map" {
+				return false
+			}
+			k = "key" // any key of the map: the same schema
+		}
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(k)
+	}
+	_, ok := ft(b.String())
+	return ok
+}
+
+// jsonPointer spells path as a JSON pointer (RFC 6901).
+func jsonPointer(path []string) string {
+	var b strings.Builder
+	for _, k := range path {
+		b.WriteByte('/')
+		b.WriteString(pointerToken(k))
+	}
+	return b.String()
+}
+
+// withViolations is a and b in the validator's order: by pointer, code
+// and message.
+func withViolations(a, b []catalog.Violation) []catalog.Violation {
+	if len(a) == 0 {
+		return b
+	}
+	vs := append(slices.Clip(a), b...)
+	slices.SortStableFunc(vs, func(x, y catalog.Violation) int {
+		if c := strings.Compare(x.Pointer, y.Pointer); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.Code, y.Code); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Message, y.Message)
+	})
+	return vs
 }
 
 func fieldsOf(spec *catalog.IngestSpec) []identity.Field {

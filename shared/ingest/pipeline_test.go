@@ -125,7 +125,9 @@ func TestProcessRefusals(t *testing.T) {
 		{"event array over 10", eventSpec, `{"_id":"x","timestamp":"2024-01-01T00:00:00Z",` + primary + `,"productListItems":[` + strings.TrimSuffix(strings.Repeat(`{"SKU":"s"},`, MaxEventArray+1), ",") + `]}`, "", CodeArrayTooLong},
 		{"dataset not enabled", &notEnabled, `{}`, "", CodeNotEnabled},
 		{"other class", &otherClass, `{}`, "", CodeClass},
-		{"delete not yet supported", profileSpec, `{}`, OpDelete, CodeOperation},
+		{"delete on an event dataset", eventSpec, `{"_id":"x","timestamp":"2024-01-01T00:00:00Z",` + primary + `}`, OpDelete, CodeOperation},
+		{"merge on an event dataset", eventSpec, `{"_id":"x","timestamp":"2024-01-01T00:00:00Z",` + primary + `}`, OpMerge, CodeOperation},
+		{"unknown operation", profileSpec, `{"personalEmail":{"address":"a@example.com"}}`, "replace", CodeOperation},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

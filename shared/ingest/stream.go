@@ -20,6 +20,11 @@ const (
 	OpDelete = merge.OpDelete
 )
 
+// identityCreate is the one value of AEP's header.operations.identity:
+// write the message's identity links with operations.identityDatasetId as
+// their source.
+const identityCreate = "create"
+
 // Streaming message error codes.
 const (
 	CodeMessageTooLarge = "STREAM-MESSAGE-TOO-LARGE"
@@ -28,6 +33,10 @@ const (
 	CodeMessageBody     = "STREAM-BODY-MISSING"
 	CodeMessageSchema   = "STREAM-SCHEMA-MISMATCH"
 	CodeMessageOp       = "STREAM-OPERATION"
+	// CodeMessageIdentityDataset: header.operations.identityDatasetId
+	// names a dataset that does not exist, has another schema than the
+	// message's dataset, or is not enabled for Identity.
+	CodeMessageIdentityDataset = "STREAM-IDENTITY-DATASET"
 	// CodeRowBase64 refuses a record whose data is the base64 text of a
 	// JSON message rather than the message: what the AWS CLI v2 puts when
 	// --data is given without --cli-binary-format raw-in-base64-out (it
@@ -45,6 +54,12 @@ type Message struct {
 	DatasetID string
 	SchemaID  string
 	Op        string
+	// IdentityDatasetID is header.operations.identityDatasetId, given with
+	// operations.identity "create": the dataset the message's identity
+	// links are written with as their source. Whether it exists, has the
+	// message dataset's schema and is enabled for Identity is for the
+	// caller to check (CodeMessageIdentityDataset).
+	IdentityDatasetID string
 	// Entity is the raw xdmEntity (or the body itself, for Data Prep style
 	// messages), decoded later by the pipeline.
 	Entity json.RawMessage
@@ -62,7 +77,9 @@ type wireMessage struct {
 		SchemaRef  *schemaRef `json:"schemaRef"`
 		DatasetID  string     `json:"datasetId"`
 		Operations *struct {
-			Data string `json:"data"`
+			Data              string `json:"data"`
+			Identity          string `json:"identity"`
+			IdentityDatasetID string `json:"identityDatasetId"`
 		} `json:"operations"`
 	} `json:"header"`
 	Body     json.RawMessage   `json:"body"`
@@ -123,8 +140,19 @@ func parseOne(w wireMessage) Message {
 		m.SchemaID = w.Header.SchemaRef.ID
 	}
 	m.Op = OpCreate
-	if w.Header.Operations != nil && w.Header.Operations.Data != "" {
-		m.Op = w.Header.Operations.Data
+	if ops := w.Header.Operations; ops != nil {
+		if ops.Data != "" {
+			m.Op = ops.Data
+		}
+		switch {
+		case ops.Identity != "" && ops.Identity != identityCreate:
+			m.Err = fault.E(fault.Invalid, CodeMessageOp, "header.operations.identity must be create")
+			return m
+		case (ops.Identity == "") != (ops.IdentityDatasetID == ""):
+			m.Err = fault.E(fault.Invalid, CodeMessageOp, "header.operations.identity and header.operations.identityDatasetId go together: give both or neither")
+			return m
+		}
+		m.IdentityDatasetID = ops.IdentityDatasetID
 	}
 	switch m.Op {
 	case OpCreate, OpMerge, OpDelete:

@@ -22,6 +22,11 @@ func TestParseMessages(t *testing.T) {
 		{"batch", `{"messages":[` + aepMessage + `,{"header":{},"body":{}},` + strings.Replace(aepMessage, `"source"`, `"operations":{"data":"merge"},"source"`, 1) + `]}`,
 			"", []string{"", CodeMessageDataset, ""}, []string{OpCreate, "", OpMerge}},
 		{"data prep body", `{"header":{"datasetId":"ds1","operations":{"data":"merge"}},"body":{"identityMap":{}}}`, "", []string{""}, []string{OpMerge}},
+		{"delete", `{"header":{"datasetId":"ds1","operations":{"data":"delete"}},"body":{"xdmEntity":{}}}`, "", []string{""}, []string{OpDelete}},
+		{"identity dataset", `{"header":{"datasetId":"ds1","operations":{"data":"merge","identity":"create","identityDatasetId":"ids"}},"body":{"xdmEntity":{}}}`, "", []string{""}, []string{OpMerge}},
+		{"identity other than create", `{"header":{"datasetId":"ds1","operations":{"identity":"merge","identityDatasetId":"ids"}},"body":{"xdmEntity":{}}}`, "", []string{CodeMessageOp}, nil},
+		{"identity without its dataset", `{"header":{"datasetId":"ds1","operations":{"identity":"create"}},"body":{"xdmEntity":{}}}`, "", []string{CodeMessageOp}, nil},
+		{"identity dataset without identity", `{"header":{"datasetId":"ds1","operations":{"identityDatasetId":"ids"}},"body":{"xdmEntity":{}}}`, "", []string{CodeMessageOp}, nil},
 		{"bad operation", `{"header":{"datasetId":"ds1","operations":{"data":"upsert"}},"body":{"xdmEntity":{}}}`, "", []string{CodeMessageOp}, []string{OpCreate}},
 		{"schema mismatch", strings.Replace(aepMessage, `"xdmMeta":{"schemaRef":{"id":"https://ns.adobe.com/acme/schemas/s1"}}`, `"xdmMeta":{"schemaRef":{"id":"other"}}`, 1), "", []string{CodeMessageSchema}, []string{OpCreate}},
 		{"meta without entity", `{"header":{"datasetId":"ds1"},"body":{"xdmMeta":{}}}`, "", []string{CodeMessageBody}, []string{OpCreate}},
@@ -56,10 +61,35 @@ func TestParseMessages(t *testing.T) {
 	}
 }
 
+func TestParseMessagesIdentityDataset(t *testing.T) {
+	for _, tc := range []struct{ ops, want string }{
+		{`{"data":"create","identity":"create","identityDatasetId":"ids"}`, "ids"},
+		{`{"data":"merge"}`, ""},
+		{`{}`, ""},
+	} {
+		msgs, err := ParseMessages([]byte(`{"header":{"datasetId":"ds1","operations":` + tc.ops + `},"body":{"xdmEntity":{}}}`))
+		if err != nil || len(msgs) != 1 || msgs[0].Err != nil {
+			t.Fatalf("operations %s: got %v, %+v", tc.ops, err, msgs)
+		}
+		if msgs[0].IdentityDatasetID != tc.want {
+			t.Errorf("operations %s: identity dataset %q, want %q", tc.ops, msgs[0].IdentityDatasetID, tc.want)
+		}
+	}
+	msgs, _ := ParseMessages([]byte(`{"header":{"datasetId":"ds1","operations":{"identity":"update","identityDatasetId":"ids"}},"body":{"xdmEntity":{}}}`))
+	if _, msg := Describe(msgs[0].Err); msg != "header.operations.identity must be create" {
+		t.Errorf("message %q", msg)
+	}
+	msgs, _ = ParseMessages([]byte(`{"header":{"datasetId":"ds1","operations":{"identityDatasetId":"ids"}},"body":{"xdmEntity":{}}}`))
+	if _, msg := Describe(msgs[0].Err); msg != "header.operations.identity and header.operations.identityDatasetId go together: give both or neither" {
+		t.Errorf("message %q", msg)
+	}
+}
+
 func FuzzParseMessages(f *testing.F) {
 	f.Add([]byte(aepMessage))
 	f.Add([]byte(`{"messages":[` + aepMessage + `,1,null]}`))
 	f.Add([]byte(`{"header":{"datasetId":"d"},"body":[]}`))
+	f.Add([]byte(`{"header":{"datasetId":"d","operations":{"data":"delete","identity":"create","identityDatasetId":"i"}},"body":{}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		msgs, err := ParseMessages(data)
 		if err != nil {

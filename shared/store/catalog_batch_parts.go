@@ -28,6 +28,8 @@ import (
 //	          parts (N: parts to write), fanned (BOOL), written (SS of part
 //	          sort keys), src (S: row source prefix)
 //
+// and one item per row the write refused (see WriteRefusal).
+//
 // Sets grow by ADD, which is idempotent: a redelivered event that adds the
 // same file or part again changes nothing.
 const (

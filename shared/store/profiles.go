@@ -20,6 +20,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/merge"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
+	"github.com/mosaic-cdp/mosaic/shared/upsert"
 )
 
 // Sort keys of the profile table (docs/architecture.md, "Storage"). Within a partition the
@@ -70,39 +71,80 @@ func profRecordJSON(raw []byte, rec map[string]any) (string, error) {
 	return string(b), nil
 }
 
-// PutFragment writes f unless the stored fragment of the same identity and
-// dataset is newer (ordering time, then source). Losing to a newer
-// fragment is success: the store already holds what must win.
+// PutFragment writes f, the update of its identity's fragment in its
+// dataset that f.Op says (AEP's streaming header.operations.data; the
+// rules are package upsert's, docs/rules.md#partial-updates), so that the
+// stored fragment is what applying every update once in clock order (f.TS
+// epoch ms, then f.Src) gives, whatever the order and number of their
+// deliveries:
+//
+//   - create ("" or merge.OpCreate): f.Record (or f.Raw) replaces the
+//     fragment unless the stored one is newer. Fast path: one conditional
+//     PutItem of a plain item, no read, taken when nothing or a plain
+//     fragment not newer is stored. When the condition fails, a
+//     consistent GetItem decides: a plain fragment not older is kept
+//     (losing to a newer fragment is success); otherwise (a clocked item:
+//     merged into or deleted) the create is applied by read-modify-write.
+//   - merge (merge.OpMerge): f.Record is a JSON Merge Patch (RFC 7386) of
+//     the fragment, identityMap entries added as a set.
+//   - delete (merge.OpDelete, f.Record nil): the fragment is removed; a
+//     tombstone item (no rec) keeps older updates out.
+//
+// A read-modify-write is a consistent GetItem, upsert.State.Apply, and a
+// PutItem on the condition that the item is unchanged (absent:
+// attribute_not_exists(pk); plain: no m and the same ts and src; clocked:
+// the same ver, ts and src, as ver starts over when a newer create makes
+// the item plain and its ts and src, its newest clock, never go back),
+// retried on a lost condition at most 10 times with jittered exponential
+// backoff, then a Throttled error with CodeContention. An update that
+// changes nothing (a replay, or one older than all it would change)
+// writes nothing. A state that is one create and nothing since is stored
+// plain (no m, no ver), so that the next create takes the fast path
+// again. The item layout is described at profAttrClocks.
+//
+// Errors: upsert's Invalid FRAGMENT-TOO-LARGE (the record would pass
+// upsert.MaxRecordBytes) and PATCH-IDENTITY-REMOVE (a null in identityMap)
+// as they are, with nothing written; the store's Invalid refusals of keys
+// and item sizes (checkItem) before any write; Throttled
+// STORE-CONTENTION; and the SDK's errors as translate gives them.
+//
+// Cost, with an item of r KB: a create on the fast path is 1 write of
+// ceil(r) WCUs (also when its condition fails); a create that loses it
+// adds 1 strongly consistent read of ceil(r/4) RCUs, which is also the
+// read of its first read-modify-write attempt, if any. Each
+// read-modify-write attempt is such a read plus, unless nothing changes,
+// 1 write of ceil(r') WCUs (r' the new item's size, its clock document
+// included). (AWS, "DynamoDB read and write capacity units": a write is
+// 1 WCU per KB and is charged when its condition fails; a strongly
+// consistent read is 1 RCU per 4 KB.)
 func (p *Profiles) PutFragment(ctx context.Context, f merge.Fragment) error {
-	rec, err := profRecordJSON(f.Raw, f.Record)
+	var (
+		item map[string]types.AttributeValue
+		read bool
+	)
+	switch f.Op {
+	case "", merge.OpCreate:
+		done, err := p.putFragmentFast(ctx, f)
+		if err != nil || done {
+			return err
+		}
+		if item, err = p.getFragment(ctx, f); err != nil {
+			return err
+		}
+		read = true
+		if item != nil {
+			_, clocked := item[profAttrClocks]
+			stored := upsert.Clock{TS: profNum(item[profAttrTS]), Src: profStr(item[profAttrSrc])}
+			if !clocked && !stored.Before(upsert.Clock{TS: f.TS, Src: f.Src}) {
+				return nil
+			}
+		}
+	}
+	op, err := upsertOp(f)
 	if err != nil {
 		return err
 	}
-	item := map[string]types.AttributeValue{
-		topology.PartitionKey: profS(f.Identity),
-		topology.SortKey:      profS(profFragmentPfx + f.Dataset),
-		"ds":                  profS(f.Dataset),
-		"rec":                 profS(rec),
-		"ts":                  profN(f.TS),
-		"src":                 profS(f.Src),
-		"batch":               profS(f.Batch),
-	}
-	if err := checkItem(item, "write fragment"); err != nil {
-		return err
-	}
-	_, err = p.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:           aws.String(p.table),
-		Item:                item,
-		ConditionExpression: aws.String("attribute_not_exists(pk) OR ts < :ts OR (ts = :ts AND src <= :src)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":ts":  profN(f.TS),
-			":src": profS(f.Src),
-		},
-	})
-	if err != nil && IsConditionFailed(err) {
-		return nil
-	}
-	return translate(err, "write fragment")
+	return p.putFragmentRMW(ctx, f, op, item, read)
 }
 
 // EventSortKey is the sort key of an event: time first, so that a range
@@ -232,6 +274,8 @@ func (p *Profiles) putLinkHalf(ctx context.Context, item map[string]types.Attrib
 
 // Partition is what one identity's partition holds apart from events.
 type Partition struct {
+	// Found is true when the partition holds a link or a fragment that
+	// exists: a tombstone (a deleted fragment) alone is not found.
 	Found      bool
 	Neighbours []identity.ID
 	Links      map[string]LinkInfo
@@ -246,7 +290,15 @@ type LinkInfo struct {
 	Source  string `json:"source"`
 }
 
-// Partition reads an identity's fragments and links in one paged Query.
+// Partition reads an identity's fragments and links in one paged Query
+// (strongly consistent reads are not needed: lookups read what is
+// committed). A plain fragment item is one merge.Fragment; a clocked one
+// (see PutFragment) is one per part of its state (upsert.State.Parts) at
+// the part's clock, with the item's batch, so that with timestampOrdered
+// each attribute competes by the clock it was last written at; a
+// tombstone is none. A stored item that cannot be decoded is an Internal
+// error (STORE-DECODE, or upsert's FRAGMENT-CLOCKS). Cost: the Query's
+// eventually consistent reads, half an RCU per 4 KB of the items read.
 func (p *Profiles) Partition(ctx context.Context, id identity.ID) (Partition, error) {
 	return p.partition(ctx, id, 0)
 }
@@ -267,10 +319,10 @@ func (p *Profiles) partition(ctx context.Context, id identity.ID, maxNeighbours 
 	}
 	err := queryPages(ctx, p.db, in, "read identity", func(items []map[string]types.AttributeValue) (bool, error) {
 		for _, item := range items {
-			part.Found = true
 			sk := profStr(item[topology.SortKey])
 			switch {
 			case strings.HasPrefix(sk, profLinkPfx), strings.HasPrefix(sk, profLinkHashPfx):
+				part.Found = true
 				k := profStr(item["nb"])
 				nid, err := identity.ParseKey(k)
 				if err != nil {
@@ -284,6 +336,7 @@ func (p *Profiles) partition(ctx context.Context, id identity.ID, maxNeighbours 
 				}
 				part.Links[k] = profLinkInfo(&types.AttributeValueMemberM{Value: item})
 			case sk == profNodeSK:
+				part.Found = true
 				// Links kept in a map on the node by earlier versions; read
 				// for one release (docs/operations.md).
 				if m, ok := item["links"].(*types.AttributeValueMemberM); ok {
@@ -302,17 +355,12 @@ func (p *Profiles) partition(ctx context.Context, id identity.ID, maxNeighbours 
 					}
 				}
 			case len(sk) > len(profFragmentPfx) && sk[:len(profFragmentPfx)] == profFragmentPfx:
-				f := merge.Fragment{
-					Identity: id.Key(),
-					Dataset:  profStr(item["ds"]),
-					TS:       profNum(item["ts"]),
-					Src:      profStr(item["src"]),
-					Batch:    profStr(item["batch"]),
+				frags, exists, err := profItemFragments(id.Key(), item)
+				if err != nil {
+					return false, err
 				}
-				if err := json.Unmarshal([]byte(profStr(item["rec"])), &f.Record); err != nil {
-					return false, fault.Wrap(err, fault.Internal, "STORE-DECODE", "read identity: stored fragment is corrupt")
-				}
-				part.Fragments = append(part.Fragments, f)
+				part.Found = part.Found || exists
+				part.Fragments = append(part.Fragments, frags...)
 			}
 		}
 		return maxNeighbours <= 0 || len(part.Neighbours) < maxNeighbours, nil

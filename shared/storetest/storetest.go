@@ -7,6 +7,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/merge"
+	"github.com/mosaic-cdp/mosaic/shared/upsert"
 )
 
 // Specs serves ingest specs by dataset id; an unknown id is the catalog's
@@ -31,9 +33,13 @@ func (s Specs) Spec(_ context.Context, datasetID string) (*catalog.IngestSpec, e
 // Profiles keeps one fragment per identity and dataset, replacing it only
 // with one that merge.Newer does not order before it, as the store's
 // conditional write does; links by "<a key>|<b key>"; events by
-// "<identity>|<_id>".
+// "<identity>|<_id>". Merges and deletes (merge.Fragment.Op), and creates
+// onto a fragment they changed, go through package upsert as in the
+// store: Frags then holds the fragment's record (upsert.State.Record) at
+// its newest clock, with Op "", or nothing once it is deleted.
 type Profiles struct {
 	mu     sync.Mutex
+	states map[string]*upsert.State // fragments a merge or delete changed
 	Frags  map[string]merge.Fragment
 	Links  map[string]bool
 	Events map[string]merge.Event
@@ -63,10 +69,71 @@ func (p *Profiles) PutFragment(_ context.Context, f merge.Fragment) error {
 		return fault.E(fault.Throttled, "STORE-THROTTLED", "throttled")
 	}
 	k := f.Identity + "|" + f.Dataset
-	if old, ok := p.Frags[k]; ok && merge.Newer(old, f) {
+	if (f.Op == "" || f.Op == merge.OpCreate) && p.states[k] == nil {
+		if old, ok := p.Frags[k]; ok && merge.Newer(old, f) {
+			return nil
+		}
+		p.Frags[k] = f
 		return nil
 	}
-	p.Frags[k] = f
+	return p.putOp(k, f)
+}
+
+// putOp applies f to the state of fragment k as the store's
+// read-modify-write does; a refused update changes nothing.
+func (p *Profiles) putOp(k string, f merge.Fragment) error {
+	op := upsert.Op{Clock: upsert.Clock{TS: f.TS, Src: f.Src}, Record: f.Record}
+	switch f.Op {
+	case "", merge.OpCreate:
+		op.Kind = upsert.Create
+	case merge.OpMerge:
+		op.Kind = upsert.Merge
+	case merge.OpDelete:
+		op.Kind, op.Record = upsert.Delete, nil
+	default:
+		return fault.Errorf(fault.Invalid, "STORE-REQUEST-INVALID", "write fragment: unknown operation %q", f.Op)
+	}
+	if op.Kind != upsert.Delete && op.Record == nil {
+		op.Record = map[string]any{}
+	}
+	// Apply works on a copy: the stored state changes only if the result
+	// can be stored.
+	st := upsert.New()
+	if old, ok := p.Frags[k]; ok && p.states[k] == nil {
+		st = upsert.FromRecord(old.Record, upsert.Clock{TS: old.TS, Src: old.Src})
+	} else if old := p.states[k]; old != nil {
+		rec, clocks, err := old.Encode()
+		if err != nil {
+			return err
+		}
+		var m map[string]any
+		if rec != nil {
+			if err := json.Unmarshal(rec, &m); err != nil {
+				return err
+			}
+		}
+		if st, err = upsert.Decode(m, clocks); err != nil {
+			return err
+		}
+	}
+	changed, err := st.Apply(op)
+	if err != nil || !changed {
+		return err
+	}
+	if _, _, err := st.Encode(); err != nil {
+		return err
+	}
+	if p.states == nil {
+		p.states = map[string]*upsert.State{}
+	}
+	p.states[k] = st
+	if !st.Exists() {
+		delete(p.Frags, k)
+		return nil
+	}
+	latest := st.Latest()
+	p.Frags[k] = merge.Fragment{Identity: f.Identity, Dataset: f.Dataset, Record: st.Record(),
+		TS: latest.TS, Src: latest.Src, Batch: f.Batch}
 	return nil
 }
 

@@ -76,6 +76,11 @@ func Compile(res *Resolved, required ...string) (*Validator, error) {
 	for _, p := range required {
 		js = withRequired(js, p)
 	}
+	return compile(js, res.Class)
+}
+
+// compile compiles the JSON Schema js of a schema of class.
+func compile(js map[string]any, class string) (*Validator, error) {
 	doc, err := toDoc(js) // numbers as the compiler expects them
 	if err != nil {
 		return nil, err
@@ -91,7 +96,7 @@ func Compile(res *Resolved, required ...string) (*Validator, error) {
 	if err != nil {
 		return nil, fault.Wrap(err, fault.Invalid, "XDM-COMPILE", "schema does not compile")
 	}
-	return &Validator{schema: sch, root: js, fast: compileNode(js, sch), event: res.Class == EventClass}, nil
+	return &Validator{schema: sch, root: js, fast: compileNode(js, sch), event: class == EventClass}, nil
 }
 
 // Validate coerces one decoded row in place (see Coerce: nulls and empty
