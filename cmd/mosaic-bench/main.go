@@ -11,7 +11,9 @@
 //     same items on the same dynalite at the same concurrency.
 //
 //   - P6, write capacity units per row, from ReturnConsumedCapacity=TOTAL
-//     on every write of the ingest pipeline run in this process on dynalite.
+//     on every write of the ingest pipeline run in this process on dynalite;
+//     and read and write capacity units per partial update (a merge through
+//     shared/store.Profiles.PutFragment, and the same merge replayed).
 //
 //   - P7, peak RSS (VmHWM) of the batch-ingest processes over a 100 MB and
 //     a 1 GB JSON Lines file.

@@ -46,6 +46,24 @@ type P6Case struct {
 	WritesPerRow float64 `json:"writesPerRow"`
 	Target       float64 `json:"target"`
 	Pass         bool    `json:"pass"`
+	// Reads of the case: items read by GetItem, the read capacity they
+	// returned (or, where none came back, DynamoDB's rule: 1 RCU per
+	// started 4 KB of a strongly consistent read, half that of an
+	// eventually consistent one, an absent item as a 0-byte one) and
+	// that rule's sum. Set for the partial-update cases, which read the
+	// fragment before writing it.
+	Reads       int64   `json:"reads,omitempty"`
+	RCU         float64 `json:"rcu,omitempty"`
+	SizeRCU     float64 `json:"sizeRcu,omitempty"`
+	RCUPerRow   float64 `json:"rcuPerRow,omitempty"`
+	ReadsPerRow float64 `json:"readsPerRow,omitempty"`
+	TargetRCU   float64 `json:"targetRcu,omitempty"` // bar on RCUPerRow; 0: reads are not a bar of the case
+	// The stored item of one fragment after the case (partial-update
+	// cases): its size by DynamoDB's rule, and the bytes of its record
+	// (rec) and of its clock document (m).
+	ItemBytes   int `json:"itemBytes,omitempty"`
+	RecordBytes int `json:"recordBytes,omitempty"`
+	ClockBytes  int `json:"clockBytes,omitempty"`
 }
 
 // P6 is the P6 entry of results.json.
@@ -74,6 +92,11 @@ type capacityCounts struct {
 	reported int64   // writes whose output carried ConsumedCapacity
 	refused  int64   // writes refused by their condition
 	sizeWCU  float64 // the size rule over every write
+
+	reads         int64   // items read by GetItem
+	readUnits     float64 // reported read units, plus the size rule for unreported reads
+	readsReported int64   // reads whose output carried ConsumedCapacity
+	sizeRCU       float64 // the read size rule over every read
 }
 
 func (c *capacity) snapshot() capacityCounts {
@@ -108,10 +131,48 @@ func (c *capacity) add(units float64, reported, refused bool, items ...map[strin
 	}
 }
 
+// addRead counts one GetItem: units is the ConsumedCapacity it returned,
+// if reported; item is what it read (nil when absent). By DynamoDB's rule
+// a read costs 1 RCU per started 4 KB of the item, at least 1, when
+// strongly consistent, and half that when eventually consistent; an absent
+// item costs the minimum (DynamoDB Developer Guide, "Read/write capacity
+// mode").
+func (c *capacity) addRead(units float64, reported, consistent bool, item map[string]types.AttributeValue) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	size := max(1, math.Ceil(float64(itemBytes(item))/4096))
+	if !consistent {
+		size /= 2
+	}
+	c.counts.reads++
+	c.counts.sizeRCU += size
+	if reported {
+		c.counts.readsReported++
+		c.counts.readUnits += units
+	} else {
+		c.counts.readUnits += size
+	}
+}
+
 // middleware is the SDK option that installs the count on a client.
 func (c *capacity) middleware(stack *middleware.Stack) error {
 	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("mosaic-bench-capacity",
 		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			if get, ok := in.Parameters.(*dynamodb.GetItemInput); ok {
+				get.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+				out, md, err := next.HandleInitialize(ctx, in)
+				if err == nil {
+					if v, ok := out.Result.(*dynamodb.GetItemOutput); ok {
+						reported := v.ConsumedCapacity != nil
+						var units float64
+						if reported {
+							units = aws.ToFloat64(v.ConsumedCapacity.CapacityUnits)
+						}
+						c.addRead(units, reported, aws.ToBool(get.ConsistentRead), v.Item)
+					}
+				}
+				return out, md, err
+			}
 			var items []map[string]types.AttributeValue
 			switch v := in.Parameters.(type) {
 			case *dynamodb.PutItemInput:
@@ -326,7 +387,8 @@ func runP6(ctx context.Context, rows int, log io.Writer) (P6, error) {
 		return c, nil
 	}
 	out := P6{How: fmt.Sprintf("%d rows per case through shared/ingest.Pipeline with shared/store.Profiles writers, in one process, on dynalite; "+
-		"an SDK middleware sets ReturnConsumedCapacity=TOTAL on every write and sums ConsumedCapacity.CapacityUnits", rows)}
+		"the partial-update cases (upsert-*) call shared/store.Profiles.PutFragment with Op merge directly, %d people each; "+
+		"an SDK middleware sets ReturnConsumedCapacity=TOTAL on every write and GetItem and sums ConsumedCapacity.CapacityUnits", rows, rows)}
 	for _, c := range []struct {
 		name, what string
 		target     float64
@@ -343,6 +405,11 @@ func runP6(ctx context.Context, rows int, log io.Writer) (P6, error) {
 		}
 		out.Cases = append(out.Cases, r)
 	}
+	upserts, err := runP6Upsert(ctx, profiles, &cap, newDynamoClient(proc.Endpoint), table, rows, received, log)
+	if err != nil {
+		return P6{}, err
+	}
+	out.Cases = append(out.Cases, upserts...)
 	out.Source = p6Source(cap.snapshot())
 	out.Pass = true
 	for _, c := range out.Cases {
@@ -366,8 +433,22 @@ func p6EventRow(i int) []byte {
 		`"identityMap":{%q:[{"id":%q,"primary":true}],"Email":[{"id":%q}]}}`, i, ns, id, email("p6", i))
 }
 
-// p6Source says where the WCU figures come from.
+// p6Source says where the WCU (and RCU) figures come from.
 func p6Source(c capacityCounts) string {
+	reads := ""
+	switch {
+	case c.reads == 0:
+	case c.readsReported == c.reads:
+		reads = "; read capacity from ConsumedCapacity returned for every GetItem"
+	default:
+		reads = fmt.Sprintf("; read capacity from ConsumedCapacity for %d of %d GetItem calls, the rest by DynamoDB's rule (1 RCU per started 4 KB read strongly consistent)",
+			c.readsReported, c.reads)
+	}
+	return p6WriteSource(c) + reads
+}
+
+// p6WriteSource says where the WCU figures come from.
+func p6WriteSource(c capacityCounts) string {
 	switch {
 	case c.reported == 0:
 		return "item sizes: dynalite returned no ConsumedCapacity, so 1 WCU per started KB of each item written (DynamoDB's rule)"

@@ -14,6 +14,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/eventsample"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/ingest"
+	"github.com/mosaic-cdp/mosaic/shared/merge"
 	"github.com/mosaic-cdp/mosaic/shared/storetest"
 )
 
@@ -170,6 +171,15 @@ func (l *linkLog) PutLinks(_ context.Context, links []identity.Link) error {
 	return nil
 }
 
+// fragLog records the fragment writes the pipeline asks for, as asked
+// (the store's fake applies them; this test checks what is passed on).
+type fragLog struct{ Frags map[string]merge.Fragment }
+
+func (l *fragLog) PutFragment(_ context.Context, f merge.Fragment) error {
+	l.Frags[f.Identity+"|"+f.Dataset] = f
+	return nil
+}
+
 // opsMessage is a message to dataset ds with the given header.operations
 // (none when ops is "").
 func opsMessage(ds, ops, entity string) string {
@@ -196,11 +206,11 @@ func TestHandleOperations(t *testing.T) {
 		otherSchema: {DatasetID: otherSchema, SchemaID: schema + "2", Class: catalog.ProfileClass, IdentityEnabled: true, Identities: primary},
 		eventsDS:    {DatasetID: eventsDS, SchemaID: schema + "3", Class: catalog.EventClass, ProfileEnabled: true, IdentityEnabled: true},
 	}
-	prof := storetest.NewProfiles()
+	prof := &fragLog{Frags: map[string]merge.Fragment{}}
 	links := &linkLog{datasets: map[string]string{}}
 	failed := storetest.NewFailed()
 	h := &handler{specs: specs, run: &ingest.Runner{
-		Pipeline: &ingest.Pipeline{Fragments: prof, Links: links, Events: prof}, Failed: failed,
+		Pipeline: &ingest.Pipeline{Fragments: prof, Links: links, Events: storetest.NewProfiles()}, Failed: failed,
 		Workers: recordWorkers, Margin: reportMargin, Now: func() time.Time { return time.UnixMilli(5000) },
 	}}
 	ecid := strings.Repeat("1", 38)
