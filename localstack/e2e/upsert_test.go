@@ -546,9 +546,10 @@ func arrowParquet(t *testing.T, schema *arrow.Schema, rows []map[string]any) []b
 // the Batch Ingestion API, corrects another attribute of 100 profiles:
 // a JSON array (first names; one row's null removes its last name,
 // another's removes its whole mobile phone), CSV (membership points; an
-// empty cell is no value, and CSV has no null, so that format removes
-// nothing), Parquet written by Apache Arrow (interests, an array, replaced
-// whole by a shorter one; no nulls, as a Parquet null reads as no value)
+// empty cell is no value, as CSV has no null, except inside the JSON text
+// of an object column: one homeAddress cell removes a postal code),
+// Parquet written by Apache Arrow (interests, an array, replaced whole by
+// a shorter one; a null is no value and keeps one row's interests)
 // and gzipped JSON Lines (mobile numbers; a null removes one membership
 // tier, another one postal code, and "" leaves one last name as it was).
 // A last JSON Lines file corrects birth years, with two rows refused: a
@@ -646,37 +647,49 @@ func TestUpsertFileCorrectsOneAttribute(t *testing.T) {
 	wantBatchOK(t, "JSON array", apiBatch(t, ds, map[string]any{"format": "json", "isMultiLineJson": true}, map[string][]byte{"names.json": arr}), len(names))
 	apply(names)
 
-	// CSV: membership points of 200..299; every tenth cell is empty.
+	// CSV: membership points of 200..299; every tenth cell is empty. The
+	// homeAddress column, an object, takes JSON text: one row's removes a
+	// postal code; its other cells are empty.
 	var pointsRows []map[string]any
 	var csvBody strings.Builder
-	csvBody.WriteString("personalEmail.address," + tn + ".membership.points\r\n")
+	csvBody.WriteString("personalEmail.address," + tn + ".membership.points,homeAddress\r\n")
 	for i := 200; i < 300; i++ {
 		row := map[string]any{"personalEmail": map[string]any{"address": mail(i)}}
-		cell := ""
+		cell, address := "", ""
 		if i%10 != 7 {
 			cell = fmt.Sprint(i * 100)
 			row[tn] = map[string]any{"membership": map[string]any{"points": i * 100}}
 		}
-		fmt.Fprintf(&csvBody, "%s,%s\r\n", mail(i), cell)
+		if i == 205 {
+			address = `"{""postalCode"":null}"`
+			row["homeAddress"] = map[string]any{"postalCode": nil}
+		}
+		fmt.Fprintf(&csvBody, "%s,%s,%s\r\n", mail(i), cell, address)
 		pointsRows = append(pointsRows, row)
 	}
 	wantBatchOK(t, "CSV", apiBatch(t, ds, map[string]any{"format": "csv"}, map[string][]byte{"points.csv": []byte(csvBody.String())}), len(pointsRows))
 	apply(pointsRows)
 
-	// Parquet (Apache Arrow's writer): interests of 300..399, one each.
+	// Parquet (Apache Arrow's writer): interests of 300..399, one each;
+	// one row's null is no value, so it keeps its interests.
 	pqSchema := arrow.NewSchema([]arrow.Field{
 		{Name: "personalEmail", Type: arrow.StructOf(arrow.Field{Name: "address", Type: arrow.BinaryTypes.String})},
-		{Name: tn, Type: arrow.StructOf(arrow.Field{Name: "interests", Type: arrow.ListOf(arrow.BinaryTypes.String)})},
+		{Name: tn, Type: arrow.StructOf(arrow.Field{Name: "interests", Type: arrow.ListOf(arrow.BinaryTypes.String), Nullable: true})},
 	}, nil)
-	var interests []map[string]any
+	var interests, pqRows []map[string]any
 	for i := 300; i < 400; i++ {
-		interests = append(interests, map[string]any{
-			"personalEmail": map[string]any{"address": mail(i)},
-			tn:              map[string]any{"interests": []any{fmt.Sprintf("sailing%d", i)}},
-		})
+		who := map[string]any{"address": mail(i)}
+		if i == 305 {
+			pqRows = append(pqRows, map[string]any{"personalEmail": who, tn: map[string]any{"interests": nil}})
+			interests = append(interests, map[string]any{"personalEmail": who})
+			continue
+		}
+		row := map[string]any{"personalEmail": who, tn: map[string]any{"interests": []any{fmt.Sprintf("sailing%d", i)}}}
+		pqRows = append(pqRows, row)
+		interests = append(interests, row)
 	}
 	wantBatchOK(t, "Parquet", apiBatch(t, ds, map[string]any{"format": "parquet"},
-		map[string][]byte{"interests.parquet": arrowParquet(t, pqSchema, interests)}), len(interests))
+		map[string][]byte{"interests.parquet": arrowParquet(t, pqSchema, pqRows)}), len(pqRows))
 	apply(interests)
 
 	// Gzipped JSON Lines: mobile numbers of 400..499.
