@@ -913,7 +913,9 @@ func TestStreamMergesConverge(t *testing.T) {
 // an identity with no data. The create and the merge again, on the
 // stream and in a batch file (ordering times older than the delete), do
 // not bring it back; a merge at t4, newer than the delete, brings back
-// its own attributes and nothing else.
+// its own attributes and nothing else. Beside it, a delete streamed
+// before the older create and merge it removes leaves no data either,
+// and a delete in one dataset leaves the identity's fragment of another.
 func TestDeleteThenOlderReplayStaysDeleted(t *testing.T) {
 	t.Parallel()
 	stamp := time.Now().UnixNano()
@@ -945,12 +947,53 @@ func TestDeleteThenOlderReplayStaysDeleted(t *testing.T) {
 		{Data: string(streamMessage(schemaID, ds, map[string]any{"data": "create"}, create)), PartitionKey: key},
 		{Data: string(streamMessage(schemaID, ds, map[string]any{"data": "merge"}, merge)), PartitionKey: key},
 	}
-	putRecords(t, createAndMerge)
+
+	// Beside it: an identity whose delete (t3) comes before the create
+	// (t1) and merge (t2) it removes, and one with a fragment in another
+	// dataset too, which its delete in this one leaves.
+	early := fmt.Sprintf("early%d@upsert.example.com", stamp)
+	earlyOf := func(m map[string]any) map[string]any {
+		c := clone(m).(map[string]any)
+		c["personalEmail"] = map[string]any{"address": early}
+		return c
+	}
+	kept := fmt.Sprintf("kept%d@upsert.example.com", stamp)
+	other := createDataset(t, "Deletes, other dataset", schemaID)
+	keptOther := map[string]any{
+		"personalEmail":        map[string]any{"address": kept},
+		"person":               map[string]any{"name": map[string]any{"firstName": "Kept"}},
+		"homeAddress":          map[string]any{"city": "Lyon"},
+		"extSourceSystemAudit": at(1),
+	}
+	keptHere := map[string]any{
+		"personalEmail":        map[string]any{"address": kept},
+		"person":               map[string]any{"name": map[string]any{"lastName": "Gone"}},
+		tn:                     map[string]any{"membership": map[string]any{"tier": "silver"}},
+		"extSourceSystemAudit": at(2),
+	}
+	putRecords(t, append([]kinesisRecord{
+		{Data: string(streamMessage(schemaID, ds, map[string]any{"data": "delete"}, earlyOf(del))), PartitionKey: key},
+		{Data: string(streamMessage(schemaID, other, nil, keptOther)), PartitionKey: key},
+		{Data: string(streamMessage(schemaID, ds, map[string]any{"data": "create"}, keptHere)), PartitionKey: key},
+	}, createAndMerge...))
 	flushShards(t, schemaID, ds, key)
-	checkProfiles(t, "after the create and the merge", map[string]map[string]any{email: mergePatch(create, merge).(map[string]any)})
-	putRecordSeq(t, key, streamMessage(schemaID, ds, map[string]any{"data": "delete"}, del))
+	checkProfiles(t, "after the create and the merge", map[string]map[string]any{
+		email: mergePatch(create, merge).(map[string]any),
+		kept:  mergePatch(keptOther, keptHere).(map[string]any),
+	})
+	putRecords(t, []kinesisRecord{
+		{Data: string(streamMessage(schemaID, ds, map[string]any{"data": "delete"}, del)), PartitionKey: key},
+		{Data: string(streamMessage(schemaID, ds, map[string]any{"data": "create"}, earlyOf(create))), PartitionKey: key},
+		{Data: string(streamMessage(schemaID, ds, map[string]any{"data": "merge"}, earlyOf(merge))), PartitionKey: key},
+		{Data: string(streamMessage(schemaID, ds, map[string]any{"data": "delete"}, map[string]any{"personalEmail": map[string]any{"address": kept}, "extSourceSystemAudit": at(3)})), PartitionKey: key},
+	})
 	flushShards(t, schemaID, ds, key)
 	wantNoData(t, "after the delete", email)
+	wantNoData(t, "after a delete that came before the older create and merge", early)
+	checkProfiles(t, "after the delete of one of two datasets' fragments", map[string]map[string]any{kept: keptOther})
+	if _, p := lookup(t, "Email", kept); fmt.Sprint(p["sources"]) != fmt.Sprint([]any{other}) {
+		t.Errorf("sources after the delete = %v, want only the other dataset %s", p["sources"], other)
+	}
 
 	putRecords(t, createAndMerge)
 	flushShards(t, schemaID, ds, key)
