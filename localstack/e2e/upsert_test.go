@@ -272,17 +272,44 @@ func entityOf(email string) (int, map[string]any, error) {
 	return r.Status, nil, nil
 }
 
+// settle bounds how long a state read just after its updates were
+// processed may take to show them (a Query of DynamoDB is eventually
+// consistent): a check of an expected state is retried until then, and
+// a wrong state, which stays, still fails it.
+const settle = 15 * time.Second
+
 // checkProfiles reads the profile of every e-mail in want through the
-// Profile Access API (four at a time) and reports each whose entity is
-// not exactly the visible part of its expected state; it returns whether
-// all were.
+// Profile Access API (four at a time) until each entity is exactly the
+// visible part of its expected state, for at most settle, and reports
+// those that are not; it returns whether all were.
 func checkProfiles(t *testing.T, what string, want map[string]map[string]any) bool {
 	t.Helper()
+	deadline := time.Now().Add(settle)
+	for {
+		bad := profileMismatches(want)
+		n := len(bad)
+		if n == 0 {
+			return true
+		}
+		if time.Now().After(deadline) {
+			sort.Strings(bad)
+			if n > 10 {
+				bad = append(bad[:10], "…")
+			}
+			t.Errorf("%s: %d of %d profiles not as expected:\n%s", what, n, len(want), strings.Join(bad, "\n"))
+			return false
+		}
+		time.Sleep(500 * time.Millisecond) // polling a remote state with a deadline
+	}
+}
+
+// profileMismatches reads the profile of every e-mail in want, four at a
+// time, and describes each that is not its expected state.
+func profileMismatches(want map[string]map[string]any) []string {
 	emails := make([]string, 0, len(want))
 	for e := range want {
 		emails = append(emails, e)
 	}
-	sort.Strings(emails)
 	var mu sync.Mutex
 	var bad []string
 	work := make(chan string)
@@ -317,20 +344,12 @@ func checkProfiles(t *testing.T, what string, want map[string]map[string]any) bo
 	}
 	close(work)
 	wg.Wait()
-	n := len(bad)
-	if n > 0 {
-		sort.Strings(bad)
-		if n > 10 {
-			bad = append(bad[:10], "…")
-		}
-		t.Errorf("%s: %d of %d profiles not as expected:\n%s", what, n, len(want), strings.Join(bad, "\n"))
-	}
-	return n == 0
+	return bad
 }
 
 // wantNoData checks that an identity is answered as one Mosaic holds no
 // data for: as the lookup of an identity nobody has sent (404
-// PROFILE-NOT-FOUND today), same status and code.
+// PROFILE-NOT-FOUND today), same status and code, within settle.
 func wantNoData(t *testing.T, what, email string) {
 	t.Helper()
 	code := func(id string) (int, string) {
@@ -347,8 +366,17 @@ func wantNoData(t *testing.T, what, email string) {
 	if ws != http.StatusNotFound {
 		t.Fatalf("lookup of an identity nobody sent = %d %s, want 404", ws, wc)
 	}
-	if gs, gc := code(email); gs != ws || gc != wc {
-		t.Errorf("%s: lookup = %d %.300s, want %d %s as for an identity with no data", what, gs, gc, ws, wc)
+	deadline := time.Now().Add(settle)
+	for {
+		gs, gc := code(email)
+		if gs == ws && gc == wc {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("%s: lookup = %d %.300s, want %d %s as for an identity with no data", what, gs, gc, ws, wc)
+			return
+		}
+		time.Sleep(500 * time.Millisecond) // polling a remote state with a deadline
 	}
 }
 
@@ -556,7 +584,8 @@ func arrowParquet(t *testing.T, schema *arrow.Schema, rows []map[string]any) []b
 // null in identityMap (PATCH-IDENTITY-REMOVE) and a null at a path the
 // schema does not define (XDM-UNKNOWN-FIELD). Every profile then is
 // exactly what applying the files in order as merge patches gives, the
-// refused rows left out. An experience event dataset cannot be an upsert dataset.
+// refused rows left out. An experience event dataset cannot be an upsert
+// dataset.
 func TestUpsertFileCorrectsOneAttribute(t *testing.T) {
 	t.Parallel()
 	stamp := time.Now().UnixNano()
