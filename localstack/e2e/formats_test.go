@@ -123,14 +123,8 @@ func gzipOf(t *testing.T, data []byte) []byte {
 // the batch as the Catalog shows it.
 func apiBatch(t *testing.T, ds string, format map[string]any, files map[string][]byte) map[string]any {
 	t.Helper()
-	var b map[string]any
-	must(t, http.StatusCreated, "POST", importP, map[string]any{"datasetId": ds, "inputFormat": format}).decode(t, &b)
-	id, _ := b["id"].(string)
-	for name, body := range files {
-		mustRaw(t, http.StatusOK, "PUT", filePath(id, ds, name), body, nil)
-	}
-	must(t, http.StatusOK, "POST", importP+"/"+id+"?action=COMPLETE", nil)
-	return waitBatch(t, id, 2*time.Minute)
+	_, b := apiBatchID(t, ds, format, files)
+	return b
 }
 
 // waitBatch polls GET /catalog/batches/{id} until the batch is final.

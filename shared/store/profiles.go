@@ -140,7 +140,7 @@ func (p *Profiles) PutFragment(ctx context.Context, f merge.Fragment) error {
 			}
 		}
 	}
-	op, err := upsertOp(f)
+	op, err := upsert.OpOf(f)
 	if err != nil {
 		return err
 	}

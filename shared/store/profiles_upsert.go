@@ -63,33 +63,6 @@ func profFragmentKey(identity, dataset string) map[string]types.AttributeValue {
 	}
 }
 
-// upsertOp is f as an update of package upsert. Record is f.Record, or
-// f.Raw decoded when only that is set.
-func upsertOp(f merge.Fragment) (upsert.Op, error) {
-	op := upsert.Op{Clock: upsert.Clock{TS: f.TS, Src: f.Src}}
-	switch f.Op {
-	case "", merge.OpCreate:
-		op.Kind = upsert.Create
-	case merge.OpMerge:
-		op.Kind = upsert.Merge
-	case merge.OpDelete:
-		op.Kind = upsert.Delete
-		return op, nil
-	default:
-		return upsert.Op{}, fault.Errorf(fault.Invalid, CodeRequestRefuse, "write fragment: unknown operation %q", f.Op)
-	}
-	op.Record = f.Record
-	if op.Record == nil && len(f.Raw) > 0 {
-		if err := json.Unmarshal(f.Raw, &op.Record); err != nil {
-			return upsert.Op{}, fault.Wrap(err, fault.Internal, "STORE-ENCODE", "write fragment: record is not JSON")
-		}
-	}
-	if op.Record == nil {
-		op.Record = map[string]any{}
-	}
-	return op, nil
-}
-
 // putFragmentFast is the create's single conditional put: it writes f as
 // a plain fragment when nothing is stored, or when a plain fragment is
 // stored whose clock is not newer. It reports false when the condition

@@ -82,19 +82,9 @@ func (p *Profiles) PutFragment(_ context.Context, f merge.Fragment) error {
 // putOp applies f to the state of fragment k as the store's
 // read-modify-write does; a refused update changes nothing.
 func (p *Profiles) putOp(k string, f merge.Fragment) error {
-	op := upsert.Op{Clock: upsert.Clock{TS: f.TS, Src: f.Src}, Record: f.Record}
-	switch f.Op {
-	case "", merge.OpCreate:
-		op.Kind = upsert.Create
-	case merge.OpMerge:
-		op.Kind = upsert.Merge
-	case merge.OpDelete:
-		op.Kind, op.Record = upsert.Delete, nil
-	default:
-		return fault.Errorf(fault.Invalid, "STORE-REQUEST-INVALID", "write fragment: unknown operation %q", f.Op)
-	}
-	if op.Kind != upsert.Delete && op.Record == nil {
-		op.Record = map[string]any{}
+	op, err := upsert.OpOf(f)
+	if err != nil {
+		return err
 	}
 	// Apply works on a copy: the stored state changes only if the result
 	// can be stored.

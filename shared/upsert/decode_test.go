@@ -106,7 +106,7 @@ func assertStable(t *testing.T, s *State) {
 func FuzzDecode(f *testing.F) {
 	s := apply(f,
 		create(f, 1, `{"a":1,"o":{"x":1,"y":[1,null]},"identityMap":{"Email":[{"id":"a@x.com"}]}}`),
-		merge(f, 2, `{"o":{"x":null,"z":"~/"},"b":{"c":{}},"identityMap":{"ECID":[{"id":"12345678901234567890123456789012345678"}]}}`),
+		mergeOp(f, 2, `{"o":{"x":null,"z":"~/"},"b":{"c":{}},"identityMap":{"ECID":[{"id":"12345678901234567890123456789012345678"}]}}`),
 	)
 	rec, doc, _ := s.Encode()
 	f.Add(rec, doc)

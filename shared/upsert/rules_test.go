@@ -27,7 +27,7 @@ func create(t testing.TB, ts int64, s string) Op {
 	return Op{Kind: Create, Clock: clk(ts), Record: obj(t, s)}
 }
 
-func merge(t testing.TB, ts int64, s string) Op {
+func mergeOp(t testing.TB, ts int64, s string) Op {
 	return Op{Kind: Merge, Clock: clk(ts), Record: obj(t, s)}
 }
 
@@ -113,25 +113,25 @@ func roundTrip(t testing.TB, s *State) *State {
 func TestMergeReplacesScalarsMergesObjectsRemovesNullsTakesArraysWhole(t *testing.T) {
 	wantRecord(t, `{"a":2,"o":{"x":1,"y":3},"arr":[9],"keep":true,"o2":{}}`,
 		create(t, 1, `{"a":1,"o":{"x":1,"y":2},"arr":[1,2,3],"gone":"g","keep":true,"o2":{"z":1}}`),
-		merge(t, 2, `{"a":2,"o":{"y":3},"arr":[9],"gone":null,"o2":{"z":null}}`),
+		mergeOp(t, 2, `{"a":2,"o":{"y":3},"arr":[9],"gone":null,"o2":{"z":null}}`),
 	)
 }
 
 func TestOlderMergeAfterNewerChangesOnlyWhatItIsNewestFor(t *testing.T) {
 	wantRecord(t, `{"a":"new","b":"old","o":{"x":"new","y":"old"}}`,
-		merge(t, 1, `{"a":"old","b":"old","o":{"x":"old","y":"old"}}`),
-		merge(t, 2, `{"a":"new","o":{"x":"new"}}`),
+		mergeOp(t, 1, `{"a":"old","b":"old","o":{"x":"old","y":"old"}}`),
+		mergeOp(t, 2, `{"a":"new","o":{"x":"new"}}`),
 	)
 	// Applied newest first, the older merge changes b and o/y only.
-	s := apply(t, merge(t, 2, `{"a":"new","o":{"x":"new"}}`))
-	if ch, _ := s.Apply(merge(t, 1, `{"a":"old"}`)); ch {
+	s := apply(t, mergeOp(t, 2, `{"a":"new","o":{"x":"new"}}`))
+	if ch, _ := s.Apply(mergeOp(t, 1, `{"a":"old"}`)); ch {
 		t.Errorf("an older merge of an attribute written since reported a change")
 	}
 }
 
 func TestDeleteWinsOverOlderCreateAndMerge(t *testing.T) {
-	wantRecord(t, "", create(t, 1, `{"a":1}`), merge(t, 2, `{"b":2}`), del(3))
-	wantRecord(t, `{"c":3}`, create(t, 1, `{"a":1}`), del(2), merge(t, 3, `{"c":3}`))
+	wantRecord(t, "", create(t, 1, `{"a":1}`), mergeOp(t, 2, `{"b":2}`), del(3))
+	wantRecord(t, `{"c":3}`, create(t, 1, `{"a":1}`), del(2), mergeOp(t, 3, `{"c":3}`))
 	wantRecord(t, `{"a":1}`, del(1), create(t, 2, `{"a":1}`))
 }
 
@@ -144,30 +144,30 @@ func TestDeleteOfNothingThenOlderCreateStaysDeleted(t *testing.T) {
 	if ch, _ := s.Apply(create(t, 4, `{"a":1}`)); ch || s.Exists() {
 		t.Errorf("older create after a delete: changed %v, exists %v", ch, s.Exists())
 	}
-	if ch, _ := s.Apply(merge(t, 3, `{"a":1}`)); ch || s.Exists() {
+	if ch, _ := s.Apply(mergeOp(t, 3, `{"a":1}`)); ch || s.Exists() {
 		t.Errorf("older merge after a delete: changed %v, exists %v", ch, s.Exists())
 	}
 }
 
 func TestTypeChangesAtOnePathInEveryOrder(t *testing.T) {
 	wantRecord(t, `{"a":{"y":2}}`,
-		merge(t, 1, `{"a":{"x":1}}`), merge(t, 2, `{"a":5}`), merge(t, 3, `{"a":{"y":2}}`))
+		mergeOp(t, 1, `{"a":{"x":1}}`), mergeOp(t, 2, `{"a":5}`), mergeOp(t, 3, `{"a":{"y":2}}`))
 	wantRecord(t, `{"a":[1]}`,
-		merge(t, 1, `{"a":{"x":1}}`), merge(t, 2, `{"a":{"y":2}}`), merge(t, 3, `{"a":[1]}`))
+		mergeOp(t, 1, `{"a":{"x":1}}`), mergeOp(t, 2, `{"a":{"y":2}}`), mergeOp(t, 3, `{"a":[1]}`))
 	wantRecord(t, `{"a":{"x":{}}}`,
-		create(t, 1, `{"a":"s"}`), merge(t, 2, `{"a":{"x":{"z":1}}}`), merge(t, 3, `{"a":{"x":{"z":null}}}`))
+		create(t, 1, `{"a":"s"}`), mergeOp(t, 2, `{"a":{"x":{"z":1}}}`), mergeOp(t, 3, `{"a":{"x":{"z":null}}}`))
 	wantRecord(t, `{"a":{}}`,
-		merge(t, 1, `{"a":{"x":1}}`), merge(t, 2, `{"a":null}`), create(t, 3, `{"a":{"y":null}}`), merge(t, 0, `{"a":7}`))
+		mergeOp(t, 1, `{"a":{"x":1}}`), mergeOp(t, 2, `{"a":null}`), create(t, 3, `{"a":{"y":null}}`), mergeOp(t, 0, `{"a":7}`))
 }
 
 func TestIdentityMapOnlyGrowsUnderMergeAndCreateReplacesIt(t *testing.T) {
 	wantRecord(t, `{"identityMap":{"Email":[{"id":"a@x.com","primary":true},{"id":"b@x.com"}],"CRMID":[{"id":"c1"}]}}`,
 		create(t, 1, `{"identityMap":{"email":[{"id":"A@x.com"}]}}`),
-		merge(t, 2, `{"identityMap":{"Email":[{"id":"b@x.com"}],"CRMID":[{"id":"c1"}]}}`),
-		merge(t, 3, `{"identityMap":{"Email":[{"id":"a@x.com","primary":true}]}}`),
+		mergeOp(t, 2, `{"identityMap":{"Email":[{"id":"b@x.com"}],"CRMID":[{"id":"c1"}]}}`),
+		mergeOp(t, 3, `{"identityMap":{"Email":[{"id":"a@x.com","primary":true}]}}`),
 	)
 	wantRecord(t, `{"identityMap":{"CRMID":[{"id":"c2"}]}}`,
-		merge(t, 1, `{"identityMap":{"Email":[{"id":"b@x.com"}]}}`),
+		mergeOp(t, 1, `{"identityMap":{"Email":[{"id":"b@x.com"}]}}`),
 		create(t, 2, `{"identityMap":{"CRMID":[{"id":"c2"}]}}`),
 	)
 }
@@ -181,7 +181,7 @@ func TestNullInIdentityMapIsRefusedAndChangesNothing(t *testing.T) {
 	} {
 		s := apply(t, create(t, 1, `{"identityMap":{"Email":[{"id":"a@x.com"}]}}`))
 		_, before, _ := s.Encode()
-		ch, err := s.Apply(merge(t, 2, patch))
+		ch, err := s.Apply(mergeOp(t, 2, patch))
 		if !errors.Is(err, fault.E(fault.Invalid, CodeIdentityRemove, "")) || ch {
 			t.Errorf("%s: changed %v, err %v; want %s", patch, ch, err, CodeIdentityRemove)
 		}
@@ -231,8 +231,8 @@ func TestTooLargeIsRefusedAndStateUnchanged(t *testing.T) {
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	ops := []Op{
 		create(t, 1, `{"a":1,"o":{"x":1,"y":[1,null]},"identityMap":{"Email":[{"id":"a@x.com"}]}}`),
-		merge(t, 2, `{"o":{"x":null,"z":"~/"},"b":{"c":{}},"identityMap":{"ECID":[{"id":"12345678901234567890123456789012345678"}]}}`),
-		merge(t, 3, `{"a/b~":{"q":5}}`),
+		mergeOp(t, 2, `{"o":{"x":null,"z":"~/"},"b":{"c":{}},"identityMap":{"ECID":[{"id":"12345678901234567890123456789012345678"}]}}`),
+		mergeOp(t, 3, `{"a/b~":{"q":5}}`),
 		{Kind: Merge, Clock: Clock{TS: 3, Src: "t"}, Record: obj(t, `{"gone":null}`)},
 	}
 	s := apply(t, ops...)
@@ -244,7 +244,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		t.Errorf("decoded tree differs")
 	}
 	// Future updates behave the same on both.
-	for _, op := range []Op{merge(t, 0, `{"o":{"x":9,"w":1},"gone":1}`), merge(t, 4, `{"o":5}`), del(2)} {
+	for _, op := range []Op{mergeOp(t, 0, `{"o":{"x":9,"w":1},"gone":1}`), mergeOp(t, 4, `{"o":5}`), del(2)} {
 		c1, _ := s.Apply(op)
 		c2, _ := d.Apply(op)
 		_, e1, _ := s.Encode()
@@ -264,7 +264,7 @@ func TestPlain(t *testing.T) {
 	if len(doc) > 40 {
 		t.Errorf("plain clock document is %d bytes: %s", len(doc), doc)
 	}
-	s = apply(t, merge(t, 1, `{"a":1}`), merge(t, 2, `{"b":{"c":null}}`), del(3), merge(t, 4, `{"x":1}`))
+	s = apply(t, mergeOp(t, 1, `{"a":1}`), mergeOp(t, 2, `{"b":{"c":null}}`), del(3), mergeOp(t, 4, `{"x":1}`))
 	if s.Plain() {
 		t.Errorf("merged history is plain")
 	}
@@ -274,7 +274,7 @@ func TestPlain(t *testing.T) {
 	if s := apply(t, del(1)); s.Plain() {
 		t.Errorf("a deleted fragment is plain")
 	}
-	if s := apply(t, merge(t, 1, `{"a":1}`)); s.Plain() {
+	if s := apply(t, mergeOp(t, 1, `{"a":1}`)); s.Plain() {
 		t.Errorf("a merge onto nothing is plain (an older create must still fill it)")
 	}
 }
@@ -282,8 +282,8 @@ func TestPlain(t *testing.T) {
 func TestPartsOverlaidGiveRecord(t *testing.T) {
 	s := apply(t,
 		create(t, 1, `{"a":1,"o":{"x":1,"y":2},"e":{"f":1},"identityMap":{"Email":[{"id":"a@x.com"}]}}`),
-		merge(t, 2, `{"o":{"y":3},"e":{"f":null},"identityMap":{"Email":[{"id":"b@x.com"}]}}`),
-		merge(t, 3, `{"b":[1]}`),
+		mergeOp(t, 2, `{"o":{"y":3},"e":{"f":null},"identityMap":{"Email":[{"id":"b@x.com"}]}}`),
+		mergeOp(t, 3, `{"b":[1]}`),
 	)
 	parts := s.Parts()
 	if len(parts) != 3 {
@@ -352,7 +352,7 @@ func TestClockDocument(t *testing.T) {
 		{[]Op{create(t, 1, `{"a":{"b":1}}`)}, `{"a":{"b":1}}`, `{"c":[[1,"s"]],"n":{"":0},"t":{"":0}}`},
 		{[]Op{del(2)}, ``, `{"c":[[2,"s"]],"t":{"":0}}`},
 		{
-			[]Op{create(t, 1, `{"a":{"b":1},"identityMap":{"Email":[{"id":"a@x.com"}]}}`), merge(t, 2, `{"a":{"c":"<&>"},"d":null,"identityMap":{"Email":[{"id":"b@x.com"}]}}`)},
+			[]Op{create(t, 1, `{"a":{"b":1},"identityMap":{"Email":[{"id":"a@x.com"}]}}`), mergeOp(t, 2, `{"a":{"c":"<&>"},"d":null,"identityMap":{"Email":[{"id":"b@x.com"}]}}`)},
 			`{"a":{"b":1,"c":"<&>"},"identityMap":{"Email":[{"id":"a@x.com"},{"id":"b@x.com"}]}}`,
 			`{"c":[[1,"s"],[2,"s"]],"n":{"":1,"/a/b":0,"/identityMap/Email/a@x.com":0},"t":{"":0,"/d":1}}`,
 		},
