@@ -75,7 +75,7 @@ type Table struct {
 
 // Tables are the two tables of docs/architecture.md, "Storage".
 var Tables = []Table{
-	{ID: CatalogTable, PartitionKey: PartitionKey, SortKey: SortKey},
+	{ID: CatalogTable, PartitionKey: PartitionKey, SortKey: SortKey, TTLAttribute: ExpiryAttribute},
 	{ID: ProfileTable, PartitionKey: PartitionKey, SortKey: SortKey, TTLAttribute: ExpiryAttribute},
 }
 
@@ -127,6 +127,11 @@ type StreamTrigger struct {
 	Bisect bool
 	// MaxBatchingWindow is how long records are gathered before an invocation.
 	MaxBatchingWindow time.Duration
+	// ParallelizationFactor is how many batches of one shard are processed
+	// at once, 1 to 10; records of one partition key always go to the same
+	// one, in order (Lambda's ParallelizationFactor, "Using AWS Lambda with
+	// Amazon Kinesis", AWS Lambda Developer Guide).
+	ParallelizationFactor int
 }
 
 // BatchFailureQueue is the on-failure destination of batch-ingest's
@@ -231,6 +236,9 @@ const (
 	importBatches  = "/data/foundation/import/batches"
 	importFile     = importBatches + "/{batchId}/datasets/{datasetId}/files/{filePath+}"
 	exportBatches  = "/data/foundation/export/batches"
+	// flowConnections are Flow Service's connections: a streaming
+	// connection's id is an inlet id of the HTTP streaming endpoint.
+	flowConnections = "/data/foundation/flowservice/connections"
 )
 
 // Functions are Mosaic's five functions.
@@ -252,7 +260,7 @@ var Functions = []Function{
 		Settings:    ingestSettings,
 		Grants:      []Grant{{CatalogTable, ReadWrite}, {ProfileTable, ReadWrite}},
 		Concurrency: 1,
-		Stream:      &StreamTrigger{Stream: IngestStream, BatchSize: 100, MaxRetries: 3, Bisect: true, MaxBatchingWindow: 0},
+		Stream:      &StreamTrigger{Stream: IngestStream, BatchSize: 100, MaxRetries: 3, Bisect: true, MaxBatchingWindow: 0, ParallelizationFactor: 1},
 	},
 	{
 		Name: "schema-api", ID: "SchemaAPI", MemoryMB: 256, Timeout: 10 * time.Second,
@@ -308,6 +316,24 @@ var Functions = []Function{
 			{"PATCH", importFile},
 			{"GET", exportBatches + "/{batchId}/meta"},
 			{"GET", exportBatches + "/{batchId}/failed"},
+		},
+	},
+	{
+		// collection-api is AEP's HTTP streaming endpoint (Data Collection
+		// Core Service): it validates the envelope (the whole message with
+		// syncValidation=true) and puts the messages on the ingest stream,
+		// where stream-ingest processes them; and Flow Service's streaming
+		// connections, whose ids are the inlet ids.
+		Name: "collection-api", ID: "CollectionAPI", MemoryMB: 256, Timeout: 10 * time.Second,
+		Env:         withEnv(map[string]string{EnvIngestStream: IngestStream}),
+		Grants:      []Grant{{CatalogTable, ReadWrite}, {IngestStream, Write}},
+		Concurrency: 2,
+		Routes: []Route{
+			{"POST", "/collection/{inletId}"},
+			{"POST", "/collection/batch/{inletId}"},
+			{"GET", flowConnections},
+			{"POST", flowConnections},
+			{"GET", flowConnections + "/{id}"},
 		},
 	},
 	{
