@@ -87,6 +87,7 @@ func TestPatchDataset(t *testing.T) {
 		{"id", `[{"op":"replace","path":"/id","value":"x"}]`, "CATALOG-PATCH-PATH"},
 		{"move from read-only", `[{"op":"move","from":"/imsOrg","path":"/name"}]`, "CATALOG-PATCH-PATH"},
 		{"bad tag value", `[{"op":"add","path":"/tags/unifiedProfile","value":["on"]}]`, "CATALOG-TAG"},
+		{"contradictory tag values", `[{"op":"add","path":"/tags/unifiedProfile","value":["enabled:true","isUpsert:true","isUpsert:false"]}]`, "CATALOG-TAG"},
 		{"empty name", `[{"op":"replace","path":"/name","value":" "}]`, "CATALOG-NAME"},
 		{"failing op", `[{"op":"remove","path":"/tags/nope"}]`, "XDM-PATCH"},
 		{"no ops", `[]`, "CATALOG-PATCH"},

@@ -237,6 +237,7 @@ func TestHandleOperations(t *testing.T) {
 		t.Fatalf("got %v, %+v; want every record done", err, resp)
 	}
 	want := map[string]string{
+		"shardId-000000000001|0004|0": ingest.CodeMessageOp, // identity create with a delete
 		"shardId-000000000001|0005|0": ingest.CodeOperation,
 		"shardId-000000000001|0006|0": ingest.CodeMessageOp,
 		"shardId-000000000001|0007|0": ingest.CodeMessageOp,
@@ -262,11 +263,11 @@ func TestHandleOperations(t *testing.T) {
 	if d := cmp.Diff(wantLinks, links.datasets); d != "" {
 		t.Errorf("links by source dataset (-want +got):\n%s", d)
 	}
-	if d := prof.Frags["Email#deletelinked@example.com|"+testDataset]; d.Op != ingest.OpDelete {
-		t.Errorf("delete with an identity dataset stored %+v, want a delete fragment (and no links)", d)
+	if d, ok := prof.Frags["Email#deletelinked@example.com|"+testDataset]; ok {
+		t.Errorf("delete with an identity dataset stored %+v, want it refused", d)
 	}
-	if len(prof.Frags) != 4 {
-		t.Errorf("%d fragments stored, want 4 (two merges, two deletes)", len(prof.Frags))
+	if len(prof.Frags) != 3 {
+		t.Errorf("%d fragments stored, want 3 (two merges, a delete)", len(prof.Frags))
 	}
 }
 

@@ -150,6 +150,10 @@ func startLocalCloud() (func() error, error) {
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
+	// A test binary that panics (a -timeout) skips TestMain's stop: the
+	// local cloud then stops too, instead of running on (its emulators
+	// and functions follow it the same way).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -98,21 +99,26 @@ func normTag(v string) string {
 	return strings.ToLower(strings.Join(strings.Fields(v), ""))
 }
 
+// checkTags refuses a tag value other than the ones allowed, and a tag
+// that gives one setting two values (["enabled:true", "enabled:false"]):
+// which one would win is not obvious, so neither does.
 func checkTags(tags map[string][]string) error {
 	allowed := map[string][]string{
 		TagUnifiedProfile:  {"enabled:true", "enabled:false", "isupsert:true", "isupsert:false"},
 		TagUnifiedIdentity: {"enabled:true", "enabled:false"},
 	}
 	for tag, ok := range allowed {
+		said := map[string]string{} // setting → the value a tag gave it
 		for _, v := range tags[tag] {
 			n := normTag(v)
-			found := false
-			for _, a := range ok {
-				found = found || a == n
-			}
-			if !found {
+			if !slices.Contains(ok, n) {
 				return fault.Errorf(fault.Invalid, "CATALOG-TAG", "tag %s does not accept the value %q", tag, v)
 			}
+			setting, value, _ := strings.Cut(n, ":")
+			if prev, seen := said[setting]; seen && prev != value {
+				return fault.Errorf(fault.Invalid, "CATALOG-TAG", "tag %s says both %s:true and %s:false", tag, setting, setting)
+			}
+			said[setting] = value
 		}
 	}
 	return nil

@@ -92,6 +92,8 @@ func TestNewDataset(t *testing.T) {
 	}{
 		{"unknown schemaRef content type", DatasetInput{SchemaRef: &SchemaRef{ID: "x", ContentType: "application/xml"}}, "CATALOG-SCHEMAREF"},
 		{"no schemaRef", DatasetInput{Name: "x"}, "CATALOG-SCHEMAREF"},
+		{"upsert both true and false", DatasetInput{Name: "x", SchemaRef: &SchemaRef{ID: "x"}, Tags: map[string][]string{"unifiedProfile": {"enabled:true", "isUpsert:true", "isupsert: false"}}}, "CATALOG-TAG"},
+		{"enabled both true and false", DatasetInput{Name: "x", SchemaRef: &SchemaRef{ID: "x"}, Tags: map[string][]string{"unifiedIdentity": {"enabled:true", "enabled:false"}}}, "CATALOG-TAG"},
 		{"bad tag value", DatasetInput{Name: "x", SchemaRef: &SchemaRef{ID: "x"}, Tags: map[string][]string{"unifiedProfile": {"enabled:yes"}}}, "CATALOG-TAG"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/merge"
+	"github.com/mosaic-cdp/mosaic/shared/xdm"
 )
 
 // MaxMessageBytes bounds one streaming message (or one batch of them).
@@ -74,13 +76,11 @@ type schemaRef struct {
 
 type wireMessage struct {
 	Header *struct {
-		SchemaRef  *schemaRef `json:"schemaRef"`
-		DatasetID  string     `json:"datasetId"`
-		Operations *struct {
-			Data              string `json:"data"`
-			Identity          string `json:"identity"`
-			IdentityDatasetID string `json:"identityDatasetId"`
-		} `json:"operations"`
+		SchemaRef *schemaRef `json:"schemaRef"`
+		DatasetID string     `json:"datasetId"`
+		// Operations is read by parseOperations, strictly: a typo must
+		// not turn a merge into a create that replaces the fragment.
+		Operations json.RawMessage `json:"operations"`
 	} `json:"header"`
 	Body     json.RawMessage   `json:"body"`
 	Messages []json.RawMessage `json:"messages"`
@@ -139,27 +139,12 @@ func parseOne(w wireMessage) Message {
 	if w.Header.SchemaRef != nil {
 		m.SchemaID = w.Header.SchemaRef.ID
 	}
-	m.Op = OpCreate
-	if ops := w.Header.Operations; ops != nil {
-		if ops.Data != "" {
-			m.Op = ops.Data
-		}
-		switch {
-		case ops.Identity != "" && ops.Identity != identityCreate:
-			m.Err = fault.E(fault.Invalid, CodeMessageOp, "header.operations.identity must be create")
-			return m
-		case (ops.Identity == "") != (ops.IdentityDatasetID == ""):
-			m.Err = fault.E(fault.Invalid, CodeMessageOp, "header.operations.identity and header.operations.identityDatasetId go together: give both or neither")
-			return m
-		}
-		m.IdentityDatasetID = ops.IdentityDatasetID
-	}
-	switch m.Op {
-	case OpCreate, OpMerge, OpDelete:
-	default:
-		m.Err = fault.E(fault.Invalid, CodeMessageOp, "header.operations.data must be create, merge or delete")
+	op, idDataset, err := parseOperations(w.Header.Operations)
+	if err != nil {
+		m.Err = err
 		return m
 	}
+	m.Op, m.IdentityDatasetID = op, idDataset
 	body := bytes.TrimSpace(w.Body)
 	if len(body) == 0 || body[0] != '{' {
 		m.Err = fault.E(fault.Invalid, CodeMessageBody, "streaming message has no body object")
@@ -186,6 +171,56 @@ func parseOne(w wireMessage) Message {
 		m.Err = fault.E(fault.Invalid, CodeMessageBody, "streaming message has no body.xdmEntity")
 	}
 	return m
+}
+
+// operationFields are the members of header.operations (AEP's streaming
+// upserts: data, and identity with identityDatasetId).
+var operationFields = []string{"data", "identity", "identityDatasetId"}
+
+// parseOperations reads header.operations: absent means create. Present,
+// it must be an object whose members are among operationFields, spelled
+// exactly, each a string: data one of create, merge and delete; identity
+// "create" and identityDatasetId given together, and not with a delete
+// (which writes no links). Anything else is refused with CodeMessageOp,
+// so that a misspelt or empty operation is never taken for a create.
+func parseOperations(raw json.RawMessage) (op, identityDataset string, err error) {
+	if len(raw) == 0 {
+		return OpCreate, "", nil
+	}
+	var members map[string]json.RawMessage
+	if json.Unmarshal(raw, &members) != nil || members == nil {
+		return "", "", fault.E(fault.Invalid, CodeMessageOp, "header.operations must be an object")
+	}
+	values := map[string]string{}
+	for k, v := range members {
+		if !slices.Contains(operationFields, k) {
+			return "", "", fault.Errorf(fault.Invalid, CodeMessageOp, "header.operations has an unknown member %q; its members are data, identity and identityDatasetId", xdm.Truncate(k, maxOpInError))
+		}
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			return "", "", fault.Errorf(fault.Invalid, CodeMessageOp, "header.operations.%s must be a string", k)
+		}
+		values[k] = s
+	}
+	op = OpCreate
+	if d, ok := values["data"]; ok {
+		op = d
+	}
+	switch op {
+	case OpCreate, OpMerge, OpDelete:
+	default:
+		return "", "", fault.E(fault.Invalid, CodeMessageOp, "header.operations.data must be create, merge or delete")
+	}
+	identity, idDataset := values["identity"], values["identityDatasetId"]
+	switch {
+	case identity != "" && identity != identityCreate:
+		return "", "", fault.E(fault.Invalid, CodeMessageOp, "header.operations.identity must be create")
+	case (identity == "") != (idDataset == ""):
+		return "", "", fault.E(fault.Invalid, CodeMessageOp, "header.operations.identity and header.operations.identityDatasetId go together: give both or neither")
+	case identity != "" && op == OpDelete:
+		return "", "", fault.E(fault.Invalid, CodeMessageOp, "header.operations.identity create does not go with a delete, which writes no identity links")
+	}
+	return op, idDataset, nil
 }
 
 // base64OfJSON reports whether data is base64 text (standard alphabet,
