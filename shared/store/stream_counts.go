@@ -21,14 +21,14 @@ import (
 //
 // A streaming batch's input count is kept in count items in the batch's
 // own partition, next to its failed records: pk "FAILED#<batchId>", sk
-// "C#<shard>#<sequence number of the first record of the chunk>", a string
-// set "seqs" of "<sequence number>=<messages>" entries (one per Kinesis
+// "C#<shard>#<sequence number of the first record of the chunk>", the
+// shard id in "shardId", a string set "seqs" of "<sequence number>=<messages>" entries (one per Kinesis
 // record that finished, with how many of its messages belong to the
 // batch) and expiresAt. A write is one UpdateItem that ADDs to the set:
 // the union is idempotent, so a Kinesis batch delivered twice, retried
 // from a batchItemFailure or bisected, or two invocations of one shard
 // writing at once (ParallelizationFactor), never count a record twice:
-// reads de-duplicate by sequence number across items. A chunk holds at
+// reads de-duplicate by shard and sequence number across items. A chunk holds at
 // most StreamCountChunk records, so an item stays under ~40 KB.
 //
 // The failed count and errors by code are the batch's failed records,
@@ -80,10 +80,11 @@ func (f *FailedRecords) PutStreamCounts(ctx context.Context, batchID, shard stri
 				topology.PartitionKey: profS(pk),
 				topology.SortKey:      profS(sk),
 			},
-			UpdateExpression: aws.String("ADD seqs :s SET expiresAt = :e"),
+			UpdateExpression: aws.String("ADD seqs :s SET expiresAt = :e, shardId = :shard"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":s": &types.AttributeValueMemberSS{Value: entries},
-				":e": f.expiresAt(),
+				":s":     &types.AttributeValueMemberSS{Value: entries},
+				":e":     f.expiresAt(),
+				":shard": profS(shard),
 			},
 		})
 		if err != nil {
@@ -103,7 +104,7 @@ type StreamTotals struct {
 }
 
 // StreamTotals sums a streaming batch's count items, de-duplicated by
-// sequence number (a record counted with two different numbers of
+// shard and sequence number (a record counted with two different numbers of
 // messages, which only a change of the catalog between two deliveries
 // can cause, counts the larger), and its failed records. Expired items
 // are left out. Input is at least Failed: a failed record whose count
@@ -127,13 +128,15 @@ func (f *FailedRecords) StreamTotals(ctx context.Context, batchID string) (Strea
 				if ss == nil {
 					continue
 				}
+				shard := profStr(item["shardId"])
 				for _, e := range ss.Value {
 					seq, n, ok := strings.Cut(e, "=")
 					m, err := strconv.Atoi(n)
 					if !ok || err != nil {
 						return false, fault.Errorf(fault.Internal, "STORE-DECODE", "read stream counts: entry %q is corrupt", e)
 					}
-					perSeq[seq] = max(perSeq[seq], m)
+					k := shard + "#" + seq
+					perSeq[k] = max(perSeq[k], m)
 				}
 				continue
 			}
