@@ -75,6 +75,10 @@ func TestHandleGroupsMessagesIntoStreamingBatches(t *testing.T) {
 		rec{messageTo("65a1b2c3d4e5f60718290000", "d@example.com"), w1},
 		rec{`{"body":{}}`, w2},
 		rec{badMessageTo(testDataset), w2},
+		// Unreadable (no body), naming a dataset that does not exist, then
+		// one that does.
+		rec{`{"header":{"datasetId":"65a1b2c3d4e5f60718290000"}}`, w2},
+		rec{`{"header":{"datasetId":"` + otherDataset + `"}}`, w2},
 	)
 	resp, err := h.Handle(context.Background(), ev)
 	if err != nil || len(resp.BatchItemFailures) != 0 {
@@ -85,6 +89,7 @@ func TestHandleGroupsMessagesIntoStreamingBatches(t *testing.T) {
 	unkw1 := catalog.StreamBatchID(catalog.StreamUnknownDataset, w1)
 	unkw2 := catalog.StreamBatchID(catalog.StreamUnknownDataset, w2)
 	ds1w2 := catalog.StreamBatchID(testDataset, w2)
+	ds2w2 := catalog.StreamBatchID(otherDataset, w2)
 	if ds1w1 == ds1w2 || unkw1 == unkw2 {
 		t.Fatalf("windows share a batch id: %s %s", ds1w1, ds1w2)
 	}
@@ -100,6 +105,8 @@ func TestHandleGroupsMessagesIntoStreamingBatches(t *testing.T) {
 		"shardId-000000000001|0005|0": unkw1, // a dataset that does not exist
 		"shardId-000000000001|0006|0": unkw2, // no header
 		"shardId-000000000001|0007|0": ds1w2,
+		"shardId-000000000001|0008|0": unkw2,
+		"shardId-000000000001|0009|0": ds2w2,
 	}
 	if diff := cmp.Diff(wantFailed, gotFailed); diff != "" {
 		t.Errorf("failed records' batches (-want +got):\n%s", diff)
@@ -108,7 +115,7 @@ func TestHandleGroupsMessagesIntoStreamingBatches(t *testing.T) {
 		t.Errorf("unknown dataset's failed record names dataset %q, want the one the message named", r.Dataset)
 	}
 
-	wantInput := map[string]int{ds1w1: 3, ds2w1: 2, unkw1: 2, unkw2: 1, ds1w2: 1}
+	wantInput := map[string]int{ds1w1: 3, ds2w1: 2, unkw1: 2, unkw2: 2, ds1w2: 1, ds2w2: 1}
 	gotInput := map[string]int{}
 	for id := range counts.M {
 		gotInput[id] = counts.Input(id)

@@ -169,6 +169,18 @@ func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, spe
 		m := msgs[next]
 		next++
 		if m.Err != nil {
+			if m.At.Dataset != "" {
+				// The message names a dataset but cannot be read: it is in
+				// that dataset's batch only if the dataset exists.
+				if _, err := h.spec(ctx, m.At.Dataset, specs); err != nil {
+					if ingest.Transient(err) {
+						return m.Item, err
+					}
+					if fault.As(err).Code == datasetNotFound {
+						m.At.Batch = unknown
+					}
+				}
+			}
 			perBatch[m.At.Batch]++
 			return m.Item, nil
 		}
