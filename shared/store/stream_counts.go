@@ -21,23 +21,24 @@ import (
 //
 // A streaming batch's input count is kept in count items in the batch's
 // own partition, next to its failed records: pk "FAILED#<batchId>", sk
-// "C#<shard>#<sequence number of the first record of the chunk>", the
-// shard id in "shardId", a string set "seqs" of "<sequence number>=<messages>" entries (one per Kinesis
-// record that finished, with how many of its messages belong to the
-// batch) and expiresAt. A write is one UpdateItem that ADDs to the set:
-// the union is idempotent, so a Kinesis batch delivered twice, retried
-// from a batchItemFailure or bisected, or two invocations of one shard
-// writing at once (ParallelizationFactor), never count a record twice:
-// reads de-duplicate by shard and sequence number across items. A chunk holds at
-// most StreamCountChunk records, so an item stays under ~40 KB.
+// "C#<shard>#<sequence number of the chunk's first record>", the shard id
+// in "shardId", a string set "seqs" of "<sequence number>=<messages>"
+// entries (one per Kinesis record that finished, with how many of its
+// messages belong to the batch) and expiresAt. A write is one UpdateItem
+// that ADDs to the set: the union is idempotent, so a Kinesis batch
+// delivered twice, retried from a batchItemFailure or bisected, or two
+// invocations of one shard writing at once (ParallelizationFactor), never
+// count a record twice: reads de-duplicate by shard and sequence number
+// across items. A chunk holds at most StreamCountChunk records, so an item
+// stays under ~40 KB (a sequence number is at most 128 digits, usually 56).
 //
 // The failed count and errors by code are the batch's failed records,
 // which are keyed by their position and so are exact by construction.
 //
 // Read cost: StreamTotals queries the whole partition (count items and
-// failed records): about 70 bytes per streamed record plus about 1 KB per
-// failed record, i.e. one read unit per ~60 records. The batch routes do
-// it only while a batch is open, then seal the totals into the batch item.
+// failed records): about 60 bytes per streamed record plus about 1 KB per
+// failed record, one read unit per 4 KB. The batch routes do it only
+// while a batch is open, then seal the totals into the batch item.
 
 // StreamCountChunk is the most records one count item holds.
 const StreamCountChunk = 500
