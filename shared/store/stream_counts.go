@@ -30,7 +30,8 @@ import (
 // invocations of one shard writing at once (ParallelizationFactor), never
 // count a record twice: reads de-duplicate by shard and sequence number
 // across items. A chunk holds at most StreamCountChunk records, so an item
-// stays under ~40 KB (a sequence number is at most 128 digits, usually 56).
+// stays under 70 KB (a sequence number is at most 128 digits, usually 56:
+// about 30 KB).
 //
 // The failed count and errors by code are the batch's failed records,
 // which are keyed by their position and so are exact by construction.
