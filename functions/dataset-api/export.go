@@ -61,8 +61,12 @@ func queryEscape(v string) string {
 //     continues when more remain.
 //   - row_errors/<name>: that file, JSON Lines, when at most 4 MB; a larger
 //     one is 307 to a pre-signed GET valid an hour.
-//   - input_files: the batch's files with their lengths.
+//   - input_files: the batch's files with their lengths (none for a
+//     streaming batch).
 //   - input_files/<name>: that file's bytes (inputFile).
+//
+// A streaming batch's row_errors files are its failed records,
+// streamPage to a file (streamRowErrors, streamRowErrorFile).
 //
 // Unknown batch 404 BATCH-NOT-FOUND; another path, or a name that is not
 // UTF-8 or holds a control character, 400 EXPORT-PATH; an unknown file
@@ -91,6 +95,9 @@ func (h *handler) exportMeta(ctx context.Context, r *apigw.Request) (int, any, e
 		limit, err := queryInt(r, "limit", defaultMetaLimit, 1, maxMetaLimit)
 		if err != nil {
 			return 0, nil, err
+		}
+		if isStreamBatch(b) && h.streams != nil {
+			return h.streamRowErrors(ctx, b, r, limit)
 		}
 		prefix := diagnosticsPrefix(b.ID)
 		// One more than asked: its name starts the next page.
@@ -129,6 +136,9 @@ func (h *handler) exportMeta(ctx context.Context, r *apigw.Request) (int, any, e
 		}
 		if err := validName(name); err != nil {
 			return 0, nil, fault.Wrap(err, fault.Invalid, "EXPORT-PATH", "file name "+err.Error())
+		}
+		if isStreamBatch(b) && h.streams != nil {
+			return h.streamRowErrorFile(ctx, b, name)
 		}
 		key := diagnosticsPrefix(b.ID) + name
 		head, err := h.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(h.bucket), Key: aws.String(key)})
@@ -274,11 +284,15 @@ func jsonLines(body []byte, headers map[string]string) apigw.Raw {
 // inclusive) while the body stays within 4 MB. When files remain, the
 // Link header names the next page (rel="next", RFC 8288). A first file
 // over 4 MB is a 307 to its pre-signed GET, with the same Link header.
-// Unknown batch 404.
+// Unknown batch 404. A streaming batch's failed records are paged as
+// streamFailed says.
 func (h *handler) exportFailed(ctx context.Context, r *apigw.Request) (int, any, error) {
 	b, err := h.cat.GetBatch(ctx, r.Param("batchId"))
 	if err != nil {
 		return 0, nil, err
+	}
+	if isStreamBatch(b) && h.streams != nil {
+		return h.streamFailed(ctx, b, r)
 	}
 	prefix := diagnosticsPrefix(b.ID)
 	const files = 100

@@ -43,8 +43,11 @@ type catalogStore interface {
 }
 
 type handler struct {
-	router  *apigw.Router
-	cat     catalogStore
+	router *apigw.Router
+	cat    catalogStore
+	// streams reads the metrics and failed records of streaming batches;
+	// nil serves them as stored.
+	streams streamStore
 	s3      objectStore
 	presign presigner
 	bucket  string
@@ -66,6 +69,7 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	h.streams = store.NewFailedRecords(clients.DynamoDB, env[topology.EnvCatalogTable])
 	h.s3, h.bucket = clients.S3, env[topology.EnvLandingBucket]
 	h.presign = s3Presigner{s3.NewPresignClient(clients.S3)}
 	return h, nil
@@ -346,6 +350,9 @@ func (h *handler) getBatch(ctx context.Context, r *apigw.Request) (int, any, err
 	if err != nil {
 		return 0, nil, err
 	}
+	if b, err = h.streamMetrics(ctx, b); err != nil {
+		return 0, nil, err
+	}
 	return http.StatusOK, map[string]batchView{b.ID: viewBatch(b)}, nil
 }
 
@@ -379,6 +386,10 @@ func (h *handler) listBatches(ctx context.Context, r *apigw.Request) (int, any, 
 	}
 	out := make(map[string]batchView, len(bs))
 	for _, b := range bs {
+		// A streaming batch still processing costs one more Query.
+		if b, err = h.streamMetrics(ctx, b); err != nil {
+			return 0, nil, err
+		}
 		out[b.ID] = viewBatch(b)
 	}
 	return http.StatusOK, out, nil

@@ -15,6 +15,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/ingest"
 	"github.com/mosaic-cdp/mosaic/shared/ingest/ingestenv"
+	"github.com/mosaic-cdp/mosaic/shared/store"
 )
 
 // reportMargin is the time kept before the invocation deadline to answer
@@ -28,6 +29,11 @@ const recordWorkers = 1
 type handler struct {
 	specs ingest.SpecSource
 	run   *ingest.Runner
+	// batches and counts make every streamed message part of its
+	// streaming batch (catalog.StreamBatchID); either nil skips that.
+	batches batchCreator
+	counts  streamCounter
+	created map[string]bool
 }
 
 func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
@@ -35,7 +41,11 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &handler{specs: env.Specs, run: env.Runner}, nil
+	h := &handler{specs: env.Specs, run: env.Runner, batches: env.Catalog}
+	if f, ok := env.Runner.Failed.(*store.FailedRecords); ok {
+		h.counts = f
+	}
+	return h, nil
 }
 
 // shardOf reads the shard id from a Kinesis event id "<shardId>:<sequence>".
@@ -53,6 +63,7 @@ func (h *handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 	stopAt := h.run.StopAt(ctx)
 	specs := map[string]*catalog.IngestSpec{}
 	done, failed := 0, 0
+	counted := streamCounts{}
 	for i, rec := range ev.Records {
 		var err error
 		if ctx.Err() != nil || h.run.Late(stopAt) {
@@ -62,8 +73,12 @@ func (h *handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 			}
 		} else {
 			var n int
-			n, err = h.record(ctx, rec, specs)
+			var perBatch map[string]int
+			n, perBatch, err = h.record(ctx, rec, specs)
 			failed += n
+			if err == nil {
+				counted.add(rec, perBatch)
+			}
 		}
 		if err != nil {
 			slog.WarnContext(ctx, "stream records left for retry", "records", len(ev.Records)-i, "err", err)
@@ -74,28 +89,46 @@ func (h *handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 		}
 		done++
 	}
+	if err := h.count(ctx, counted); err != nil {
+		// The records are written (idempotently) but not counted: all of
+		// them are retried, so that the batch metrics stay exact.
+		slog.WarnContext(ctx, "stream records left for retry: counts not written", "records", len(ev.Records), "err", err)
+		resp.BatchItemFailures = resp.BatchItemFailures[:0]
+		for _, r := range ev.Records {
+			resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: r.Kinesis.SequenceNumber})
+		}
+	}
 	slog.InfoContext(ctx, "stream batch done", "records", done, "failed", failed, "retry", len(resp.BatchItemFailures))
 	return resp, nil
 }
 
 // record ingests one Kinesis record, or each user record of a KPL
-// aggregate, and returns how many messages were refused, or a transient
-// error (which leaves the whole Kinesis record for a retry: the writes of
-// its user records are idempotent).
-func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, specs map[string]*catalog.IngestSpec) (int, error) {
+// aggregate, and returns how many messages were refused and how many
+// messages each streaming batch holds, or a transient error (which leaves
+// the whole Kinesis record for a retry: the writes of its user records
+// are idempotent). A message belongs to the batch of its dataset and of
+// the record's arrival time; what cannot name a dataset that exists (not
+// JSON, no header, an unknown dataset) to the batch of
+// catalog.StreamUnknownDataset.
+func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, specs map[string]*catalog.IngestSpec) (int, map[string]int, error) {
 	k := rec.Kinesis
-	at := catalog.FailedRecord{Batch: catalog.StreamBatch, Shard: shardOf(rec), Seq: k.SequenceNumber}
+	arrived := k.ApproximateArrivalTimestamp.Time
+	unknown := catalog.StreamBatchID(catalog.StreamUnknownDataset, arrived)
+	perBatch := map[string]int{}
+	at := catalog.FailedRecord{Batch: unknown, Shard: shardOf(rec), Seq: k.SequenceNumber}
 	t := h.run.NewTally()
 	var msgs []queued
 	users, err := ingest.SplitRecord(k.Data)
 	if err != nil {
 		t.Refuse(at, err)
+		perBatch[unknown]++
 	}
 	for _, u := range users {
 		uat := at
 		uat.SubSequence = u.SubSequence
 		if u.Err != nil {
 			t.Refuse(uat, u.Err)
+			perBatch[unknown]++
 			continue
 		}
 		// Position of the user record: sequence number, then the
@@ -108,10 +141,14 @@ func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, spe
 		ms, err := ingest.ParseMessages(u.Data)
 		if err != nil {
 			t.Refuse(uat, err)
+			perBatch[unknown]++
 		}
 		for _, m := range ms {
 			mat := uat
 			mat.Index, mat.Dataset = m.Index, m.DatasetID
+			if m.DatasetID != "" {
+				mat.Batch = catalog.StreamBatchID(m.DatasetID, arrived)
+			}
 			msrc := src
 			if len(ms) > 1 {
 				msrc = fmt.Sprintf("%s#%04d", src, m.Index)
@@ -132,18 +169,38 @@ func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, spe
 		m := msgs[next]
 		next++
 		if m.Err != nil {
+			if m.At.Dataset != "" {
+				// The message names a dataset but cannot be read: it is in
+				// that dataset's batch only if the dataset exists.
+				if _, err := h.spec(ctx, m.At.Dataset, specs); err != nil {
+					if ingest.Transient(err) {
+						return m.Item, err
+					}
+					if fault.As(err).Code == datasetNotFound {
+						m.At.Batch = unknown
+					}
+				}
+			}
+			perBatch[m.At.Batch]++
 			return m.Item, nil
 		}
-		return h.withSpec(ctx, m, specs)
+		it, err := h.withSpec(ctx, m, specs)
+		if err == nil {
+			if it.Err != nil && fault.As(it.Err).Code == datasetNotFound {
+				it.At.Batch = unknown
+			}
+			perBatch[it.At.Batch]++
+		}
+		return it, err
 	})
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	for _, w := range t.Warnings() {
 		// The code only: a warning's message may name a value.
 		slog.WarnContext(ctx, "records ingested with a warning", "code", w.Code, "records", w.Rows)
 	}
-	return t.Refused(), nil
+	return t.Refused(), perBatch, nil
 }
 
 // queued is one streaming message to ingest and the schema it names.

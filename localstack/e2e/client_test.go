@@ -25,6 +25,7 @@ import (
 type apiResponse struct {
 	Status int
 	Body   []byte
+	Header http.Header
 }
 
 func (r apiResponse) decode(t *testing.T, v any) {
@@ -94,7 +95,7 @@ func send(t *testing.T, req *http.Request) apiResponse {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return apiResponse{Status: resp.StatusCode, Body: b}
+	return apiResponse{Status: resp.StatusCode, Body: b, Header: resp.Header}
 }
 
 // must calls and fails the test unless the status is want.

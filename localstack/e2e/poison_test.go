@@ -193,7 +193,7 @@ func TestPoisonRecordInStream(t *testing.T) {
 			})
 			var failed []map[string]any
 			eventually(t, 30*time.Second, "the poison message is a failed record", func() error {
-				failed = failedRecords(t, "FAILED#stream", ds)
+				failed = failedRecords(t, streamFailedPK, ds)
 				if len(failed) == 0 {
 					return errorf("no failed record yet")
 				}
@@ -288,7 +288,7 @@ func fragmentCount(t *testing.T, ds string) int {
 }
 
 // failedRecords reads the failed records of one partition ("FAILED#<batch>"
-// or "FAILED#stream") for a dataset.
+// or streamFailedPK) for a dataset.
 func failedRecords(t *testing.T, pk, ds string) []map[string]any {
 	t.Helper()
 	var recs []map[string]any

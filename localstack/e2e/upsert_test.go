@@ -1167,7 +1167,7 @@ func TestStreamIdentityDataset(t *testing.T) {
 
 	eventually(t, 30*time.Second, "the refused messages' failed records", func() error {
 		got := map[string]string{}
-		for _, rec := range allFailedRecords(t, "FAILED#stream") {
+		for _, rec := range allFailedRecords(t, streamFailedPK) {
 			if s, _ := rec["sequenceNumber"].(string); s != "" {
 				got[s], _ = rec["code"].(string)
 			}

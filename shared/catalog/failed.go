@@ -7,7 +7,9 @@ import "context"
 // readable message. It never holds the record's values. Refused rows of
 // batch files are row diagnostics in S3 instead (docs/batch-ingestion.md).
 type FailedRecord struct {
-	// Batch is the batch id for a file, or StreamBatch for Kinesis records.
+	// Batch is the batch id for a file, or the streaming batch
+	// (StreamBatchID of the message's dataset, or of
+	// StreamUnknownDataset, and its arrival time) for Kinesis records.
 	Batch   string `json:"batchId"`
 	Dataset string `json:"datasetId,omitempty"`
 	File    string `json:"file,omitempty"`
@@ -24,9 +26,6 @@ type FailedRecord struct {
 	// At is when the record was refused, epoch ms.
 	At int64 `json:"at"`
 }
-
-// StreamBatch is FailedRecord.Batch for Kinesis records.
-const StreamBatch = "stream"
 
 // FailedWriter stores failed records; writing the same record twice
 // leaves one.

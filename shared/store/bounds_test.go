@@ -29,7 +29,7 @@ func TestFailedRecordsBoundSizes(t *testing.T) {
 				recs = append(recs, catalog.FailedRecord{Batch: "b1", Dataset: "ds", File: file, Row: row, Code: "ROW-FIELD", Message: huge, At: 1})
 			}
 		}
-		recs = append(recs, catalog.FailedRecord{Batch: catalog.StreamBatch, Shard: strings.Repeat("s", 2000), Seq: strings.Repeat("9", 2000), Index: 3, Code: "ROW-JSON", Message: huge})
+		recs = append(recs, catalog.FailedRecord{Batch: "stream-ds-20260201T0000Z", Shard: strings.Repeat("s", 2000), Seq: strings.Repeat("9", 2000), Index: 3, Code: "ROW-JSON", Message: huge})
 		if err := f.PutFailed(ctx, recs); err != nil {
 			t.Fatalf("PutFailed: %v", err)
 		}
@@ -58,7 +58,7 @@ func TestFailedRecordsBoundSizes(t *testing.T) {
 				}
 			}
 		}
-		st, err := f.Failed(ctx, catalog.StreamBatch, 10)
+		st, err := f.Failed(ctx, "stream-ds-20260201T0000Z", 10)
 		if err != nil || len(st) != 1 {
 			t.Fatalf("stream records: %v, %v; want 1", st, err)
 		}

@@ -19,7 +19,8 @@ import (
 )
 
 // FailedRecords keeps refused rows and messages in the catalog table, one
-// item per record: pk "FAILED#<batchId>" ("FAILED#stream" for Kinesis),
+// item per record: pk "FAILED#<batchId>" (catalog.StreamBatchID for
+// Kinesis, so that each streaming window is its own partition),
 // sk "R#<file>#<row, zero-padded>" or "S#<shard>#<sequence>#<index>", the
 // record as JSON in "rec". The key is the record's position, so a replay
 // rewrites the same item. A key part that would pass DynamoDB's key limits
@@ -30,15 +31,30 @@ import (
 // MaxFailedPointerBytes), so no item nears the 400 KB item limit. Both
 // ingest functions can write the catalog table, so no extra grant is
 // needed.
+//
+// Every item carries "expiresAt" (epoch seconds, written +
+// catalog.FailedRetention), the catalog table's TTL attribute; every read
+// leaves out items whose expiresAt has passed, since DynamoDB deletes
+// expired items only within days, and an emulator never.
 type FailedRecords struct {
 	db    DynamoDB
 	table string
+	// Now dates expiresAt and the expiry filter of reads; time.Now.
+	Now func() time.Time
 }
 
 // NewFailedRecords returns the failed-record store of the catalog table.
 func NewFailedRecords(db DynamoDB, catalogTable string) *FailedRecords {
-	return &FailedRecords{db: db, table: catalogTable}
+	return &FailedRecords{db: db, table: catalogTable, Now: time.Now}
 }
+
+// expiresAt is the TTL value of an item written now.
+func (f *FailedRecords) expiresAt() types.AttributeValue {
+	return profN(f.Now().Add(catalog.FailedRetention).Unix())
+}
+
+// liveFilter keeps items that have not expired (:now, epoch seconds).
+const liveFilter = "attribute_not_exists(expiresAt) OR expiresAt > :now"
 
 const failedPfx = "FAILED#"
 
@@ -105,6 +121,7 @@ func (f *FailedRecords) PutFailed(ctx context.Context, recs []catalog.FailedReco
 				topology.SortKey:      profS(sk),
 				"rec":                 profS(string(b)),
 				"code":                profS(r.Code),
+				"expiresAt":           f.expiresAt(),
 			}
 			if err := checkItem(item, "write failed records"); err != nil {
 				return err
@@ -133,34 +150,67 @@ func (f *FailedRecords) PutFailed(ctx context.Context, recs []catalog.FailedReco
 	return nil
 }
 
-// Failed lists the failed records of a batch ("stream" for Kinesis), at
-// most limit of them.
+// Failed lists the failed records of a batch (catalog.StreamBatchID for
+// streamed records) in key order, at most limit of them; expired ones
+// are left out.
 func (f *FailedRecords) Failed(ctx context.Context, batch string, limit int) ([]catalog.FailedRecord, error) {
+	out, _, err := f.FailedPage(ctx, batch, "", limit)
+	return out, err
+}
+
+// FailedPage lists at most limit failed records of a batch in key order,
+// starting after the cursor after ("" from the first), and returns the
+// cursor of the last record listed when more may follow ("" when the
+// batch has no more). Expired records are left out. The cursor is the
+// record's sort key: opaque to callers, stable across calls.
+func (f *FailedRecords) FailedPage(ctx context.Context, batch, after string, limit int) ([]catalog.FailedRecord, string, error) {
 	if limit <= 0 {
-		return nil, nil
+		return nil, "", nil
 	}
 	pk, _ := failedKey(catalog.FailedRecord{Batch: batch})
+	// Failed records' sort keys start with R or S; the partition's count
+	// items (streamCountPfx) sort before them.
+	cond, from := "pk = :pk AND sk >= :from", failedRecordsFrom
+	if after != "" {
+		cond, from = "pk = :pk AND sk > :from", after
+	}
 	in := &dynamodb.QueryInput{
-		TableName:                 aws.String(f.table),
-		KeyConditionExpression:    aws.String("pk = :pk"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": profS(pk)},
+		TableName:              aws.String(f.table),
+		KeyConditionExpression: aws.String(cond),
+		FilterExpression:       aws.String(liveFilter),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": profS(pk), ":from": profS(from),
+			":now": profN(f.Now().Unix())},
+		ConsistentRead: aws.Bool(true),
 	}
 	var out []catalog.FailedRecord
+	last, more := "", false
 	err := queryPages(ctx, f.db, in, "read failed records", func(items []map[string]types.AttributeValue) (bool, error) {
 		for _, item := range items {
+			if len(out) == limit {
+				more = true
+				return false, nil
+			}
 			var r catalog.FailedRecord
 			if err := json.Unmarshal([]byte(profStr(item["rec"])), &r); err != nil {
 				return false, fault.Wrap(err, fault.Internal, "STORE-DECODE", "read failed records: stored record is corrupt")
 			}
 			out = append(out, r)
+			last = profStr(item[topology.SortKey])
 		}
-		return len(out) < limit, nil
+		return true, nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if len(out) > limit {
-		out = out[:limit]
+	if !more && len(out) == limit {
+		// The page ended exactly at limit: a next call finds out.
+		more = true
 	}
-	return out, nil
+	if !more {
+		last = ""
+	}
+	return out, last, nil
 }
+
+// failedRecordsFrom is the least sort key of a failed record.
+const failedRecordsFrom = "R"

@@ -9,7 +9,7 @@ import (
 // Every user record of a KPL aggregate keeps its own failed record: the
 // key tells them apart by sub-sequence, and a plain record's key is as before.
 func TestFailedKeyOfUserRecords(t *testing.T) {
-	base := catalog.FailedRecord{Batch: catalog.StreamBatch, Shard: "shardId-000000000001", Seq: "4960", Index: 0}
+	base := catalog.FailedRecord{Batch: "stream-ds-20260201T0000Z", Shard: "shardId-000000000001", Seq: "4960", Index: 0}
 	seen := map[string]int{}
 	for sub := 0; sub < 3; sub++ {
 		r := base
