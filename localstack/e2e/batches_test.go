@@ -167,13 +167,14 @@ func TestBatchEndsWhenEveryAttemptFails(t *testing.T) {
 }
 
 // TestLargeFileContinuesAcrossInvocations: a file too large for one
-// invocation of a batch-ingest that times out after 11 s (its deadline
-// guard keeps 10 s, so each run has about a second) is scanned and written
-// by runs that each go on where the last one stopped, through continuation
-// tasks; it ends success with exact metrics, every row once. A redelivered
+// invocation of a batch-ingest that times out after 13 s (its deadline
+// guard keeps 10 s, so each run has about 3 s: with 1 s, a run on a
+// loaded machine often wrote nothing before its guard and the file waited
+// on retries) is scanned and written by runs that each go on where the
+// last one stopped, through continuation tasks; it ends success with exact metrics, every row once. A redelivered
 // event of a finished batch is then skipped.
 func TestLargeFileContinuesAcrossInvocations(t *testing.T) {
-	c := batchIngestCloud(t, "e2eshort", 11*time.Second, nil)
+	c := batchIngestCloud(t, "e2eshort", 13*time.Second, nil)
 	ds := createDataset(t, "Too large", createProfileSchema(t, fmt.Sprintf("Too large %d", time.Now().UnixNano())))
 	var sb strings.Builder
 	const n = 50_000
