@@ -28,6 +28,7 @@ const recordWorkers = 1
 type handler struct {
 	specs ingest.SpecSource
 	run   *ingest.Runner
+	kin   kinesisReader // reads discarded ranges back (Drain)
 }
 
 func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
@@ -35,7 +36,7 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &handler{specs: env.Specs, run: env.Runner}, nil
+	return &handler{specs: env.Specs, run: env.Runner, kin: env.Clients.Kinesis}, nil
 }
 
 // shardOf reads the shard id from a Kinesis event id "<shardId>:<sequence>".
