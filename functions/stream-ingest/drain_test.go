@@ -81,7 +81,9 @@ func failedList(recs map[string]catalog.FailedRecord) []failedAt {
 	for _, r := range recs {
 		out = append(out, failedAt{r.Batch, r.Dataset, r.Seq, r.Code})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq || out[i].Seq == out[j].Seq && out[i].Batch < out[j].Batch })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Seq < out[j].Seq || out[i].Seq == out[j].Seq && out[i].Batch < out[j].Batch
+	})
 	return out
 }
 
