@@ -51,9 +51,10 @@ func shardOf(r events.KinesisEventRecord) string {
 // the retry starts there and no identity's records are reordered.
 func (h *handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	var resp events.KinesisEventResponse
+	start := h.run.Now()
 	stopAt := h.run.StopAt(ctx)
 	specs := map[string]*catalog.IngestSpec{}
-	done, failed := 0, 0
+	failed, ingested := 0, 0
 	for i, rec := range ev.Records {
 		var err error
 		if ctx.Err() != nil || h.run.Late(stopAt) {
@@ -62,9 +63,10 @@ func (h *handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 				err = context.DeadlineExceeded
 			}
 		} else {
-			var n int
-			n, err = h.record(ctx, rec, specs)
+			var n, in int
+			n, in, err = h.record(ctx, rec, specs)
 			failed += n
+			ingested += in
 		}
 		if err != nil {
 			slog.WarnContext(ctx, "stream records left for retry", "records", len(ev.Records)-i, "err", err)
@@ -73,17 +75,19 @@ func (h *handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 			}
 			break
 		}
-		done++
 	}
-	slog.InfoContext(ctx, "stream batch done", "records", done, "failed", failed, "retry", len(resp.BatchItemFailures))
+	end := h.run.Now()
+	s := summarize(ev, start, end)
+	s.ingested, s.failed, s.retried = ingested, failed, len(resp.BatchItemFailures)
+	report(ctx, s, end)
 	return resp, nil
 }
 
 // record ingests one Kinesis record, or each user record of a KPL
-// aggregate, and returns how many messages were refused, or a transient
-// error (which leaves the whole Kinesis record for a retry: the writes of
-// its user records are idempotent).
-func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, specs map[string]*catalog.IngestSpec) (int, error) {
+// aggregate, and returns how many messages were refused and how many
+// ingested, or a transient error (which leaves the whole Kinesis record
+// for a retry: the writes of its user records are idempotent).
+func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, specs map[string]*catalog.IngestSpec) (int, int, error) {
 	k := rec.Kinesis
 	at := catalog.FailedRecord{Batch: catalog.StreamBatch, Shard: shardOf(rec), Seq: k.SequenceNumber}
 	t := h.run.NewTally()
@@ -125,7 +129,7 @@ func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, spe
 			}})
 		}
 	}
-	next := 0
+	next, before := 0, t.Refused() // refused before running: not rows
 	err = h.run.Run(ctx, t, func() (ingest.Item, error) {
 		if next == len(msgs) {
 			return ingest.Item{}, io.EOF
@@ -138,13 +142,13 @@ func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, spe
 		return h.withSpec(ctx, m, specs)
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	for _, w := range t.Warnings() {
 		// The code only: a warning's message may name a value.
 		slog.WarnContext(ctx, "records ingested with a warning", "code", w.Code, "records", w.Rows)
 	}
-	return t.Refused(), nil
+	return t.Refused(), t.Rows() - (t.Refused() - before), nil
 }
 
 // queued is one streaming message to ingest and the schema it names.
