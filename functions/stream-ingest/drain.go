@@ -113,20 +113,27 @@ func (h *handler) Invoke(ctx context.Context, raw json.RawMessage) (any, error) 
 // dropped with a warning.
 func (h *handler) Drain(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
 	var resp events.SQSEventResponse
+	written := 0
 	for _, msg := range ev.Records {
-		if err := h.drainOne(ctx, msg); err != nil {
+		n, err := h.drainOne(ctx, msg)
+		if err != nil {
 			slog.WarnContext(ctx, "stream on-failure record not applied; it will be delivered again", "messageId", msg.MessageId, "err", err)
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: msg.MessageId})
+			continue
 		}
+		written += n
 	}
+	slog.InfoContext(ctx, "stream on-failure records drained", "messages", len(ev.Records), "failedRecords", written, "retried", len(resp.BatchItemFailures))
 	return resp
 }
 
-func (h *handler) drainOne(ctx context.Context, msg events.SQSMessage) error {
+// drainOne applies one on-failure record and returns how many failed
+// records it wrote.
+func (h *handler) drainOne(ctx context.Context, msg events.SQSMessage) (int, error) {
 	var rec StreamFailureRecord
 	if err := json.Unmarshal([]byte(msg.Body), &rec); err != nil || rec.KinesisBatchInfo == nil {
 		slog.WarnContext(ctx, "dropped a message that is not a Kinesis on-failure record", "messageId", msg.MessageId)
-		return nil
+		return 0, nil
 	}
 	info := *rec.KinesisBatchInfo
 	start, ok1 := new(big.Int).SetString(info.StartSequenceNumber, 10)
@@ -134,7 +141,7 @@ func (h *handler) drainOne(ctx context.Context, msg events.SQSMessage) error {
 	stream := streamName(info.StreamArn)
 	if !ok1 || !ok2 || stream == "" || info.ShardID == "" {
 		slog.WarnContext(ctx, "dropped a Kinesis on-failure record without a readable range", "messageId", msg.MessageId)
-		return nil
+		return 0, nil
 	}
 	code, desc := CodeRetriesExhausted, fmt.Sprintf("the record was not ingested: its batch failed %d attempts and Lambda discarded it (%s); send it again once the cause is fixed",
 		rec.RequestContext.ApproximateInvokeCount, rec.RequestContext.Condition)
@@ -159,7 +166,7 @@ func (h *handler) drainOne(ctx context.Context, msg events.SQSMessage) error {
 		expired(info.StartSequenceNumber, info.EndSequenceNumber, firstArrival)
 		return h.putFailed(ctx, out)
 	case err != nil:
-		return fault.Wrap(err, fault.Unavailable, "STREAM-READ-BACK", "the discarded records could not be read back")
+		return 0, fault.Wrap(err, fault.Unavailable, "STREAM-READ-BACK", "the discarded records could not be read back")
 	}
 	iter := it.ShardIterator
 	specs := map[string]bool{}
@@ -167,7 +174,7 @@ func (h *handler) drainOne(ctx context.Context, msg events.SQSMessage) error {
 	for iter != nil {
 		page, err := h.kin.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(readBackLimit)})
 		if err != nil {
-			return fault.Wrap(err, fault.Unavailable, "STREAM-READ-BACK", "the discarded records could not be read back")
+			return 0, fault.Wrap(err, fault.Unavailable, "STREAM-READ-BACK", "the discarded records could not be read back")
 		}
 		for _, r := range page.Records {
 			seq, ok := new(big.Int).SetString(aws.ToString(r.SequenceNumber), 10)
@@ -186,7 +193,7 @@ func (h *handler) drainOne(ctx context.Context, msg events.SQSMessage) error {
 			}
 			recs, err := h.failedOf(ctx, info.ShardID, r, code, desc, now, specs)
 			if err != nil {
-				return err
+				return 0, err
 			}
 			out = append(out, recs...)
 		}
@@ -275,15 +282,17 @@ func (h *handler) knownDataset(ctx context.Context, id string, known map[string]
 	return id, nil
 }
 
-func (h *handler) putFailed(ctx context.Context, recs []catalog.FailedRecord) error {
+// putFailed writes recs and returns how many.
+func (h *handler) putFailed(ctx context.Context, recs []catalog.FailedRecord) (int, error) {
+	total := len(recs)
 	for len(recs) > 0 {
 		n := min(len(recs), ingest.FlushEvery)
 		if err := h.run.Failed.PutFailed(ctx, recs[:n]); err != nil {
-			return err
+			return 0, err
 		}
 		recs = recs[n:]
 	}
-	return nil
+	return total, nil
 }
 
 func (h *handler) now() time.Time { return h.run.Now() }
