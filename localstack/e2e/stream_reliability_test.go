@@ -130,26 +130,26 @@ func streamIngestPids(t *testing.T) []int {
 }
 
 // TestStreamUnderFaults runs the stream's reliability scenarios on a local
-// cloud whose stream-ingest meets DynamoDB faults on one call in five
+// cloud whose stream-ingest meets DynamoDB faults on one call in ten
 // (throttling, 500s, answers lost after the write was applied) and whose
 // mapping retries without giving up:
 //
-//   - R1, R2, R4, R5: updates of one attribute of 30 identities, 4 each
+//   - R1, R2, R4, R5: updates of one attribute of 20 identities, 3 each
 //     with distinct lastUpdatedDate, every record put twice, all in a
 //     random order, with one poison message among them. Each identity ends
 //     with its newest value, one fragment each, the poison is the one
 //     failed record with its code, nothing exhausted its retries.
-//   - R3: stream-ingest is killed in the middle of a batch of 600
+//   - R3: stream-ingest is killed in the middle of a batch of 200
 //     messages; after Lambda's retries every message is one fragment and
 //     nothing failed.
 func TestStreamUnderFaults(t *testing.T) {
-	c := streamCloud(t, "e2efaults", cloud.Faults{Rate: 0.2, Seed: 20, Delay: 200 * time.Millisecond, Functions: []string{"stream-ingest"}},
+	c := streamCloud(t, "e2efaults", cloud.Faults{Rate: 0.1, Seed: 20, Delay: 100 * time.Millisecond, Functions: []string{"stream-ingest"}},
 		func(f *topology.Function) { f.Stream.MaxRetries = 10_000 })
 
 	t.Run("twice, shuffled, with a poison message", func(t *testing.T) {
 		ds, schemaID := orderedDataset(t, "Stream under faults")
 		prefix := fmt.Sprintf("SF%d", time.Now().UnixNano())
-		const ids, updates = 30, 4
+		const ids, updates = 20, 3
 		seed := uint64(time.Now().UnixNano())
 		t.Logf("permutation seed %d", seed)
 		rng := rand.New(rand.NewPCG(seed, 1))
@@ -215,7 +215,7 @@ func TestStreamUnderFaults(t *testing.T) {
 	t.Run("killed mid-batch", func(t *testing.T) {
 		ds, schemaID := orderedDataset(t, "Stream killed")
 		prefix := fmt.Sprintf("SK%d", time.Now().UnixNano())
-		const n = 600
+		const n = 200
 		at := time.Now().Add(-time.Minute)
 		var recs []kinesisRecord
 		for i := range n {
