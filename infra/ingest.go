@@ -47,7 +47,7 @@ func NewIngest(scope constructs.Construct, id string, cfg Config, data *Data, fn
 			}
 		}
 		if t := f.Stream; t != nil {
-			q, err := streamTrigger(c, cfg, f, t, data, fn)
+			q, err := streamTrigger(f, t, data, in.Queues, fn)
 			if err != nil {
 				return nil, err
 			}
@@ -104,20 +104,19 @@ func s3Trigger(c constructs.Construct, f topology.Function, t *topology.S3Trigge
 	return nil
 }
 
-func streamTrigger(c constructs.Construct, cfg Config, f topology.Function, t *topology.StreamTrigger, data *Data, fn awslambda.Function) (awssqs.Queue, error) {
+func streamTrigger(f topology.Function, t *topology.StreamTrigger, data *Data, queues map[string]awssqs.Queue, fn awslambda.Function) (awssqs.Queue, error) {
 	stream, ok := data.Streams[t.Stream]
 	if !ok {
 		return nil, fmt.Errorf("function %s: stream trigger on unknown stream %q", f.Name, t.Stream)
 	}
 	// Lambda sends the failed batch's shard and sequence range here (not the
 	// records) once retries are exhausted; the records are still in the
-	// stream for the retention period, so operators can replay them.
-	failures := awssqs.NewQueue(c, jsii.String(f.ID+"Failures"), &awssqs.QueueProps{
-		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
-		EnforceSSL:      jsii.Bool(true),
-		RetentionPeriod: awscdk.Duration_Seconds(jsii.Number(cfg.FailureRetention.Seconds())),
-		RemovalPolicy:   cfg.RemovalPolicy,
-	})
+	// stream for the retention period. The function drains the queue itself
+	// (its queue trigger) and reports each record as a failed record.
+	failures, ok := queues[t.OnFailure]
+	if !ok {
+		return nil, fmt.Errorf("function %s: stream on-failure destination is unknown queue %q", f.Name, t.OnFailure)
+	}
 	props := &awslambdaeventsources.KinesisEventSourceProps{
 		// Nothing written before the mapping existed is skipped.
 		StartingPosition:        awslambda.StartingPosition_TRIM_HORIZON,

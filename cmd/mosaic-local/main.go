@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/mosaic-cdp/mosaic/localstack/cloud"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
@@ -50,8 +51,22 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.SecretKey, "secret-key", "test", "secret access key accepted by the API")
 	procs := concurrencyFlag{}
 	fs.Var(procs, "concurrency", "processes of a function, `name=n[,name=n]` (repeatable), e.g. batch-ingest=4; default from shared/topology")
+	fs.Float64Var(&cfg.DynamoDBFaults.Rate, "dynamodb-faults", 0, "share of the functions' DynamoDB calls that fail as DynamoDB fails them, 0 to 1 (e.g. 0.2); 0: none")
+	kinds := fs.String("dynamodb-fault-kinds", "", "faults drawn from, comma-separated: throttle (400 ProvisionedThroughputExceededException), internal (500 InternalServerError), timeout (no answer); default all")
+	fs.Uint64Var(&cfg.DynamoDBFaults.Seed, "dynamodb-fault-seed", 1, "seed of the fault draws: the same seed fails the same calls in order")
+	fs.DurationVar(&cfg.DynamoDBFaults.Delay, "dynamodb-fault-delay", 2*time.Second, "how long a timeout fault holds the call before closing the connection")
+	faultFns := fs.String("dynamodb-fault-functions", "", "comma-separated functions whose DynamoDB calls meet the faults (default every function)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	var err error
+	if cfg.DynamoDBFaults.Kinds, err = cloud.ParseFaultKinds(*kinds); err != nil {
+		return fmt.Errorf("-dynamodb-fault-kinds: %w", err)
+	}
+	for _, f := range strings.Split(*faultFns, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			cfg.DynamoDBFaults.Functions = append(cfg.DynamoDBFaults.Functions, f)
+		}
 	}
 	if len(procs) > 0 {
 		cfg.Concurrency = procs

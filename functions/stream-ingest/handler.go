@@ -34,6 +34,7 @@ type handler struct {
 	batches batchCreator
 	counts  streamCounter
 	created map[string]bool
+	kin     kinesisReader // reads discarded ranges back (Drain)
 }
 
 func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
@@ -41,7 +42,7 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &handler{specs: env.Specs, run: env.Runner, batches: env.Catalog}
+	h := &handler{specs: env.Specs, run: env.Runner, batches: env.Catalog, kin: env.Clients.Kinesis}
 	if f, ok := env.Runner.Failed.(*store.FailedRecords); ok {
 		h.counts = f
 	}
@@ -60,9 +61,10 @@ func shardOf(r events.KinesisEventRecord) string {
 // the retry starts there and no identity's records are reordered.
 func (h *handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
 	var resp events.KinesisEventResponse
+	start := h.run.Now()
 	stopAt := h.run.StopAt(ctx)
 	specs := map[string]*catalog.IngestSpec{}
-	done, failed := 0, 0
+	failed, ingested := 0, 0
 	counted := streamCounts{}
 	for i, rec := range ev.Records {
 		var err error
@@ -72,10 +74,11 @@ func (h *handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 				err = context.DeadlineExceeded
 			}
 		} else {
-			var n int
+			var n, in int
 			var perBatch map[string]int
-			n, perBatch, err = h.record(ctx, rec, specs)
+			n, in, perBatch, err = h.record(ctx, rec, specs)
 			failed += n
+			ingested += in
 			if err == nil {
 				counted.add(rec, perBatch)
 			}
@@ -87,7 +90,6 @@ func (h *handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 			}
 			break
 		}
-		done++
 	}
 	if err := h.count(ctx, counted); err != nil {
 		// The records are written (idempotently) but not counted: all of
@@ -98,19 +100,22 @@ func (h *handler) Handle(ctx context.Context, ev events.KinesisEvent) (events.Ki
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.KinesisBatchItemFailure{ItemIdentifier: r.Kinesis.SequenceNumber})
 		}
 	}
-	slog.InfoContext(ctx, "stream batch done", "records", done, "failed", failed, "retry", len(resp.BatchItemFailures))
+	end := h.run.Now()
+	s := summarize(ev, start, end)
+	s.ingested, s.failed, s.retried = ingested, failed, len(resp.BatchItemFailures)
+	report(ctx, s, end)
 	return resp, nil
 }
 
 // record ingests one Kinesis record, or each user record of a KPL
 // aggregate, and returns how many messages were refused and how many
-// messages each streaming batch holds, or a transient error (which leaves
-// the whole Kinesis record for a retry: the writes of its user records
-// are idempotent). A message belongs to the batch of its dataset and of
-// the record's arrival time; what cannot name a dataset that exists (not
-// JSON, no header, an unknown dataset) to the batch of
-// catalog.StreamUnknownDataset.
-func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, specs map[string]*catalog.IngestSpec) (int, map[string]int, error) {
+// ingested, and how many messages each streaming batch holds, or a
+// transient error (which leaves the whole Kinesis record for a retry: the
+// writes of its user records are idempotent). A message belongs to the
+// batch of its dataset and of the record's arrival time; what cannot name
+// a dataset that exists (not JSON, no header, an unknown dataset) to the
+// batch of catalog.StreamUnknownDataset.
+func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, specs map[string]*catalog.IngestSpec) (int, int, map[string]int, error) {
 	k := rec.Kinesis
 	arrived := k.ApproximateArrivalTimestamp.Time
 	unknown := catalog.StreamBatchID(catalog.StreamUnknownDataset, arrived)
@@ -161,7 +166,7 @@ func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, spe
 			}})
 		}
 	}
-	next := 0
+	next, before := 0, t.Refused() // refused before running: not rows
 	err = h.run.Run(ctx, t, func() (ingest.Item, error) {
 		if next == len(msgs) {
 			return ingest.Item{}, io.EOF
@@ -194,13 +199,13 @@ func (h *handler) record(ctx context.Context, rec events.KinesisEventRecord, spe
 		return it, err
 	})
 	if err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	for _, w := range t.Warnings() {
 		// The code only: a warning's message may name a value.
 		slog.WarnContext(ctx, "records ingested with a warning", "code", w.Code, "records", w.Rows)
 	}
-	return t.Refused(), perBatch, nil
+	return t.Refused(), t.Rows() - (t.Refused() - before), perBatch, nil
 }
 
 // queued is one streaming message to ingest and the schema it names.

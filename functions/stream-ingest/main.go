@@ -1,5 +1,6 @@
 // Command stream-ingest ingests AEP streaming messages from the Kinesis
-// ingest stream, reporting partial batch failures.
+// ingest stream, reporting partial batch failures, and drains the stream's
+// on-failure queue into failed records.
 package main
 
 import (
@@ -18,5 +19,5 @@ func main() {
 		slog.Error("init failed", "err", err)
 		os.Exit(1)
 	}
-	lambda.Start(h.Handle)
+	lambda.Start(h.Invoke)
 }

@@ -55,6 +55,10 @@ type Config struct {
 	// topology.Function.Concurrency; a name no function has is an error.
 	Concurrency map[string]int
 
+	// DynamoDBFaults puts a fault-injecting proxy between the functions
+	// and the DynamoDB emulator (faults.go); zero: none.
+	DynamoDBFaults Faults
+
 	Logger *slog.Logger
 }
 
@@ -148,20 +152,23 @@ func PhysicalName(env, logicalID string) string {
 
 // Cloud is a running local cloud.
 type Cloud struct {
-	cfg      Config
-	edgeURL  string
-	names    map[string]string // logical ID → physical name
-	dynamo   *emulator.Process
-	kinesis  *emulator.Process
-	server   *http.Server
-	listener net.Listener
-	pools    map[string]*lambdaPool
-	queues   []*asyncQueue
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	stopOnce sync.Once
-	logFiles []*os.File
-	outputs  map[string]map[string]string
+	cfg       Config
+	edgeURL   string
+	names     map[string]string // logical ID → physical name
+	dynamo    *emulator.Process
+	kinesis   *emulator.Process
+	faults    *faultProxy // nil without DynamoDBFaults
+	faultsURL string
+	faultsSrv *http.Server
+	server    *http.Server
+	listener  net.Listener
+	pools     map[string]*lambdaPool
+	queues    []*asyncQueue
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	stopOnce  sync.Once
+	logFiles  []*os.File
+	outputs   map[string]map[string]string
 }
 
 // Start brings the local cloud up. On error everything started is stopped.
@@ -228,6 +235,9 @@ func Start(ctx context.Context, cfg Config) (c *Cloud, err error) {
 	ddb := dynamodb.NewFromConfig(awsCfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(c.dynamo.Endpoint) })
 	kin := kinesis.NewFromConfig(awsCfg, func(o *kinesis.Options) { o.BaseEndpoint = aws.String(c.kinesis.Endpoint) })
 	if err := c.createTables(ctx, ddb); err != nil {
+		return nil, err
+	}
+	if err := c.startFaultProxy(); err != nil {
 		return nil, err
 	}
 	if err := c.createStreams(ctx, kin); err != nil {
@@ -329,6 +339,51 @@ func (c *Cloud) Invoke(ctx context.Context, function string, payload []byte) ([]
 	return pool.Invoke(ctx, payload)
 }
 
+// DynamoDBFaults reports what the DynamoDB fault proxy has done so far;
+// zero without Config.DynamoDBFaults.
+func (c *Cloud) DynamoDBFaults() FaultCounts {
+	if c.faults == nil {
+		return FaultCounts{}
+	}
+	return c.faults.counts()
+}
+
+// startFaultProxy serves the DynamoDB fault proxy on a free local port
+// when Config.DynamoDBFaults asks for faults.
+func (c *Cloud) startFaultProxy() error {
+	f := c.cfg.DynamoDBFaults
+	if err := f.validate(); err != nil || f.Rate == 0 {
+		return err
+	}
+	for _, name := range f.Functions {
+		if !slices.ContainsFunc(c.cfg.Functions, func(g topology.Function) bool { return g.Name == name }) {
+			return fmt.Errorf("dynamodb faults: no function %q", name)
+		}
+	}
+	p, err := newFaultProxy(f, c.dynamo.Endpoint)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	c.faults, c.faultsURL = p, "http://"+ln.Addr().String()
+	c.faultsSrv = &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second}
+	go c.faultsSrv.Serve(ln)
+	c.cfg.Logger.Info("dynamodb fault proxy", "url", c.faultsURL, "rate", f.Rate, "kinds", p.kinds, "seed", f.Seed, "functions", f.Functions)
+	return nil
+}
+
+// dynamoEndpointFor is the DynamoDB endpoint a function's processes use:
+// the fault proxy when its faults apply to the function.
+func (c *Cloud) dynamoEndpointFor(function string) string {
+	if c.faults != nil && c.cfg.DynamoDBFaults.applies(function) {
+		return c.faultsURL
+	}
+	return c.dynamo.Endpoint
+}
+
 // EdgeURL is the edge's base URL, http://127.0.0.1:<port>.
 func (c *Cloud) EdgeURL() string { return c.edgeURL }
 
@@ -348,6 +403,9 @@ func (c *Cloud) Stop() {
 			cancel()
 		} else if c.listener != nil {
 			c.listener.Close()
+		}
+		if c.faultsSrv != nil {
+			c.faultsSrv.Close()
 		}
 		c.cancel()
 		c.wg.Wait()

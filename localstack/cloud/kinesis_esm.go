@@ -85,6 +85,7 @@ type poller struct {
 	invoke       func(context.Context, []byte) ([]byte, error)
 	cp           *checkpoints
 	failures     *failureLog
+	dest         *destination // the on-failure queue's consumer; nil: the failure log only
 	log          *slog.Logger
 	pollInterval time.Duration
 	backoff      func(retry int) time.Duration // between retries of a failed batch
@@ -304,7 +305,7 @@ func (p *poller) handle(ctx context.Context, shard string, recs []ktypes.Record,
 		}
 		payload, err := json.Marshal(p.event(shard, recs))
 		if err != nil {
-			p.giveUp(shard, recs, "event encoding failed: "+err.Error())
+			p.giveUp(ctx, shard, recs, "event encoding failed: "+err.Error(), retries, err)
 			return true
 		}
 		body, err := p.invoke(ctx, payload)
@@ -338,7 +339,7 @@ func (p *poller) handle(ctx context.Context, shard string, recs []ktypes.Record,
 			reason = err.Error()
 		}
 		if p.maxRetries >= 0 && retries >= p.maxRetries {
-			p.giveUp(shard, recs, reason)
+			p.giveUp(ctx, shard, recs, reason, retries+1, err)
 			return true
 		}
 		retries++
@@ -391,16 +392,71 @@ func (p *poller) checkpoint(shard string, r ktypes.Record) {
 	}
 }
 
-func (p *poller) giveUp(shard string, recs []ktypes.Record, reason string) {
+// giveUp moves the shard past recs, whose retries are exhausted after
+// attempts invocations (the last failing with err, nil for a partial batch
+// failure): Lambda's on-failure record of the batch goes to the
+// destination's consumer, or to the failure log when there is none or it
+// cannot take it.
+func (p *poller) giveUp(ctx context.Context, shard string, recs []ktypes.Record, reason string, attempts int, err error) {
 	first, last := aws.ToString(recs[0].SequenceNumber), aws.ToString(recs[len(recs)-1].SequenceNumber)
 	p.log.Error("stream records sent to on-failure destination", "function", p.function, "stream", p.streamName,
 		"shardId", shard, "records", len(recs), "reason", reason)
+	if p.dest != nil {
+		body, mErr := json.Marshal(p.onFailureRecord(shard, recs, attempts, err, time.Now()))
+		if mErr == nil {
+			mErr = p.dest.deliver(ctx, body, time.Now())
+		}
+		if mErr == nil {
+			p.checkpoint(shard, recs[len(recs)-1])
+			return
+		}
+		reason += "; on-failure destination: " + mErr.Error()
+	}
 	p.failures.write(map[string]any{
 		"time": time.Now().UTC().Format(time.RFC3339Nano), "source": "aws:kinesis", "function": p.function,
 		"streamArn": p.streamARN, "shardId": shard, "startSequenceNumber": first, "endSequenceNumber": last,
 		"batchSize": len(recs), "reason": reason,
 	})
 	p.checkpoint(shard, recs[len(recs)-1])
+}
+
+// onFailureRecord is the record Lambda sends to a Kinesis event source
+// mapping's on-failure destination: the invocation's context and the
+// batch's shard and sequence range, not its data ("Retain discarded batch
+// records for a Kinesis Data Streams event source in Lambda", AWS Lambda
+// Developer Guide).
+func (p *poller) onFailureRecord(shard string, recs []ktypes.Record, attempts int, err error, now time.Time) map[string]any {
+	arrival := func(r ktypes.Record) string {
+		if r.ApproximateArrivalTimestamp == nil {
+			return ""
+		}
+		return r.ApproximateArrivalTimestamp.UTC().Format("2006-01-02T15:04:05.000Z")
+	}
+	resp := map[string]any{"statusCode": 200, "executedVersion": "$LATEST"}
+	var fe *FunctionError
+	if errors.As(err, &fe) {
+		resp["functionError"] = "Unhandled"
+	}
+	return map[string]any{
+		"version":   "1.0",
+		"timestamp": now.UTC().Format("2006-01-02T15:04:05.000Z"),
+		"requestContext": map[string]any{
+			"requestId":              randomID(),
+			"functionArn":            p.dest.functionArn,
+			"condition":              "RetryAttemptsExhausted",
+			"approximateInvokeCount": attempts,
+		},
+		"responseContext": resp,
+		"KinesisBatchInfo": map[string]any{
+			"shardId":                         shard,
+			"startSequenceNumber":             aws.ToString(recs[0].SequenceNumber),
+			"endSequenceNumber":               aws.ToString(recs[len(recs)-1].SequenceNumber),
+			"approximateArrivalOfFirstRecord": arrival(recs[0]),
+			"approximateArrivalOfLastRecord":  arrival(recs[len(recs)-1]),
+			"batchSize":                       len(recs),
+			"streamArn":                       p.streamARN,
+		},
+	}
 }
 
 // event builds the KinesisEvent Lambda would send for recs.
@@ -455,6 +511,7 @@ func (c *Cloud) startPoller(ctx context.Context, f topology.Function, kin *kines
 		streamARN: "arn:aws:kinesis:" + c.cfg.Region + ":" + accountID + ":stream/" + stream,
 		batchSize: batch, maxRetries: f.Stream.MaxRetries, bisect: f.Stream.Bisect,
 		client: kin, invoke: pool.Invoke, cp: cp, failures: failures, log: c.cfg.Logger,
+		dest:         c.queueDestination(f.Stream.OnFailure, f.ID),
 		pollInterval: 150 * time.Millisecond, listEvery: 10 * time.Second,
 		backoff: func(retry int) time.Duration { return min(time.Duration(retry)*200*time.Millisecond, 2*time.Second) },
 	}

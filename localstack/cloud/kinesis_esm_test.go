@@ -466,3 +466,66 @@ func TestPollerFunctionAnswerTooLargeIsRetried(t *testing.T) {
 		t.Error("on-failure record for a batch that succeeded on retry")
 	}
 }
+
+// TestESMOnFailureRecordGoesToTheQueueConsumer: with an on-failure queue
+// that a function drains, the batch's on-failure record (shard, sequence
+// range, attempts, as Lambda writes it) is given to that function as an SQS
+// message, and nothing goes to the failure log; a consumer that keeps
+// failing leaves the record in the log.
+func TestESMOnFailureRecordGoesToTheQueueConsumer(t *testing.T) {
+	for _, consumerFails := range []bool{false, true} {
+		fn := &fakeFunction{answer: func(call int, seqs []string) ([]byte, error) { return failures("2"), nil }}
+		p, fpath := testPoller(t, fn, 2, true)
+		var got []events.SQSEvent
+		p.dest = &destination{functionArn: "arn:aws:lambda:us-east-1:000000000000:function:fn", queueArn: "arn:aws:sqs:us-east-1:000000000000:q",
+			region: "us-east-1", attempts: 2,
+			invoke: func(_ context.Context, payload []byte) ([]byte, error) {
+				var ev events.SQSEvent
+				if err := json.Unmarshal(payload, &ev); err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, ev)
+				if consumerFails {
+					return nil, &FunctionError{Type: "Unhandled"}
+				}
+				return []byte(`{"batchItemFailures":[]}`), nil
+			}}
+		p.handle(context.Background(), "shard-0", records(1, 2, 3), 0)
+		wantCalls := 1
+		if consumerFails {
+			wantCalls = 2
+		}
+		if len(got) != wantCalls || len(got[0].Records) != 1 {
+			t.Fatalf("consumer got %d events, want %d of one message", len(got), wantCalls)
+		}
+		var rec struct {
+			RequestContext struct {
+				Condition              string `json:"condition"`
+				ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+			} `json:"requestContext"`
+			KinesisBatchInfo struct {
+				ShardID   string `json:"shardId"`
+				Start     string `json:"startSequenceNumber"`
+				End       string `json:"endSequenceNumber"`
+				BatchSize int    `json:"batchSize"`
+				StreamArn string `json:"streamArn"`
+			} `json:"KinesisBatchInfo"`
+		}
+		msg := got[0].Records[0]
+		if err := json.Unmarshal([]byte(msg.Body), &rec); err != nil {
+			t.Fatal(err)
+		}
+		b := rec.KinesisBatchInfo
+		if msg.EventSource != "aws:sqs" || rec.RequestContext.Condition != "RetryAttemptsExhausted" || rec.RequestContext.ApproximateInvokeCount != 3 ||
+			b.ShardID != "shard-0" || b.Start != "2" || b.End != "3" || b.BatchSize != 2 || b.StreamArn != p.streamARN {
+			t.Errorf("message %+v, record %+v", msg, rec)
+		}
+		_, err := os.Stat(fpath)
+		if logged := err == nil; logged != consumerFails {
+			t.Errorf("consumer fails %v: failure log written %v", consumerFails, logged)
+		}
+		if got := p.cp.get("shard-0"); got != "3" {
+			t.Errorf("checkpoint %q, want 3", got)
+		}
+	}
+}

@@ -397,7 +397,7 @@ func (c *Cloud) functionEnv(f topology.Function) []string {
 		"AWS_DEFAULT_REGION="+c.cfg.Region,
 		"AWS_ACCESS_KEY_ID="+c.cfg.AccessKey,
 		"AWS_SECRET_ACCESS_KEY="+c.cfg.SecretKey,
-		"AWS_ENDPOINT_URL_DYNAMODB="+c.dynamo.Endpoint,
+		"AWS_ENDPOINT_URL_DYNAMODB="+c.dynamoEndpointFor(f.Name),
 		"AWS_ENDPOINT_URL_KINESIS="+c.kinesis.Endpoint,
 		"AWS_ENDPOINT_URL_S3="+c.edgeURL,
 		"AWS_LAMBDA_FUNCTION_NAME="+f.Name,

@@ -30,20 +30,7 @@ func (c *Cloud) asyncFailures(q *asyncQueue, f topology.Function) {
 	if n := f.Async.MaxRetries; n >= 0 && n < len(q.backoff) {
 		q.backoff = q.backoff[:n]
 	}
-	for _, g := range c.cfg.Functions {
-		if g.Queue == nil || g.Queue.Queue != f.Async.OnFailure {
-			continue
-		}
-		queue := PhysicalName(c.cfg.Env, f.Async.OnFailure)
-		q.dest = &destination{
-			functionArn: "arn:aws:lambda:" + c.cfg.Region + ":" + accountID + ":function:" + PhysicalName(c.cfg.Env, f.ID),
-			queueArn:    "arn:aws:sqs:" + c.cfg.Region + ":" + accountID + ":" + queue,
-			region:      c.cfg.Region,
-			invoke:      c.pools[g.Name].Invoke,
-			attempts:    3,
-			backoff:     time.Second,
-		}
-	}
+	q.dest = c.queueDestination(f.Async.OnFailure, f.ID)
 }
 
 // asyncQueue delivers events to a function the way Lambda's asynchronous
@@ -122,6 +109,13 @@ func (d *destination) send(ctx context.Context, payload []byte, attempts int, er
 	if mErr != nil {
 		return mErr
 	}
+	return d.deliver(ctx, body, now)
+}
+
+// deliver gives body to the consuming function as one SQS message of its
+// queue, again as SQS would while the function fails or names it in its
+// partial batch response, at most d.attempts times.
+func (d *destination) deliver(ctx context.Context, body []byte, now time.Time) error {
 	sent := now.UnixMilli()
 	msg := events.SQSMessage{
 		MessageId:     randomID(),
@@ -161,6 +155,29 @@ func (d *destination) send(ctx context.Context, payload []byte, attempts int, er
 		}
 	}
 	return last
+}
+
+// queueDestination is the destination for the queue with the given ID
+// when a function of the cloud consumes it, else nil; functionID is the
+// logical ID of the function whose failures go there.
+func (c *Cloud) queueDestination(queueID, functionID string) *destination {
+	if queueID == "" {
+		return nil
+	}
+	for _, g := range c.cfg.Functions {
+		if g.Queue == nil || g.Queue.Queue != queueID {
+			continue
+		}
+		return &destination{
+			functionArn: "arn:aws:lambda:" + c.cfg.Region + ":" + accountID + ":function:" + PhysicalName(c.cfg.Env, functionID),
+			queueArn:    "arn:aws:sqs:" + c.cfg.Region + ":" + accountID + ":" + PhysicalName(c.cfg.Env, queueID),
+			region:      c.cfg.Region,
+			invoke:      c.pools[g.Name].Invoke,
+			attempts:    3,
+			backoff:     time.Second,
+		}
+	}
+	return nil
 }
 
 func randomID() string {

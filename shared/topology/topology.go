@@ -132,12 +132,23 @@ type StreamTrigger struct {
 	// one, in order (Lambda's ParallelizationFactor, "Using AWS Lambda with
 	// Amazon Kinesis", AWS Lambda Developer Guide).
 	ParallelizationFactor int
+	// OnFailure is the queue ID of the on-failure destination: once a
+	// batch's retries are exhausted, Lambda sends its shard and sequence
+	// range there ("Retain discarded batch records for a Kinesis Data
+	// Streams event source in Lambda", AWS Lambda Developer Guide).
+	OnFailure string
 }
 
 // BatchFailureQueue is the on-failure destination of batch-ingest's
 // asynchronous invocations: an SQS queue of the app stack holding Lambda's
 // invocation records of discarded S3 events, drained by batch-ingest itself.
 const BatchFailureQueue = "BatchFailureQueue"
+
+// StreamFailureQueue is the on-failure destination of stream-ingest's
+// Kinesis event source mapping: Lambda's records of discarded batches,
+// drained by stream-ingest itself, which reads the records back from the
+// stream and reports each as a failed record.
+const StreamFailureQueue = "StreamIngestFailures"
 
 // Queue describes an SQS queue (standard, encrypted, TLS only).
 type Queue struct {
@@ -148,7 +159,10 @@ type Queue struct {
 }
 
 // Queues are the queues of the app stack.
-var Queues = []Queue{{ID: BatchFailureQueue, VisibilityTimeout: 30 * time.Minute}}
+var Queues = []Queue{
+	{ID: BatchFailureQueue, VisibilityTimeout: 30 * time.Minute},
+	{ID: StreamFailureQueue, VisibilityTimeout: 6 * time.Minute},
+}
 
 // AsyncConfig configures a function's asynchronous invocations (S3 events):
 // Lambda retries a failed event MaxRetries times (0 to 2), then sends an
@@ -260,7 +274,8 @@ var Functions = []Function{
 		Settings:    ingestSettings,
 		Grants:      []Grant{{CatalogTable, ReadWrite}, {ProfileTable, ReadWrite}},
 		Concurrency: 1,
-		Stream:      &StreamTrigger{Stream: IngestStream, BatchSize: 100, MaxRetries: 3, Bisect: true, MaxBatchingWindow: 0, ParallelizationFactor: 1},
+		Stream:      &StreamTrigger{Stream: IngestStream, BatchSize: 100, MaxRetries: 3, Bisect: true, MaxBatchingWindow: 0, ParallelizationFactor: 1, OnFailure: StreamFailureQueue},
+		Queue:       &QueueTrigger{Queue: StreamFailureQueue, BatchSize: 10},
 	},
 	{
 		Name: "schema-api", ID: "SchemaAPI", MemoryMB: 256, Timeout: 10 * time.Second,

@@ -130,7 +130,9 @@ func TestOnFailureQueuesAreDrained(t *testing.T) {
 		if f.Queue.BatchSize < 1 || f.Queue.BatchSize > 10 {
 			t.Errorf("%s: queue batch size %d, want 1 to 10", f.Name, f.Queue.BatchSize)
 		}
-		if f.Async == nil || f.Async.OnFailure != f.Queue.Queue {
+		ownAsync := f.Async != nil && f.Async.OnFailure == f.Queue.Queue
+		ownStream := f.Stream != nil && f.Stream.OnFailure == f.Queue.Queue
+		if !ownAsync && !ownStream {
 			t.Errorf("%s consumes %s but sends no failures there: a queue trigger is only for draining its own on-failure queue", f.Name, f.Queue.Queue)
 		}
 	}
@@ -146,6 +148,16 @@ func TestOnFailureQueuesAreDrained(t *testing.T) {
 		}
 		if !drained[f.Async.OnFailure] {
 			t.Errorf("%s sends failures to %q, which nothing drains", f.Name, f.Async.OnFailure)
+		}
+	}
+	for _, f := range Functions {
+		if f.Stream == nil {
+			continue
+		}
+		if f.Stream.OnFailure == "" {
+			t.Errorf("%s: its stream trigger has no on-failure destination: records whose retries are exhausted would be dropped unseen", f.Name)
+		} else if !drained[f.Stream.OnFailure] {
+			t.Errorf("%s sends stream failures to %q, which nothing drains", f.Name, f.Stream.OnFailure)
 		}
 	}
 	if f, _ := FunctionByName("batch-ingest"); f.Async == nil {
