@@ -79,10 +79,10 @@ func TestParseFlags(t *testing.T) {
 		t.Errorf("p7Large %v, p2Rows %d; want false and the default 100000", o.p7Large, o.p2Rows)
 	}
 	all, err := parseFlags(nil, io.Discard)
-	if err != nil || len(all.only) != 4 || !all.p7Large || len(all.p2Procs) != 3 {
+	if err != nil || len(all.only) != len(bars) || !all.p7Large || len(all.p2Procs) != 3 {
 		t.Errorf("defaults: %+v, %v; want every bar, the 1 GB file and 1,2,4 processes", all, err)
 	}
-	for _, bad := range [][]string{{"-only", "p9"}, {"-p2-procs", "0"}, {"-p2-procs", "x"}, {"-p6-rows", "0"}} {
+	for _, bad := range [][]string{{"-only", "p9"}, {"-p2-procs", "0"}, {"-p2-procs", "x"}, {"-p6-rows", "0"}, {"-p3-parallel", "11"}, {"-p3-parallel", "0"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%v was accepted", bad)
 		}

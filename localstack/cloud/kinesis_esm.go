@@ -21,6 +21,10 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
+// StreamPollInterval is how long the local poller waits after a
+// GetRecords call that returned no records before it asks the shard again.
+const StreamPollInterval = 150 * time.Millisecond
+
 // kinesisAPI is the slice of the Kinesis client the poller uses.
 type kinesisAPI interface {
 	ListShards(context.Context, *kinesis.ListShardsInput, ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
@@ -600,7 +604,7 @@ func (c *Cloud) startPoller(ctx context.Context, f topology.Function, kin *kines
 		streamARN: "arn:aws:kinesis:" + c.cfg.Region + ":" + accountID + ":stream/" + stream,
 		batchSize: batch, maxRetries: f.Stream.MaxRetries, bisect: f.Stream.Bisect, parallel: f.Stream.ParallelizationFactor,
 		client: kin, invoke: pool.Invoke, cp: cp, failures: failures, log: c.cfg.Logger,
-		pollInterval: 150 * time.Millisecond, listEvery: 10 * time.Second,
+		pollInterval: StreamPollInterval, listEvery: 10 * time.Second,
 		backoff: func(retry int) time.Duration { return min(time.Duration(retry)*200*time.Millisecond, 2*time.Second) },
 	}
 	c.wg.Add(1)
