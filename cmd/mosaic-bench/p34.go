@@ -138,7 +138,8 @@ func runP3(ctx context.Context, dist string, rows, parallel, p4Samples int, log 
 	}
 	kin := l.kinesis()
 	stream := l.c.Name(topology.IngestStream)
-	endpoint, err := l.dynamoEndpoint("stream-ingest")
+	// dataset-api has run (it made the dataset); every function has the same DynamoDB.
+	endpoint, err := l.dynamoEndpoint("dataset-api")
 	if err != nil {
 		return run, nil, err
 	}
