@@ -283,6 +283,7 @@ func TestAppOutputs(t *testing.T) {
 		})
 		s.app.HasOutput(jsii.String(topology.OutputRegion), map[string]any{"Value": map[string]any{"Ref": "AWS::Region"}})
 		s.app.HasOutput(jsii.String(topology.OutputSandbox), map[string]any{"Value": s.cfg.Sandbox})
+		s.app.HasOutput(jsii.String(topology.OutputInletID), map[string]any{"Value": topology.DefaultInletID(s.cfg.TenantID, s.cfg.Sandbox)})
 	})
 }
 

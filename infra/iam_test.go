@@ -176,6 +176,20 @@ func TestLeastPrivilegeExamples(t *testing.T) {
 			}
 		}
 	}
+	// The HTTP streaming endpoint puts messages on the ingest stream, one
+	// (PutRecord) or a batch (PutRecords), and reads nothing from it.
+	have := map[string]bool{}
+	for _, a := range actions("collection-api") {
+		have[a] = true
+		if a == "kinesis:GetRecords" || a == "kinesis:GetShardIterator" {
+			t.Errorf("collection-api may %s", a)
+		}
+	}
+	for _, a := range []string{"kinesis:PutRecord", "kinesis:PutRecords"} {
+		if !have[a] {
+			t.Errorf("collection-api may not %s", a)
+		}
+	}
 	reads := 0
 	for _, a := range actions("profile-api") {
 		switch a {

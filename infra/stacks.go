@@ -81,6 +81,10 @@ func NewStacks(scope constructs.Construct, cfg Config, assets string) (*Stacks, 
 	})
 	awscdk.NewCfnOutput(app, jsii.String(topology.OutputRegion), &awscdk.CfnOutputProps{Value: awscdk.Aws_REGION()})
 	awscdk.NewCfnOutput(app, jsii.String(topology.OutputSandbox), &awscdk.CfnOutputProps{Value: jsii.String(cfg.Sandbox)})
+	awscdk.NewCfnOutput(app, jsii.String(topology.OutputInletID), &awscdk.CfnOutputProps{
+		Description: jsii.String("the stack's inlet of the HTTP streaming endpoint: POST <ApiUrl>/collection/<InletId> (SigV4, service execute-api)"),
+		Value:       jsii.String(topology.DefaultInletID(cfg.TenantID, cfg.Sandbox)),
+	})
 	for _, q := range in.FailureQueues {
 		awscdk.NewCfnOutput(app, jsii.String(OutputFailureQueue), &awscdk.CfnOutputProps{Value: q.QueueUrl()})
 	}

@@ -83,6 +83,7 @@ func run(args []string, stdout, stderr io.Writer) error {
   API:      %[1]s/data/...  (every call signed with SigV4 for execute-api)
   bucket:   %[2]s  (drop files at s3://%[2]s/ingest/<datasetId>/<name>)
   stream:   %[3]s
+  inlet:    %[1]s/collection/%[9]s  (AEP's HTTP streaming endpoint, signed like the API)
   outputs:  %[4]s
   logs:     %[5]s
 Use it with:
@@ -93,7 +94,7 @@ Use it with:
 Stop with Ctrl-C.
 MOSAIC-LOCAL READY %[4]s
 `, edge, c.Name(topology.LandingBucket), c.Name(topology.IngestStream), cfg.OutputsFile, c.LogsDir(),
-		cfg.AccessKey, cfg.SecretKey, cfg.Region)
+		cfg.AccessKey, cfg.SecretKey, cfg.Region, topology.DefaultInletID(cfg.Tenant, cfg.Sandbox))
 	<-ctx.Done()
 	cfg.Logger.Info("stopping local cloud")
 	c.Stop()

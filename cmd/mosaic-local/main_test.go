@@ -149,7 +149,8 @@ func TestStartServeStopLeavesNothing(t *testing.T) {
 	data, app := out[topology.DataStackName("local")], out[topology.AppStackName("local")]
 	if data[topology.OutputCatalogTable] != "mosaic-local-catalog" || data[topology.OutputProfileTable] != "mosaic-local-profile" ||
 		data[topology.OutputLandingBucket] != "mosaic-local-landing" || data[topology.OutputIngestStream] != "mosaic-local-ingest" ||
-		data[topology.OutputRegion] != "us-east-1" || data[topology.OutputSandbox] != "prod" || !strings.HasPrefix(app[topology.OutputAPIURL], "http://127.0.0.1:") {
+		data[topology.OutputRegion] != "us-east-1" || data[topology.OutputSandbox] != "prod" || !strings.HasPrefix(app[topology.OutputAPIURL], "http://127.0.0.1:") ||
+		app[topology.OutputInletID] != topology.DefaultInletID("", "prod") {
 		t.Errorf("outputs %s", raw)
 	}
 

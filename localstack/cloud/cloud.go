@@ -305,7 +305,10 @@ func Start(ctx context.Context, cfg Config) (c *Cloud, err error) {
 			topology.OutputRegion:        cfg.Region,
 			topology.OutputSandbox:       cfg.Sandbox,
 		},
-		topology.AppStackName(cfg.Env): {topology.OutputAPIURL: c.edgeURL},
+		topology.AppStackName(cfg.Env): {
+			topology.OutputAPIURL:  c.edgeURL,
+			topology.OutputInletID: topology.DefaultInletID(cfg.Tenant, cfg.Sandbox),
+		},
 	}
 	if cfg.OutputsFile != "" {
 		raw, _ := json.MarshalIndent(c.outputs, "", "  ")

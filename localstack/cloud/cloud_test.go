@@ -184,7 +184,8 @@ func TestCloudEndToEnd(t *testing.T) {
 		}
 		var out map[string]map[string]string
 		json.Unmarshal(raw, &out)
-		if out["MosaicData-test"][topology.OutputLandingBucket] != landing || out["MosaicApp-test"][topology.OutputAPIURL] != edge {
+		if out["MosaicData-test"][topology.OutputLandingBucket] != landing || out["MosaicApp-test"][topology.OutputAPIURL] != edge ||
+			out["MosaicApp-test"][topology.OutputInletID] != topology.DefaultInletID("", "prod") {
 			t.Errorf("got %s", raw)
 		}
 	})
