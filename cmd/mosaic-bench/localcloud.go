@@ -70,7 +70,8 @@ func startLocalWith(ctx context.Context, dist string, procs map[string]int, tune
 		return nil, err
 	}
 	c, err := cloud.Start(ctx, cloud.Config{
-		Edge: "127.0.0.1:0", DistDir: dist, LogsDir: filepath.Join(logs, "logs"),
+		// Tenant is the functions' default, which collection-api needs set.
+		Edge: "127.0.0.1:0", DistDir: dist, Tenant: "mosaic", LogsDir: filepath.Join(logs, "logs"),
 		Concurrency: procs, Functions: fns,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
