@@ -225,3 +225,27 @@ func TestRowsAreTheirSize(t *testing.T) {
 		}
 	}
 }
+
+func TestReportStreamBars(t *testing.T) {
+	r := results{
+		P3: &P3{Runs: []P3Run{{Parallelization: 2, BatchSize: 100, Shards: 2, Processes: 4, Rows: 3000, RowsPerSec: 70, ItemsPerRow: 3,
+			ItemsPerSec: 210, RawItemsPerSec: 700, RawWriters: 4, Ratio: 0.3, PutSeconds: 10, Seconds: 43}}, TargetRatio: 0.7, Date: "d3", Machine: "m"},
+		P4: &P4{Runs: []P4Run{
+			{Door: "kinesis", Samples: 200, P50Ms: 150, P95Ms: 270, P99Ms: 360, MaxMs: 440, Pass: true, Measured: true},
+			{Door: "http", Note: "not measured: route absent"},
+		}, PollIntervalMs: 150, Parallelization: 1, TargetP95Ms: 500, TargetP99Ms: 1000, Date: "d4", Machine: "m"},
+	}
+	got := report(r)
+	for _, want := range []string{
+		"| P3 pf 2 |", "ParallelizationFactor 2, batch size 100, 2 shards, 4 stream-ingest processes", "0.30× (70 rows/s", "| FAIL | d3, m |",
+		"| P4 kinesis |", "poller idle interval 150 ms, batching window 0 ms, ParallelizationFactor 1", "p50 150 ms, p95 270 ms, p99 360 ms, max 440 ms (200 samples)", "| pass | d4, m |",
+		"| P4 http |", "| not measured: route absent |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "| P3 | stream ingest throughput ÷ raw ceiling | not yet measured") {
+		t.Error("P3 reported as not measured")
+	}
+}
