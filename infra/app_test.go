@@ -190,6 +190,7 @@ func TestStreamTrigger(t *testing.T) {
 				"BatchSize":                  st.BatchSize,
 				"FunctionResponseTypes":      []any{"ReportBatchItemFailures"},
 				"BisectBatchOnFunctionError": st.Bisect,
+				"ParallelizationFactor":      st.ParallelizationFactor,
 				"MaximumRetryAttempts":       st.MaxRetries,
 				"DestinationConfig": map[string]any{"OnFailure": map[string]any{
 					"Destination": map[string]any{"Fn::GetAtt": assertions.Match_ArrayWith(&[]any{"Arn"})},

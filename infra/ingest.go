@@ -26,7 +26,8 @@ type Ingest struct {
 
 // NewIngest wires the topology's triggers: S3 object creation under a
 // prefix, and Kinesis event source mappings with partial batch responses,
-// bisection, bounded retries and an on-failure queue.
+// bisection, bounded retries, concurrent batches per shard
+// (ParallelizationFactor) and an on-failure queue.
 func NewIngest(scope constructs.Construct, id string, cfg Config, data *Data, fns *Functions) (*Ingest, error) {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	in := &Ingest{FailureQueues: map[string]awssqs.Queue{}, Queues: map[string]awssqs.Queue{}}
@@ -117,12 +118,19 @@ func streamTrigger(f topology.Function, t *topology.StreamTrigger, data *Data, q
 	if !ok {
 		return nil, fmt.Errorf("function %s: stream on-failure destination is unknown queue %q", f.Name, t.OnFailure)
 	}
+	// Lambda takes 1 to 10 concurrent batches per shard, keeping each
+	// partition key's records in order ("Using AWS Lambda with Amazon
+	// Kinesis", AWS Lambda Developer Guide).
+	if t.ParallelizationFactor < 1 || t.ParallelizationFactor > 10 {
+		return nil, fmt.Errorf("function %s: ParallelizationFactor %d, want 1 to 10", f.Name, t.ParallelizationFactor)
+	}
 	props := &awslambdaeventsources.KinesisEventSourceProps{
 		// Nothing written before the mapping existed is skipped.
 		StartingPosition:        awslambda.StartingPosition_TRIM_HORIZON,
 		BatchSize:               jsii.Number(float64(t.BatchSize)),
 		ReportBatchItemFailures: jsii.Bool(true),
 		BisectBatchOnError:      jsii.Bool(t.Bisect),
+		ParallelizationFactor:   jsii.Number(float64(t.ParallelizationFactor)),
 		RetryAttempts:           jsii.Number(float64(t.MaxRetries)),
 		OnFailure:               awslambdaeventsources.NewSqsDlq(failures),
 	}

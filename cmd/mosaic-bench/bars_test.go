@@ -79,10 +79,10 @@ func TestParseFlags(t *testing.T) {
 		t.Errorf("p7Large %v, p2Rows %d; want false and the default 100000", o.p7Large, o.p2Rows)
 	}
 	all, err := parseFlags(nil, io.Discard)
-	if err != nil || len(all.only) != 4 || !all.p7Large || len(all.p2Procs) != 3 {
+	if err != nil || len(all.only) != len(bars) || !all.p7Large || len(all.p2Procs) != 3 {
 		t.Errorf("defaults: %+v, %v; want every bar, the 1 GB file and 1,2,4 processes", all, err)
 	}
-	for _, bad := range [][]string{{"-only", "p9"}, {"-p2-procs", "0"}, {"-p2-procs", "x"}, {"-p6-rows", "0"}} {
+	for _, bad := range [][]string{{"-only", "p9"}, {"-p2-procs", "0"}, {"-p2-procs", "x"}, {"-p6-rows", "0"}, {"-p3-parallel", "11"}, {"-p3-parallel", "0"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%v was accepted", bad)
 		}
@@ -223,5 +223,29 @@ func TestRowsAreTheirSize(t *testing.T) {
 		if err != nil || out.Identities != 2 || len(out.Warnings) != 0 {
 			t.Errorf("row %.80s…: %+v, %v; want 2 identities, no error or warning", tc.row, out, err)
 		}
+	}
+}
+
+func TestReportStreamBars(t *testing.T) {
+	r := results{
+		P3: &P3{Runs: []P3Run{{Parallelization: 2, BatchSize: 100, Shards: 2, Processes: 4, Rows: 3000, RowsPerSec: 70, ItemsPerRow: 3,
+			ItemsPerSec: 210, RawItemsPerSec: 700, RawWriters: 4, Ratio: 0.3, PutSeconds: 10, Seconds: 43}}, TargetRatio: 0.7, Date: "d3", Machine: "m"},
+		P4: &P4{Runs: []P4Run{
+			{Door: "kinesis", Samples: 200, P50Ms: 150, P95Ms: 270, P99Ms: 360, MaxMs: 440, Pass: true, Measured: true},
+			{Door: "http", Note: "not measured: route absent"},
+		}, PollIntervalMs: 150, Parallelization: 1, TargetP95Ms: 500, TargetP99Ms: 1000, Date: "d4", Machine: "m"},
+	}
+	got := report(r)
+	for _, want := range []string{
+		"| P3 pf 2 |", "ParallelizationFactor 2, batch size 100, 2 shards, 4 stream-ingest processes", "0.30× (70 rows/s", "| FAIL | d3, m |",
+		"| P4 kinesis |", "poller idle interval 150 ms, batching window 0 ms, ParallelizationFactor 1", "p50 150 ms, p95 270 ms, p99 360 ms, max 440 ms (200 samples)", "| pass | d4, m |",
+		"| P4 http |", "| not measured: route absent |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "| P3 | stream ingest throughput ÷ raw ceiling | not yet measured") {
+		t.Error("P3 reported as not measured")
 	}
 }

@@ -35,10 +35,32 @@ type local struct {
 	http  *http.Client
 	s3    *s3.Client
 	creds aws.Credentials
+	fns   []topology.Function // the functions started
 }
 
 // startLocal starts the local cloud with batch-ingest on procs processes.
 func startLocal(ctx context.Context, dist string, procs int) (*local, error) {
+	return startLocalWith(ctx, dist, map[string]int{"batch-ingest": procs}, nil)
+}
+
+// startLocalWith starts the local cloud with the given processes per
+// function; tune, when not nil, changes the topology's functions first.
+// Functions whose bootstrap dist does not hold are left out.
+func startLocalWith(ctx context.Context, dist string, procs map[string]int, tune func(*topology.Function)) (*local, error) {
+	var fns []topology.Function
+	for _, f := range topology.Functions {
+		if _, err := os.Stat(filepath.Join(dist, f.Name, "bootstrap")); err != nil {
+			continue
+		}
+		if tune != nil {
+			if f.Stream != nil {
+				st := *f.Stream
+				f.Stream = &st
+			}
+			tune(&f)
+		}
+		fns = append(fns, f)
+	}
 	dist, err := filepath.Abs(dist)
 	if err != nil {
 		return nil, err
@@ -48,15 +70,16 @@ func startLocal(ctx context.Context, dist string, procs int) (*local, error) {
 		return nil, err
 	}
 	c, err := cloud.Start(ctx, cloud.Config{
-		Edge: "127.0.0.1:0", DistDir: dist, LogsDir: filepath.Join(logs, "logs"),
-		Concurrency: map[string]int{"batch-ingest": procs},
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		// Tenant is the functions' default, which collection-api needs set.
+		Edge: "127.0.0.1:0", DistDir: dist, Tenant: "mosaic", LogsDir: filepath.Join(logs, "logs"),
+		Concurrency: procs, Functions: fns,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		return nil, err
 	}
 	creds := aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test"}
-	return &local{c: c, dist: dist, http: &http.Client{Timeout: time.Minute}, creds: creds,
+	return &local{c: c, dist: dist, fns: fns, http: &http.Client{Timeout: time.Minute}, creds: creds,
 		s3: s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(c.EdgeURL()), UsePathStyle: true,
 			Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})}, nil
 }

@@ -43,6 +43,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mosaic-cdp/mosaic/localstack/cloud"
+	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
 // P1Target is docs/quality.md's bar: pipeline ≤ 2.0 × the plain decode.
@@ -65,17 +68,21 @@ type options struct {
 	p7Small   int // MB
 	p7Large   bool
 	p7Procs   int
+	p3Rows    int
+	p3PF      []int
+	p4Samples int
 }
 
 // bars are the bars this command measures, in order.
-var bars = []string{"p1", "p2", "p6", "p7"}
+var bars = []string{"p1", "p2", "p3", "p4", "p6", "p7"}
 
 // parseFlags reads the command line; -only and -p2-procs are checked here.
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("mosaic-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	only := fs.String("only", strings.Join(bars, ","), "comma-separated bars to measure (p1,p2,p6,p7)")
+	only := fs.String("only", strings.Join(bars, ","), "comma-separated bars to measure (p1,p2,p3,p4,p6,p7)")
+	pfs := fs.String("p3-parallel", "1,2,4", "comma-separated ParallelizationFactors for P3; P4 runs on the last")
 	procs := fs.String("p2-procs", "1,2,4", "comma-separated batch-ingest process counts for P2")
 	fs.StringVar(&o.benchtime, "benchtime", "1s", "P1: go test -benchtime for each sub-benchmark")
 	fs.IntVar(&o.count, "count", 5, "P1: runs of each sub-benchmark; the median is kept")
@@ -86,6 +93,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.p7Small, "p7-small", 100, "P7: size of the smaller file, MB")
 	fs.BoolVar(&o.p7Large, "p7-large", true, "P7: also ingest a 1 GB file")
 	fs.IntVar(&o.p7Procs, "p7-procs", 1, "P7: batch-ingest processes")
+	fs.IntVar(&o.p3Rows, "p3-rows", 5000, "P3: rows put on the stream")
+	fs.IntVar(&o.p4Samples, "p4-samples", 200, "P4: freshness samples per door")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -104,7 +113,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 		o.p2Procs = append(o.p2Procs, n)
 	}
-	if o.p2Rows < 1 || o.p6Rows < 1 || o.p7Small < 1 || o.p7Procs < 1 {
+	for _, p := range strings.Split(*pfs, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil || n < 1 || n > 10 {
+			return o, fmt.Errorf("-p3-parallel: %q is not a ParallelizationFactor from 1 to 10", p)
+		}
+		o.p3PF = append(o.p3PF, n)
+	}
+	if o.p3Rows < 1 || o.p4Samples < 1 || o.p2Rows < 1 || o.p6Rows < 1 || o.p7Small < 1 || o.p7Procs < 1 {
 		return o, errors.New("-p2-rows, -p6-rows, -p7-small and -p7-procs must be ≥ 1")
 	}
 	return o, nil
@@ -182,6 +198,9 @@ func run(ctx context.Context, o options, log io.Writer) error {
 		}
 		errs = append(errs, err)
 	}
+	if o.only["p3"] || o.only["p4"] {
+		errs = append(errs, runP34(ctx, o, save, log))
+	}
 	if o.only["p7"] {
 		sizes := []int{o.p7Small}
 		if o.p7Large {
@@ -209,6 +228,54 @@ func run(ctx context.Context, o options, log io.Writer) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// runP34 measures P3 at each ParallelizationFactor of -p3-parallel (only
+// the last when P3 is not asked for) and P4 on the last one's cloud.
+func runP34(ctx context.Context, o options, save func(string, any) error, log io.Writer) error {
+	pfs := o.p3PF
+	if !o.only["p3"] {
+		pfs = pfs[len(pfs)-1:]
+	}
+	var runs []P3Run
+	var p4 []P4Run
+	var err error
+	for i, n := range pfs {
+		samples := 0
+		if o.only["p4"] && i == len(pfs)-1 {
+			samples = o.p4Samples
+		}
+		var r P3Run
+		if r, p4, err = runP3(ctx, o.dist, o.p3Rows, n, samples, log); err != nil {
+			err = fmt.Errorf("P3 at ParallelizationFactor %d: %w", n, err)
+			break
+		}
+		runs = append(runs, r)
+	}
+	var errs []error
+	if o.only["p3"] && len(runs) > 0 {
+		p3 := P3{Runs: runs, TargetRatio: P3TargetRatio, Pass: true, How: p3How, Machine: machine(), Date: now()}
+		for _, r := range runs {
+			p3.Pass = p3.Pass && r.Pass
+		}
+		errs = append(errs, save("P3", p3))
+	}
+	if o.only["p4"] && len(p4) > 0 {
+		p := P4{Runs: p4, PollIntervalMs: float64(cloud.StreamPollInterval.Milliseconds()), Parallelization: pfs[len(pfs)-1],
+			TargetP95Ms: P4TargetP95Ms, TargetP99Ms: P4TargetP99Ms, Pass: true, How: p4How, Machine: machine(), Date: now()}
+		for _, f := range topology.Functions {
+			if f.Stream != nil {
+				p.BatchWindowMs = float64(f.Stream.MaxBatchingWindow.Milliseconds())
+			}
+		}
+		for _, r := range p4 {
+			if r.Measured {
+				p.Pass = p.Pass && r.Pass
+			}
+		}
+		errs = append(errs, save("P4", p))
+	}
+	return errors.Join(append(errs, err)...)
 }
 
 // p2How and p7How say how P2 and P7 are measured, in results.json.

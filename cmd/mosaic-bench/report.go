@@ -14,6 +14,8 @@ import (
 type results struct {
 	P1 *P1 `json:"P1"`
 	P2 *P2 `json:"P2"`
+	P3 *P3 `json:"P3"`
+	P4 *P4 `json:"P4"`
 	P6 *P6 `json:"P6"`
 	P7 *P7 `json:"P7"`
 }
@@ -84,8 +86,32 @@ func report(r results) string {
 	} else {
 		missing("P2", "batch ingest throughput ÷ raw PutItem ceiling")
 	}
-	missing("P3", "stream ingest throughput ÷ raw ceiling")
-	missing("P4", "freshness p95")
+	if p := r.P3; p != nil {
+		for _, x := range p.Runs {
+			row(fmt.Sprintf("P3 pf %d", x.Parallelization),
+				fmt.Sprintf("stream ingest, %d rows put with PutRecords, ParallelizationFactor %d, batch size %d, %d shards, %d stream-ingest processes: items/s ÷ raw conditional PutItem items/s (%d writers)",
+					x.Rows, x.Parallelization, x.BatchSize, x.Shards, x.Processes, x.RawWriters),
+				fmt.Sprintf("%.2f× (%.0f rows/s × %.2f items/row = %.0f items/s ÷ %.0f raw items/s; puts took %.1f s of %.1f s)", x.Ratio, x.RowsPerSec, x.ItemsPerRow, x.ItemsPerSec, x.RawItemsPerSec, x.PutSeconds, x.Seconds),
+				fmt.Sprintf("≥ %.1f×", p.TargetRatio), x.Pass, p.Date, p.Machine)
+			chart.WriteString(chartLine(fmt.Sprintf("P3 pf %d", x.Parallelization), x.Ratio, p.TargetRatio))
+		}
+	} else {
+		missing("P3", "stream ingest throughput ÷ raw ceiling")
+	}
+	if p := r.P4; p != nil {
+		for _, x := range p.Runs {
+			what := fmt.Sprintf("freshness, %s → profile readable (poller idle interval %.0f ms, batching window %.0f ms, ParallelizationFactor %d)",
+				map[string]string{"kinesis": "Kinesis PutRecord", "http": "POST /collection/{inletId}"}[x.Door], p.PollIntervalMs, p.BatchWindowMs, p.Parallelization)
+			if !x.Measured {
+				fmt.Fprintf(&b, "| P4 %s | %s | %s | p95 ≤ %.0f ms, p99 ≤ %.0f ms | — | %s, %s |\n", x.Door, what, x.Note, p.TargetP95Ms, p.TargetP99Ms, p.Date, p.Machine)
+				continue
+			}
+			row("P4 "+x.Door, what, fmt.Sprintf("p50 %.0f ms, p95 %.0f ms, p99 %.0f ms, max %.0f ms (%d samples)", x.P50Ms, x.P95Ms, x.P99Ms, x.MaxMs, x.Samples),
+				fmt.Sprintf("p95 ≤ %.0f ms, p99 ≤ %.0f ms", p.TargetP95Ms, p.TargetP99Ms), x.Pass, p.Date, p.Machine)
+		}
+	} else {
+		missing("P4", "freshness p95")
+	}
 	missing("P5", "profile lookup p99 ÷ raw Query p99")
 	if p := r.P6; p != nil {
 		for _, c := range p.Cases {
@@ -117,11 +143,17 @@ func report(r results) string {
 	}
 	missing("P8", "$ per million rows and lookups")
 	if chart.Len() > 0 {
-		b.WriteString("\n```\n" + chart.String() + "```\n\nEach `#` is 0.1×; `|` marks the target (P1: lower is better; P2: higher is better).\n")
+		b.WriteString("\n```\n" + chart.String() + "```\n\nEach `#` is 0.1×; `|` marks the target (P1: lower is better; P2, P3: higher is better).\n")
 	}
 	var how []string
 	if r.P2 != nil {
 		how = append(how, "- P2: "+r.P2.How+".")
+	}
+	if r.P3 != nil {
+		how = append(how, "- P3: "+r.P3.How+".")
+	}
+	if r.P4 != nil {
+		how = append(how, "- P4: "+r.P4.How+".")
 	}
 	if r.P6 != nil {
 		how = append(how, "- P6: "+r.P6.How+"; capacity from "+r.P6.Source+".")

@@ -2,6 +2,8 @@ package cloud
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,10 @@ import (
 	ktypes "github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
+
+// StreamPollInterval is how long the local poller waits after a
+// GetRecords call that returned no records before it asks the shard again.
+const StreamPollInterval = 150 * time.Millisecond
 
 // kinesisAPI is the slice of the Kinesis client the poller uses.
 type kinesisAPI interface {
@@ -74,13 +80,16 @@ func (c *checkpoints) set(shard, seq string) error {
 // semantics for partial batch failures, retries, bisection and on-failure
 // records.
 type poller struct {
-	function     string
-	streamName   string
-	streamARN    string
-	region       string
-	batchSize    int
-	maxRetries   int // negative: retry until success
-	bisect       bool
+	function   string
+	streamName string
+	streamARN  string
+	region     string
+	batchSize  int
+	maxRetries int // negative: retry until success
+	bisect     bool
+	// parallel is the ParallelizationFactor: how many batches of one shard
+	// are processed at once (1 to 10; below 1 counts as 1).
+	parallel     int
 	client       kinesisAPI
 	invoke       func(context.Context, []byte) ([]byte, error)
 	cp           *checkpoints
@@ -91,6 +100,9 @@ type poller struct {
 	backoff      func(retry int) time.Duration // between retries of a failed batch
 	retryBase    time.Duration                 // fixed wait between failed Kinesis calls; zero: kinesisBackoff's doubling
 	listEvery    time.Duration
+
+	mu       sync.Mutex
+	progress map[string]*shardProgress // shard → the fetched records being processed
 }
 
 // run polls until ctx is cancelled. Each shard is read by its own
@@ -225,7 +237,7 @@ func (p *poller) runShard(ctx context.Context, shard string) bool {
 			}
 			iter = it
 		}
-		out, err := p.client.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(int32(p.batchSize))})
+		out, err := p.client.GetRecords(ctx, &kinesis.GetRecordsInput{ShardIterator: iter, Limit: aws.Int32(int32(p.fetchLimit()))})
 		if err != nil {
 			// A new iterator from the checkpoint also replaces an expired one.
 			iter = nil
@@ -235,10 +247,8 @@ func (p *poller) runShard(ctx context.Context, shard string) bool {
 		failures = 0
 		// Every fetched record ends either processed or in the on-failure
 		// file before the next fetch, so the iterator can move on.
-		for _, batch := range p.batches(shard, out.Records) {
-			if !p.handle(ctx, shard, batch, 0) {
-				return false
-			}
+		if !p.process(ctx, shard, out.Records) {
+			return false
 		}
 		if out.NextShardIterator == nil {
 			return true // the shard was closed by resharding and is fully read
@@ -249,6 +259,145 @@ func (p *poller) runShard(ctx context.Context, shard string) bool {
 		}
 	}
 	return false
+}
+
+// maxGetRecords is the most records one GetRecords call returns
+// (GetRecords, Amazon Kinesis Data Streams API Reference).
+const maxGetRecords = 10000
+
+// fetchLimit is how many records one fetch asks for: a batch for each lane.
+func (p *poller) fetchLimit() int {
+	return min(p.batchSize*p.lanes(), maxGetRecords)
+}
+
+func (p *poller) lanes() int { return min(max(p.parallel, 1), 10) }
+
+// lane is the lane of a partition key: the MD5 hash of the key, as Kinesis
+// maps keys to shards, modulo the lanes. Records of one key always share a
+// lane, so they reach the function in shard order, as Lambda keeps order
+// per partition key with a ParallelizationFactor above 1 ("Using AWS
+// Lambda with Amazon Kinesis", AWS Lambda Developer Guide).
+func lane(partitionKey string, lanes int) int {
+	if lanes <= 1 {
+		return 0
+	}
+	sum := md5.Sum([]byte(partitionKey))
+	return int(binary.BigEndian.Uint64(sum[:8]) % uint64(lanes))
+}
+
+// process delivers fetched records, in shard order, split into lanes by
+// partition key; each lane's batches run one after another, the lanes at
+// the same time. The shard's checkpoint moves only past records every
+// lane is done with (processed, or given up on). It returns false only
+// when ctx ended.
+func (p *poller) process(ctx context.Context, shard string, recs []ktypes.Record) bool {
+	if len(recs) == 0 {
+		return true
+	}
+	n := p.lanes()
+	byLane := make([][]ktypes.Record, n)
+	for _, r := range recs {
+		l := lane(aws.ToString(r.PartitionKey), n)
+		byLane[l] = append(byLane[l], r)
+	}
+	pr := newShardProgress(recs)
+	p.mu.Lock()
+	if p.progress == nil {
+		p.progress = map[string]*shardProgress{}
+	}
+	p.progress[shard] = pr
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		delete(p.progress, shard)
+		p.mu.Unlock()
+	}()
+	var wg sync.WaitGroup
+	ok := make([]bool, n)
+	for l, laneRecs := range byLane {
+		if len(laneRecs) == 0 {
+			ok[l] = true
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for len(laneRecs) > 0 {
+				size := min(len(laneRecs), p.batchSize)
+				for _, batch := range p.batches(shard, laneRecs[:size]) {
+					if !p.handle(ctx, shard, batch, 0) {
+						return
+					}
+				}
+				laneRecs = laneRecs[size:]
+			}
+			ok[l] = true
+		}()
+	}
+	wg.Wait()
+	for _, v := range ok {
+		if !v {
+			return false
+		}
+	}
+	return true
+}
+
+// shardProgress tracks which fetched records of a shard are done, so that
+// the checkpoint is the last record of the longest done prefix.
+type shardProgress struct {
+	mu    sync.Mutex
+	recs  []ktypes.Record
+	index map[string]int
+	done  []bool
+	next  int // records before next are all done
+}
+
+func newShardProgress(recs []ktypes.Record) *shardProgress {
+	pr := &shardProgress{recs: recs, index: make(map[string]int, len(recs)), done: make([]bool, len(recs))}
+	for i, r := range recs {
+		pr.index[aws.ToString(r.SequenceNumber)] = i
+	}
+	return pr
+}
+
+// finish marks recs done and returns the record the checkpoint may move
+// to, or nil when the done prefix did not grow.
+func (pr *shardProgress) finish(recs []ktypes.Record) *ktypes.Record {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	for _, r := range recs {
+		if i, ok := pr.index[aws.ToString(r.SequenceNumber)]; ok {
+			pr.done[i] = true
+		}
+	}
+	before := pr.next
+	for pr.next < len(pr.done) && pr.done[pr.next] {
+		pr.next++
+	}
+	if pr.next == before {
+		return nil
+	}
+	return &pr.recs[pr.next-1]
+}
+
+// finished records that recs (records of one batch, in order) are done:
+// processed, or given up on. Outside process (a batch handled on its own)
+// the checkpoint moves to the last of them.
+func (p *poller) finished(shard string, recs []ktypes.Record) {
+	if len(recs) == 0 {
+		return
+	}
+	p.mu.Lock()
+	pr := p.progress[shard]
+	p.mu.Unlock()
+	if pr == nil {
+		p.checkpoint(shard, recs[len(recs)-1])
+		return
+	}
+	if r := pr.finish(recs); r != nil {
+		p.checkpoint(shard, *r)
+	}
 }
 
 // kinesisBackoff is the wait before retry n (from 1) of a failed Kinesis
@@ -325,13 +474,13 @@ func (p *poller) handle(ctx context.Context, shard string, recs []ktypes.Record,
 		if err == nil {
 			failed := lowestFailed(body, recs)
 			if failed < 0 {
-				p.checkpoint(shard, recs[len(recs)-1])
+				p.finished(shard, recs)
 				return true
 			}
 			if failed > 0 {
 				// Records before the lowest failure are done: checkpoint
 				// just before it and retry from there.
-				p.checkpoint(shard, recs[failed-1])
+				p.finished(shard, recs[:failed])
 				recs = recs[failed:]
 			}
 			reason = "partial batch failure"
@@ -407,7 +556,7 @@ func (p *poller) giveUp(ctx context.Context, shard string, recs []ktypes.Record,
 			mErr = p.dest.deliver(ctx, body, time.Now())
 		}
 		if mErr == nil {
-			p.checkpoint(shard, recs[len(recs)-1])
+			p.finished(shard, recs)
 			return
 		}
 		reason += "; on-failure destination: " + mErr.Error()
@@ -417,7 +566,7 @@ func (p *poller) giveUp(ctx context.Context, shard string, recs []ktypes.Record,
 		"streamArn": p.streamARN, "shardId": shard, "startSequenceNumber": first, "endSequenceNumber": last,
 		"batchSize": len(recs), "reason": reason,
 	})
-	p.checkpoint(shard, recs[len(recs)-1])
+	p.finished(shard, recs)
 }
 
 // onFailureRecord is the record Lambda sends to a Kinesis event source
@@ -509,10 +658,10 @@ func (c *Cloud) startPoller(ctx context.Context, f topology.Function, kin *kines
 	p := &poller{
 		function: f.Name, streamName: stream, region: c.cfg.Region,
 		streamARN: "arn:aws:kinesis:" + c.cfg.Region + ":" + accountID + ":stream/" + stream,
-		batchSize: batch, maxRetries: f.Stream.MaxRetries, bisect: f.Stream.Bisect,
+		batchSize: batch, maxRetries: f.Stream.MaxRetries, bisect: f.Stream.Bisect, parallel: f.Stream.ParallelizationFactor,
 		client: kin, invoke: pool.Invoke, cp: cp, failures: failures, log: c.cfg.Logger,
 		dest:         c.queueDestination(f.Stream.OnFailure, f.ID),
-		pollInterval: 150 * time.Millisecond, listEvery: 10 * time.Second,
+		pollInterval: StreamPollInterval, listEvery: 10 * time.Second,
 		backoff: func(retry int) time.Duration { return min(time.Duration(retry)*200*time.Millisecond, 2*time.Second) },
 	}
 	c.wg.Add(1)
