@@ -18,6 +18,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/ingest"
+	"github.com/mosaic-cdp/mosaic/shared/lambdaevent"
 )
 
 // Codes of the failed records written for records whose batch Lambda
@@ -79,20 +80,11 @@ type KinesisBatchInfo struct {
 // (Handle); SQS events from the stream's on-failure queue report the
 // records of discarded batches as failed records (Drain).
 func (h *handler) Invoke(ctx context.Context, raw json.RawMessage) (any, error) {
-	var probe struct {
-		Records []struct {
-			EventSource string `json:"eventSource"`
-		} `json:"Records"`
-	}
-	if err := json.Unmarshal(raw, &probe); err != nil {
-		return nil, fmt.Errorf("event is not a JSON object with Records: %w", err)
-	}
-	if len(probe.Records) > 0 && probe.Records[0].EventSource == "aws:sqs" {
-		var ev events.SQSEvent
-		if err := json.Unmarshal(raw, &ev); err != nil {
-			return nil, fmt.Errorf("decode SQS event: %w", err)
+	if sqs, ok, err := lambdaevent.SQS(raw); err != nil || ok {
+		if err != nil {
+			return nil, err
 		}
-		return h.Drain(ctx, ev), nil
+		return h.Drain(ctx, sqs), nil
 	}
 	var ev events.KinesisEvent
 	if err := json.Unmarshal(raw, &ev); err != nil {
