@@ -19,6 +19,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/ingest"
 	"github.com/mosaic-cdp/mosaic/shared/lambdaevent"
+	"github.com/mosaic-cdp/mosaic/shared/store"
 )
 
 // Codes of the failed records written for records whose batch Lambda
@@ -274,8 +275,28 @@ func (h *handler) knownDataset(ctx context.Context, id string, known map[string]
 	return id, nil
 }
 
-// putFailed writes recs and returns how many.
+// putFailed writes recs, then counts their Kinesis records in their
+// streaming batches (each message of a record is one failed record), as
+// Handle counts the records it finishes, so that a batch's input counts
+// the discarded records too; it returns how many failed records it wrote.
+// Both writes are idempotent: a redelivered on-failure record changes
+// nothing.
 func (h *handler) putFailed(ctx context.Context, recs []catalog.FailedRecord) (int, error) {
+	counts := streamCounts{}
+	for _, r := range recs {
+		byShard := counts[r.Batch]
+		if byShard == nil {
+			byShard = map[string][]store.SeqCount{}
+			counts[r.Batch] = byShard
+		}
+		seqs := byShard[r.Shard]
+		if n := len(seqs); n > 0 && seqs[n-1].Seq == r.Seq {
+			seqs[n-1].Messages++
+		} else {
+			seqs = append(seqs, store.SeqCount{Seq: r.Seq, Messages: 1})
+		}
+		byShard[r.Shard] = seqs
+	}
 	total := len(recs)
 	for len(recs) > 0 {
 		n := min(len(recs), ingest.FlushEvery)
@@ -283,6 +304,9 @@ func (h *handler) putFailed(ctx context.Context, recs []catalog.FailedRecord) (i
 			return 0, err
 		}
 		recs = recs[n:]
+	}
+	if err := h.count(ctx, counts); err != nil {
+		return 0, err
 	}
 	return total, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/storetest"
 )
 
 // fakeShard is one shard of a stream holding records 1..n (sequence
@@ -91,9 +92,12 @@ func failedList(recs map[string]catalog.FailedRecord) []failedAt {
 // range (and only of it) becomes one STREAM-RETRIES-EXHAUSTED failed record
 // in the streaming batch of its dataset and arrival window; a record that
 // is not JSON goes to the unknown dataset's batch; a second delivery
-// changes nothing.
+// changes nothing. Each discarded record also counts as input of its
+// batch, once.
 func TestDrainRecordsEachDiscardedMessage(t *testing.T) {
 	h, _, failed := newTestHandler()
+	counts := storetest.NewStreamCounts()
+	h.counts = counts
 	arrival := time.Date(2026, 2, 1, 0, 14, 57, 0, time.UTC) // record 3 arrives 00:15:00, a new window
 	h.kin = &fakeShard{n: 6, arrival: arrival, data: map[int][]byte{
 		1: []byte(message("a@x.com", "A", "")), 2: []byte(message("b@x.com", "B", "")),
@@ -119,6 +123,14 @@ func TestDrainRecordsEachDiscardedMessage(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, failedList(failed.Recs)); diff != "" {
 		t.Errorf("failed records (-want +got):\n%s", diff)
+	}
+	wantCounts := map[string]map[string]int{
+		w1: {"shardId-000000000001|2": 1},
+		w2: {"shardId-000000000001|3": 1, "shardId-000000000001|5": 1},
+		catalog.StreamBatchID(catalog.StreamUnknownDataset, arrival.Add(4*time.Second)): {"shardId-000000000001|4": 1},
+	}
+	if diff := cmp.Diff(wantCounts, counts.M); diff != "" {
+		t.Errorf("input counts (-want +got):\n%s", diff)
 	}
 }
 
