@@ -665,7 +665,9 @@ func (h *handler) presignFile(ctx context.Context, r *apigw.Request, b catalog.B
 	return http.StatusOK, resp, nil
 }
 
-// batchAction is AEP's POST /import/batches/{batchId}?action=COMPLETE|ABORT.
+// batchAction is AEP's POST /import/batches/{batchId}?action=COMPLETE|ABORT,
+// for batches opened by POST /import/batches; a streaming batch or a
+// dropped file's batch is 400 BATCH-NOT-API.
 func (h *handler) batchAction(ctx context.Context, r *apigw.Request) (int, any, error) {
 	act, err := action(r, "COMPLETE", "ABORT")
 	if err != nil {
@@ -674,6 +676,15 @@ func (h *handler) batchAction(ctx context.Context, r *apigw.Request) (int, any, 
 	b, err := h.cat.GetBatch(ctx, r.Param("batchId"))
 	if err != nil {
 		return 0, nil, err
+	}
+	// Only a batch opened by POST /import/batches is completed or aborted:
+	// a COMPLETE of a dropped file's batch or of a streaming batch would
+	// write a manifest without files and fail the batch it names.
+	switch b.Origin {
+	case catalog.BatchOriginStream:
+		return 0, nil, fault.Errorf(fault.Invalid, "BATCH-NOT-API", "batch %s is a streaming batch: it closes with its time window and cannot be completed or aborted", b.ID)
+	case catalog.BatchOriginDropIn:
+		return 0, nil, fault.Errorf(fault.Invalid, "BATCH-NOT-API", "batch %s is the batch of a file dropped into the landing bucket: it starts by itself and cannot be completed or aborted", b.ID)
 	}
 	if act == "ABORT" {
 		return h.abortBatch(ctx, b)

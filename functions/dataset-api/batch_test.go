@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/google/go-cmp/cmp"
@@ -627,6 +628,31 @@ func TestContentRangeMessageCountsInWords(t *testing.T) {
 		json.Unmarshal([]byte(resp.Body), &eb)
 		if !strings.Contains(eb.Message, want) {
 			t.Errorf("%s: message %q does not say %q", cr, eb.Message, want)
+		}
+	}
+}
+
+// TestOnlyAPIBatchesAreCompletedOrAborted: COMPLETE or ABORT of a
+// streaming batch or of a dropped file's batch is 400 BATCH-NOT-API and
+// writes no manifest (one without files would fail the batch it names).
+func TestOnlyAPIBatchesAreCompletedOrAborted(t *testing.T) {
+	e := newBatchEnv(t)
+	ctx := context.Background()
+	now := time.Date(2026, 2, 1, 0, 20, 0, 0, time.UTC)
+	stream := catalog.NewStreamBatch(testDS, now, now)
+	dropIn := catalog.Batch{ID: "0123456789abcdef01234567", DatasetID: testDS, Status: catalog.BatchProcessing, Origin: catalog.BatchOriginDropIn, Created: now.UnixMilli()}
+	for _, b := range []catalog.Batch{stream, dropIn} {
+		if err := e.m.PutBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		for _, act := range []string{"COMPLETE", "ABORT"} {
+			wantStatus(t, b.Origin+" "+act, e.batchAction(b.ID, act), 400, "BATCH-NOT-API")
+		}
+		if e.s3.objects[ManifestKey(b.ID)] != nil {
+			t.Errorf("a manifest was written for the %s batch", b.Origin)
+		}
+		if got, _ := e.m.GetBatch(ctx, b.ID); got.Status != catalog.BatchProcessing {
+			t.Errorf("%s batch is %s, want it left processing", b.Origin, got.Status)
 		}
 	}
 }
