@@ -60,6 +60,12 @@ const (
 	// with full jitter.
 	putAttempts  = 4
 	firstBackoff = 50 * time.Millisecond
+	// putMargin is the time kept before the invocation's deadline to
+	// answer: no PutRecords call starts with less left, and the messages
+	// not yet put are answered 503, so that the client learns exactly
+	// which to send again instead of a gateway timeout after a part of the
+	// batch was put.
+	putMargin = 2 * time.Second
 	// maxSyncViolations is AEP's bound: validation stops after 5 errors
 	// per message.
 	maxSyncViolations = 5
@@ -443,6 +449,12 @@ func (h *handler) putAll(ctx context.Context, entries []entry) {
 			todo = append(todo, e)
 		}
 		for len(todo) > 0 {
+			if h.late(ctx) {
+				for _, e := range todo {
+					e.err = fault.E(fault.Unavailable, codeUnavailable, "not put: the request ran out of time before this message; send it again")
+				}
+				break
+			}
 			n, size := 0, 0
 			for n < len(todo) && n < maxRecordsPerCall {
 				s := len(todo[n].data) + len(todo[n].key)
@@ -463,12 +475,22 @@ func (h *handler) putAll(ctx context.Context, entries []entry) {
 	}
 }
 
+// late reports whether less than putMargin is left before ctx's
+// deadline (never, without one).
+func (h *handler) late(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && d.Sub(h.now()) < putMargin
+}
+
 // putCall puts one call's entries, retrying the failed ones.
 func (h *handler) putCall(ctx context.Context, call []*entry) {
 	pending := call
 	var lastErr string
 	for attempt := 0; attempt < putAttempts && len(pending) > 0; attempt++ {
 		if attempt > 0 {
+			if h.late(ctx) {
+				break
+			}
 			wait := firstBackoff << (attempt - 1)
 			if err := h.sleep(ctx, time.Duration(rand.Int64N(int64(wait))+1)); err != nil {
 				break

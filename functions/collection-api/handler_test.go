@@ -49,6 +49,7 @@ type fixture struct {
 	conns  *memConns
 	specs  *fakeSpecs
 	waits  []time.Duration
+	ctx    context.Context // of the calls; nil is context.Background()
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -73,7 +74,11 @@ func (f *fixture) inlet() string { return topology.DefaultInletID("", "prod") }
 // call invokes the handler as API Gateway would for route and path.
 func (f *fixture) call(t *testing.T, method, route, path, query, body string, params map[string]string) (int, map[string]any) {
 	t.Helper()
-	resp, err := f.h.Handle(context.Background(), events.APIGatewayV2HTTPRequest{
+	ctx := f.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	resp, err := f.h.Handle(ctx, events.APIGatewayV2HTTPRequest{
 		RouteKey: method + " " + route, RawPath: path, RawQueryString: query, Body: body,
 		PathParameters: params, Headers: map[string]string{"host": "api.example.com"},
 		RequestContext: events.APIGatewayV2HTTPRequestContext{RequestID: "req-1"},
@@ -360,6 +365,37 @@ func TestBatchKeepsAnIdentitysOrderAcrossCalls(t *testing.T) {
 	}
 	if !strings.Contains(string(f.stream.puts[2].data), `"n":2`) {
 		t.Errorf("a@'s second message is not last: %s", f.stream.puts[2].data)
+	}
+}
+
+// TestBatchStopsBeforeItsDeadline: no PutRecords call starts with less
+// than putMargin left; the messages not put are answered 503 (and the
+// later messages of their identity too), the ones put keep their ids.
+func TestBatchStopsBeforeItsDeadline(t *testing.T) {
+	f := newFixture(t)
+	base := time.Now()
+	deadline := base.Add(putMargin + 1500*time.Millisecond)
+	f.h.now = func() time.Time { return base.Add(time.Duration(len(f.stream.calls)) * time.Second) } // each call takes 1 s
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	f.ctx = ctx
+	msgs := make([]string, 4)
+	for i := range msgs {
+		msgs[i] = message(fmt.Sprintf(`{"personalEmail":{"address":"a@x.y"},"person":{"n":%d}}`, i))
+	}
+	status, out := f.postBatch(t, f.inlet(), "", msgs...)
+	rs := batchResponses(t, out)
+	if status != http.StatusMultiStatus || len(rs) != 4 {
+		t.Fatalf("%d %v", status, out)
+	}
+	for i, r := range rs {
+		put := r["xactionId"] != nil
+		if want := i < 2; put != want || (!want && r["statusCode"] != 503.0) {
+			t.Errorf("message %d: %v, want put %v (else 503)", i, r, want)
+		}
+	}
+	if fmt.Sprint(f.stream.calls) != "[1 1]" {
+		t.Errorf("calls %v, want two of one message each", f.stream.calls)
 	}
 }
 

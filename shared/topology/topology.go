@@ -339,7 +339,10 @@ var Functions = []Function{
 		// syncValidation=true) and puts the messages on the ingest stream,
 		// where stream-ingest processes them; and Flow Service's streaming
 		// connections, whose ids are the inlet ids.
-		Name: "collection-api", ID: "CollectionAPI", MemoryMB: 256, Timeout: 10 * time.Second,
+		// 29 s: API Gateway's HTTP API waits at most 30 s for an
+		// integration; a batch of many messages of one identity needs
+		// one PutRecords call per message to keep their order.
+		Name: "collection-api", ID: "CollectionAPI", MemoryMB: 256, Timeout: 29 * time.Second,
 		Env:         withEnv(map[string]string{EnvIngestStream: IngestStream}),
 		Grants:      []Grant{{CatalogTable, ReadWrite}, {IngestStream, Write}},
 		Concurrency: 2,
