@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,6 +41,7 @@ const (
 	codeValidation     = "COLLECTION-SYNC-VALIDATION"
 	codeUnavailable    = "COLLECTION-STREAM-UNAVAILABLE"
 	codeNoMessages     = "COLLECTION-NO-MESSAGES"
+	codeParam          = "COLLECTION-PARAM"
 )
 
 // Limits of the collection routes.
@@ -77,15 +79,24 @@ type prepared struct {
 	key  string
 }
 
-// syncValidation reads ?syncValidation=true (or AEP's older spelling,
-// synchronousValidation=true).
-func syncValidation(r *apigw.Request) bool {
+// syncValidation reads ?syncValidation= (or AEP's older spelling,
+// synchronousValidation=): true or false in any case, or 1 or 0; absent
+// is false. Another value, or the parameter given twice, is 400
+// COLLECTION-PARAM rather than a validation silently skipped.
+func syncValidation(r *apigw.Request) (bool, error) {
+	on := false
 	for _, name := range []string{"syncValidation", "synchronousValidation"} {
-		if v, err := strconv.ParseBool(r.Query.Get(name)); err == nil && v {
-			return true
+		vs := r.Query[name]
+		if len(vs) == 0 {
+			continue
 		}
+		v, err := strconv.ParseBool(vs[0])
+		if len(vs) > 1 || err != nil || !slices.Contains([]string{"true", "false", "1", "0"}, strings.ToLower(vs[0])) {
+			return false, fault.Errorf(fault.Invalid, codeParam, "%s must be true or false, given once", name)
+		}
+		on = on || v
 	}
-	return false
+	return on, nil
 }
 
 // postMessage is AEP's POST /collection/{inletId}: one message. 200
@@ -104,7 +115,10 @@ func (h *handler) postMessage(ctx context.Context, r *apigw.Request) (int, any, 
 	if isBatch(r.Body) {
 		return h.answerError(r, inletID, fault.E(fault.Invalid, codeNotSingle, "the body holds messages: post a batch to /collection/batch/{inletId}"))
 	}
-	sync := syncValidation(r)
+	sync, err := syncValidation(r)
+	if err != nil {
+		return h.answerError(r, inletID, err)
+	}
 	p, err := h.prepare(ctx, r.Body, sync, received)
 	if err != nil {
 		var ve *violationsError
@@ -200,7 +214,7 @@ func (h *handler) prepare(ctx context.Context, raw []byte, sync bool, received t
 	}
 	spec, err := h.specs.Spec(ctx, m.DatasetID)
 	if err != nil {
-		if fault.KindOf(err) == fault.NotFound && fault.As(err).Code == "DATASET-NOT-FOUND" {
+		if fault.KindOf(err) == fault.NotFound && fault.As(err).Code == ingest.CodeDatasetNotFound {
 			return prepared{}, fault.Errorf(fault.Invalid, codeDatasetUnknown, "header.datasetId %q names no dataset", truncate(m.DatasetID, 64))
 		}
 		if fault.KindOf(err) == fault.NotFound {
@@ -210,6 +224,12 @@ func (h *handler) prepare(ctx context.Context, raw []byte, sync bool, received t
 	}
 	if m.SchemaID != "" && spec.SchemaID != "" && m.SchemaID != spec.SchemaID {
 		return prepared{}, fault.E(fault.Invalid, ingest.CodeMessageSchema, "the message's schemaRef is not the dataset's schema")
+	}
+	if sync && m.IdentityDatasetID != "" {
+		ids, err := h.specs.Spec(ctx, m.IdentityDatasetID)
+		if err := ingest.IdentityDatasetError(spec, ids, err); err != nil {
+			return prepared{}, err
+		}
 	}
 	if sync {
 		row := ingest.Row{Data: m.Entity, Received: received, Op: m.Op, IdentityDataset: m.IdentityDatasetID}
@@ -356,7 +376,11 @@ func (h *handler) postBatch(ctx context.Context, r *apigw.Request) (int, any, er
 	if st, v, err, done := h.checkInlet(ctx, r, inletID); done {
 		return st, v, err
 	}
-	if syncValidation(r) {
+	sync, err := syncValidation(r)
+	if err != nil {
+		return h.answerError(r, inletID, err)
+	}
+	if sync {
 		return http.StatusNotImplemented, problem{
 			Type: problemInlet, Status: http.StatusNotImplemented, Title: http.StatusText(http.StatusNotImplemented),
 			Code: codeSyncBatch, Message: "syncValidation is not available on the batch endpoint: post the message to /collection/{inletId}?syncValidation=true",

@@ -222,6 +222,42 @@ func TestSingleMessageStreamDown(t *testing.T) {
 	}
 }
 
+// TestSyncValidationParameter: a value other than true/false/1/0, or the
+// parameter twice, is 400 COLLECTION-PARAM on both routes and nothing is
+// put: validation is never skipped silently.
+func TestSyncValidationParameter(t *testing.T) {
+	f := newFixture(t)
+	for _, q := range []string{"syncValidation=yes", "syncValidation=false&syncValidation=true", "synchronousValidation=on", "syncValidation="} {
+		if status, out := f.post(t, f.inlet(), q, message(person("a@x.y"))); status != http.StatusBadRequest || out["code"] != codeParam {
+			t.Errorf("single, %s: %d %v", q, status, out)
+		}
+		if status, out := f.postBatch(t, f.inlet(), q, message(person("a@x.y"))); status != http.StatusBadRequest || out["code"] != codeParam {
+			t.Errorf("batch, %s: %d %v", q, status, out)
+		}
+	}
+	if len(f.stream.puts) != 0 {
+		t.Errorf("%d messages put", len(f.stream.puts))
+	}
+	if status, _ := f.post(t, f.inlet(), "syncValidation=TRUE", message(person("a@x.y"))); status != http.StatusOK {
+		t.Errorf("syncValidation=TRUE: %d", status)
+	}
+}
+
+// TestSyncValidationChecksTheIdentityDataset: with syncValidation, a
+// message whose identity dataset stream-ingest would refuse is refused at
+// once, and nothing is put.
+func TestSyncValidationChecksTheIdentityDataset(t *testing.T) {
+	f := newFixture(t)
+	msg := strings.Replace(message(person("a@x.y")), `"source":`, `"operations":{"data":"merge","identity":"create","identityDatasetId":"nope"},"source":`, 1)
+	status, out := f.post(t, f.inlet(), "syncValidation=true", msg)
+	if status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out), ingest.CodeMessageIdentityDataset) {
+		t.Errorf("%d %v, want 400 %s", status, out, ingest.CodeMessageIdentityDataset)
+	}
+	if len(f.stream.puts) != 0 {
+		t.Errorf("%d messages put", len(f.stream.puts))
+	}
+}
+
 func TestSyncValidation(t *testing.T) {
 	f := newFixture(t)
 	bad := message(`{"personalEmail":{"address":"a@b.c"},"f1":1,"f2":2,"f3":3,"f4":4,"f5":5,"f6":6,"f7":7}`)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"unicode/utf8"
 
+	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/merge"
 	"github.com/mosaic-cdp/mosaic/shared/xdm"
@@ -113,6 +114,9 @@ func ParseMessages(data []byte) ([]Message, error) {
 		}
 		return nil, fault.Wrap(err, fault.Invalid, CodeMessageJSON, "streaming message is not valid JSON: "+jsonProblem(err, len(data)))
 	}
+	if w.Messages != nil && len(w.Messages) == 0 {
+		return nil, fault.E(fault.Invalid, CodeMessageBody, `streaming record holds {"messages": []}: no message`)
+	}
 	if w.Messages != nil {
 		out := make([]Message, len(w.Messages))
 		for i, raw := range w.Messages {
@@ -162,15 +166,27 @@ func parseOne(w wireMessage) Message {
 		}
 		m.SchemaID = b.XDMMeta.SchemaRef.ID
 	}
-	if len(bytes.TrimSpace(b.XDMEntity)) > 0 {
+	entity := bytes.TrimSpace(b.XDMEntity)
+	switch {
+	case len(entity) > 0 && entity[0] != '{':
+		m.Err = fault.E(fault.Invalid, CodeMessageBody, "streaming message's body.xdmEntity is not an object")
+	case len(entity) > 0:
 		m.Entity = b.XDMEntity
-	} else if b.XDMMeta == nil {
-		// Data Prep style: the body is the record.
-		m.Entity = body
-	} else {
+	case b.XDMMeta != nil:
 		m.Err = fault.E(fault.Invalid, CodeMessageBody, "streaming message has no body.xdmEntity")
+	case emptyObject(body):
+		m.Err = fault.E(fault.Invalid, CodeMessageBody, "streaming message has an empty body: send the record in body.xdmEntity")
+	default:
+		// Data Prep style (AEP's streaming upserts): the body is the record.
+		m.Entity = body
 	}
 	return m
+}
+
+// emptyObject reports whether data is a JSON object without members.
+func emptyObject(data []byte) bool {
+	var members map[string]json.RawMessage
+	return json.Unmarshal(data, &members) == nil && len(members) == 0
 }
 
 // operationFields are the members of header.operations (AEP's streaming
@@ -244,4 +260,36 @@ func base64OfJSON(data []byte) bool {
 	}
 	dec = bytes.TrimSpace(dec)
 	return len(dec) > 0 && (dec[0] == '{' || dec[0] == '[') && utf8.Valid(dec)
+}
+
+// CodeDatasetNotFound is the code of the catalog's refusal of a dataset id
+// that names no dataset.
+const CodeDatasetNotFound = "DATASET-NOT-FOUND"
+
+// IdentityDatasetError checks the identity dataset of a message
+// (header.operations.identityDatasetId) against the message's dataset,
+// from what reading its spec gave (idSpec, err): it must exist, have the
+// message dataset's schema and be enabled for Identity. A refusal is
+// Invalid with CodeMessageIdentityDataset; a transient err is returned as
+// it is; nil means the dataset may be used. stream-ingest records the
+// refusal as a failed record; the HTTP endpoint answers it at once when
+// asked to validate.
+func IdentityDatasetError(spec, idSpec *catalog.IngestSpec, err error) error {
+	switch {
+	case err != nil && Transient(err):
+		return err
+	case err != nil && fault.As(err).Code == CodeDatasetNotFound:
+		return fault.Wrap(err, fault.Invalid, CodeMessageIdentityDataset, "header.operations.identityDatasetId names a dataset that does not exist")
+	case err != nil && (fault.KindOf(err) == fault.NotFound || fault.KindOf(err) == fault.Invalid):
+		// Its schema is gone, or does not compile.
+		_, msg := fault.Public(err)
+		return fault.Wrap(err, fault.Invalid, CodeMessageIdentityDataset, "header.operations.identityDatasetId names a dataset that cannot be used: "+msg)
+	case err != nil:
+		return err
+	case idSpec.SchemaID != spec.SchemaID:
+		return fault.E(fault.Invalid, CodeMessageIdentityDataset, "header.operations.identityDatasetId names a dataset of another schema than the message's dataset")
+	case !idSpec.IdentityEnabled:
+		return fault.E(fault.Invalid, CodeMessageIdentityDataset, "header.operations.identityDatasetId names a dataset that is not enabled for Identity")
+	}
+	return nil
 }
