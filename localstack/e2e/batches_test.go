@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
 // datasetBatches lists the batches of a dataset by id.
@@ -171,13 +173,16 @@ func TestBatchEndsWhenEveryAttemptFails(t *testing.T) {
 // guard keeps 10 s, so each run has about 3 s: with 1 s, a run on a
 // loaded machine often wrote nothing before its guard and the file waited
 // on retries) is scanned and written by runs that each go on where the
-// last one stopped, through continuation tasks; it ends success with exact metrics, every row once. A redelivered
-// event of a finished batch is then skipped.
+// last one stopped, through continuation tasks; it ends success with
+// exact metrics, every row once. A redelivered event of a finished batch
+// is then skipped. 20,000 rows in parts of 5,000: a run writes a few
+// hundred rows here, so every part continues many times, and the file
+// ends in about a minute and a half rather than near the test's limit.
 func TestLargeFileContinuesAcrossInvocations(t *testing.T) {
-	c := batchIngestCloud(t, "e2eshort", 13*time.Second, nil)
+	c := batchIngestCloud(t, "e2eshort", 13*time.Second, map[string]string{topology.EnvBatchPartRows: "5000"})
 	ds := createDataset(t, "Too large", createProfileSchema(t, fmt.Sprintf("Too large %d", time.Now().UnixNano())))
 	var sb strings.Builder
-	const n = 50_000
+	const n = 20_000
 	for i := 0; i < n; i++ {
 		fmt.Fprintf(&sb, `{"_id":"r%d","personalEmail":{"address":"big%d@example.com"}}`+"\n", i, i)
 	}
