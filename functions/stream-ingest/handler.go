@@ -236,25 +236,11 @@ func (h *handler) withSpec(ctx context.Context, m queued, specs map[string]*cata
 	}
 	if id := it.Row.IdentityDataset; id != "" {
 		ids, err := h.spec(ctx, id, specs)
-		switch {
-		case err != nil && ingest.Transient(err):
-			return it, err
-		case err != nil && fault.As(err).Code == datasetNotFound:
-			it.Err = fault.Wrap(err, fault.Invalid, ingest.CodeMessageIdentityDataset, "header.operations.identityDatasetId names a dataset that does not exist")
-			return it, nil
-		case err != nil && (fault.KindOf(err) == fault.NotFound || fault.KindOf(err) == fault.Invalid):
-			// Its schema is gone, or does not compile.
-			_, msg := fault.Public(err)
-			it.Err = fault.Wrap(err, fault.Invalid, ingest.CodeMessageIdentityDataset, "header.operations.identityDatasetId names a dataset that cannot be used: "+msg)
-			return it, nil
-		case err != nil:
+		if err := ingest.IdentityDatasetError(spec, ids, err); err != nil {
+			if ingest.Transient(err) {
+				return it, err
+			}
 			it.Err = err
-			return it, nil
-		case ids.SchemaID != spec.SchemaID:
-			it.Err = fault.E(fault.Invalid, ingest.CodeMessageIdentityDataset, "header.operations.identityDatasetId names a dataset of another schema than the message's dataset")
-			return it, nil
-		case !ids.IdentityEnabled:
-			it.Err = fault.E(fault.Invalid, ingest.CodeMessageIdentityDataset, "header.operations.identityDatasetId names a dataset that is not enabled for Identity")
 			return it, nil
 		}
 	}
@@ -276,6 +262,6 @@ func (h *handler) spec(ctx context.Context, id string, specs map[string]*catalog
 }
 
 // datasetNotFound is the code of catalog.SpecSource for an unknown dataset.
-const datasetNotFound = "DATASET-NOT-FOUND"
+const datasetNotFound = ingest.CodeDatasetNotFound
 
 var schemaMismatch = fault.E(fault.Invalid, "STREAM-SCHEMA-MISMATCH", "the message's schemaRef is not the dataset's schema")
