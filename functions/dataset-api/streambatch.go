@@ -218,6 +218,9 @@ func (h *handler) streamFailed(ctx context.Context, b catalog.Batch, r *apigw.Re
 		return 0, nil, fault.E(fault.Invalid, "EXPORT-START", "start is the cursor a previous answer's Link header gave")
 	}
 	recs, next, err := h.streams.FailedPage(ctx, b.ID, start, streamPage)
+	if fault.As(err).Code == store.CodeCursor {
+		return 0, nil, fault.E(fault.Invalid, "EXPORT-START", "start is the cursor a previous answer's Link header gave")
+	}
 	if err != nil {
 		return 0, nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -158,6 +159,21 @@ func (f *FailedRecords) Failed(ctx context.Context, batch string, limit int) ([]
 	return out, err
 }
 
+// CodeCursor refuses a FailedPage cursor that is not a failed record's
+// sort key: any other would list nothing, or the partition's count items.
+const CodeCursor = "STORE-CURSOR"
+
+// isFailedCursor reports whether s has the shape of a failed record's
+// sort key (see failedKey).
+func isFailedCursor(s string) bool {
+	for _, p := range []string{"R#", "RH#", "S#", "SH#"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // FailedPage lists at most limit failed records of a batch in key order,
 // starting after the cursor after ("" from the first), and returns the
 // cursor of the last record listed when more may follow ("" when the
@@ -171,6 +187,9 @@ func (f *FailedRecords) FailedPage(ctx context.Context, batch, after string, lim
 	// Failed records' sort keys start with R or S; the partition's count
 	// items (streamCountPfx) sort before them.
 	cond, from := "pk = :pk AND sk >= :from", failedRecordsFrom
+	if after != "" && !isFailedCursor(after) {
+		return nil, "", fault.E(fault.Invalid, CodeCursor, "the cursor is not one a listing of failed records gave")
+	}
 	if after != "" {
 		cond, from = "pk = :pk AND sk > :from", after
 	}

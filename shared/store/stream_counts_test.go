@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
+	"github.com/mosaic-cdp/mosaic/shared/fault"
 )
 
 // seqs is records first..last of a shard, each with n messages.
@@ -186,6 +187,13 @@ func TestFailedPagePages(t *testing.T) {
 		}
 		if diff := cmp.Diff([]string{"0001", "0002", "0003", "0004", "0005", "0006", "0007"}, got); diff != "" {
 			t.Errorf("paged records (-want +got):\n%s", diff)
+		}
+		// A cursor no page gave: refused, never the count items (which
+		// sort before the failed records) nor a silent empty page.
+		for _, bad := range []string{"garbage", "C#shardId-A#0001"} {
+			if _, _, err := f.FailedPage(ctx, batch, bad, 3); fault.As(err).Code != CodeCursor {
+				t.Errorf("cursor %q: %v, want %s", bad, err, CodeCursor)
+			}
 		}
 	})
 }
