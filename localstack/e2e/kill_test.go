@@ -21,17 +21,17 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
-// batchIngestPids lists the batch-ingest bootstraps of the test's own
+// functionPids lists the bootstraps of function name in the test's own
 // local cloud: the processes below this test process whose executable is
-// the dist folder's batch-ingest/bootstrap (the shared cloud of the package
-// runs in another process tree and is left alone).
-func batchIngestPids(t *testing.T) []int {
+// the dist folder's <name>/bootstrap (the shared cloud of the package runs
+// in another process tree and is left alone).
+func functionPids(t *testing.T, name string) []int {
 	t.Helper()
 	dist, err := filepath.Abs(os.Getenv("MOSAIC_DIST"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	exe := filepath.Join(dist, "batch-ingest", "bootstrap")
+	exe := filepath.Join(dist, name, "bootstrap")
 	var pids []int
 	for _, pid := range descendantsOf(os.Getpid()) {
 		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && target == exe {
@@ -46,7 +46,7 @@ func batchIngestPids(t *testing.T) []int {
 func killBatchIngest(t *testing.T) []int {
 	t.Helper()
 	var killed []int
-	for _, pid := range batchIngestPids(t) {
+	for _, pid := range functionPids(t, "batch-ingest") {
 		if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
 			killed = append(killed, pid)
 		}

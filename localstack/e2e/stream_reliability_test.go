@@ -117,24 +117,6 @@ func datasetFailedRecords(t *testing.T, ds string) []map[string]any {
 	return recs
 }
 
-// streamIngestPids lists the stream-ingest bootstraps of the test's own
-// local cloud (below this test process).
-func streamIngestPids(t *testing.T) []int {
-	t.Helper()
-	dist, err := filepath.Abs(os.Getenv("MOSAIC_DIST"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe := filepath.Join(dist, "stream-ingest", "bootstrap")
-	var pids []int
-	for _, pid := range descendantsOf(os.Getpid()) {
-		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); err == nil && target == exe {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 // TestStreamUnderFaults runs the stream's reliability scenarios on a local
 // cloud whose stream-ingest meets DynamoDB faults on one call in ten
 // (throttling, 500s, answers lost after the write was applied) and whose
@@ -240,7 +222,7 @@ func TestStreamUnderFaults(t *testing.T) {
 			if landed >= n {
 				t.Fatalf("all %d messages landed before the kill", n)
 			}
-			for _, pid := range streamIngestPids(t) {
+			for _, pid := range functionPids(t, "stream-ingest") {
 				if err := syscall.Kill(pid, syscall.SIGKILL); err == nil {
 					killed = append(killed, pid)
 				}
