@@ -6,7 +6,7 @@ SHELL       := /bin/bash
 .DEFAULT_GOAL := help
 
 GO          ?= go
-FUNCTIONS   := batch-ingest stream-ingest schema-api dataset-api profile-api collection-api
+FUNCTIONS   := batch-ingest stream-ingest schema-api dataset-api profile-api collection-api profile-jobs
 BIN         := $(CURDIR)/bin
 NODE_DIR    := localstack/node
 NODE_BIN    := $(NODE_DIR)/node_modules/.bin

@@ -109,19 +109,20 @@ func newService(cat catalogStore, sandbox string, now func() time.Time) (*handle
 // routes maps each route key of dataset-api to the func that serves it.
 func (h *handler) routes() map[string]apigw.HandlerFunc {
 	return map[string]apigw.HandlerFunc{
-		"GET " + catalogBase + "/dataSets":        h.listDatasets,
-		"POST " + catalogBase + "/dataSets":       h.createDataset,
-		"GET " + catalogBase + "/dataSets/{id}":   h.getDataset,
-		"PATCH " + catalogBase + "/dataSets/{id}": h.patchDataset,
-		"GET " + catalogBase + "/batches":         h.listBatches,
-		"GET " + catalogBase + "/batches/{id}":    h.getBatch,
-		"POST " + importBase:                      h.createBatch,
-		"POST " + importBase + "/{batchId}":       h.batchAction,
-		"PUT " + filesPath:                        h.putFile,
-		"POST " + filesPath:                       h.fileAction,
-		"PATCH " + filesPath:                      h.patchFile,
-		"GET " + exportBase + "/{batchId}/meta":   h.exportMeta,
-		"GET " + exportBase + "/{batchId}/failed": h.exportFailed,
+		"GET " + catalogBase + "/dataSets":         h.listDatasets,
+		"POST " + catalogBase + "/dataSets":        h.createDataset,
+		"GET " + catalogBase + "/dataSets/{id}":    h.getDataset,
+		"PATCH " + catalogBase + "/dataSets/{id}":  h.patchDataset,
+		"DELETE " + catalogBase + "/dataSets/{id}": h.deleteDataset,
+		"GET " + catalogBase + "/batches":          h.listBatches,
+		"GET " + catalogBase + "/batches/{id}":     h.getBatch,
+		"POST " + importBase:                       h.createBatch,
+		"POST " + importBase + "/{batchId}":        h.batchAction,
+		"PUT " + filesPath:                         h.putFile,
+		"POST " + filesPath:                        h.fileAction,
+		"PATCH " + filesPath:                       h.patchFile,
+		"GET " + exportBase + "/{batchId}/meta":    h.exportMeta,
+		"GET " + exportBase + "/{batchId}/failed":  h.exportFailed,
 	}
 }
 

@@ -137,6 +137,7 @@ func (h *handler) routes() map[string]apigw.HandlerFunc {
 		"GET " + namespaceAPI:                                 h.listNamespaces,
 		"POST " + namespaceAPI:                                h.createNamespace,
 		"GET " + namespaceAPI + "/{code}":                     h.getNamespace,
+		"PUT " + namespaceAPI + "/{code}":                     h.putNamespace,
 	}
 }
 

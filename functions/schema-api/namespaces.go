@@ -58,3 +58,9 @@ func (h *handler) getNamespace(ctx context.Context, r *apigw.Request) (int, any,
 	}
 	return http.StatusOK, ns, nil
 }
+
+// putNamespace changes a namespace's settings (its name, description and
+// whether it is unique).
+func (h *handler) putNamespace(ctx context.Context, r *apigw.Request) (int, any, error) {
+	return 0, nil, fault.E(fault.Invalid, "NOT-BUILT", "namespace settings are not built yet")
+}

@@ -324,14 +324,15 @@ func newRequest(ev events.APIGatewayV2HTTPRequest, limit int) (*Request, error) 
 
 // statusOf is the one table from error kinds to HTTP statuses.
 var statusOf = map[fault.Kind]int{
-	fault.Invalid:     http.StatusBadRequest,
-	fault.NotFound:    http.StatusNotFound,
-	fault.Conflict:    http.StatusConflict,
-	fault.Forbidden:   http.StatusForbidden,
-	fault.Throttled:   http.StatusTooManyRequests,
-	fault.Unavailable: http.StatusServiceUnavailable,
-	fault.TooLarge:    http.StatusRequestEntityTooLarge,
-	fault.Internal:    http.StatusInternalServerError,
+	fault.Invalid:       http.StatusBadRequest,
+	fault.NotFound:      http.StatusNotFound,
+	fault.Conflict:      http.StatusConflict,
+	fault.Forbidden:     http.StatusForbidden,
+	fault.Throttled:     http.StatusTooManyRequests,
+	fault.Unavailable:   http.StatusServiceUnavailable,
+	fault.TooLarge:      http.StatusRequestEntityTooLarge,
+	fault.Unprocessable: http.StatusUnprocessableEntity,
+	fault.Internal:      http.StatusInternalServerError,
 }
 
 // ErrorBody is the one JSON shape of every error answer.

@@ -29,17 +29,22 @@ const (
 	Throttled               // the backend asked us to slow down; retry later
 	Unavailable             // the backend could not be reached; retry later
 	TooLarge                // the request or record is over a size limit
+	// Unprocessable: the request is well formed but what it names cannot be
+	// answered as asked (HTTP 422: a cluster over the cap, a class without
+	// a default merge policy).
+	Unprocessable
 )
 
 var kindNames = [...]string{
-	Internal:    "internal",
-	Invalid:     "invalid",
-	NotFound:    "not found",
-	Conflict:    "conflict",
-	Forbidden:   "forbidden",
-	Throttled:   "throttled",
-	Unavailable: "unavailable",
-	TooLarge:    "too large",
+	Internal:      "internal",
+	Invalid:       "invalid",
+	NotFound:      "not found",
+	Conflict:      "conflict",
+	Forbidden:     "forbidden",
+	Throttled:     "throttled",
+	Unavailable:   "unavailable",
+	TooLarge:      "too large",
+	Unprocessable: "unprocessable",
 }
 
 func (k Kind) String() string {

@@ -48,6 +48,7 @@ type Profiles struct {
 	db    DynamoDB
 	table string
 	links *profLinkCache
+	rules GraphRules
 }
 
 // NewProfiles returns the profile store of table.
@@ -282,12 +283,17 @@ type Partition struct {
 	Fragments  []merge.Fragment
 }
 
-// LinkInfo says when and by what a link was first made.
+// LinkInfo says when a link was first and last seen (epoch ms, the
+// ordering times of the records that made it) and by what: Dataset and
+// Source (batch id or stream position) of the first record, LastDataset
+// and LastSource of the latest.
 type LinkInfo struct {
-	First   int64  `json:"first"`
-	Last    int64  `json:"last"`
-	Dataset string `json:"dataset"`
-	Source  string `json:"source"`
+	First       int64  `json:"first"`
+	Last        int64  `json:"last"`
+	Dataset     string `json:"dataset"`
+	Source      string `json:"source"`
+	LastDataset string `json:"lastDataset,omitempty"`
+	LastSource  string `json:"lastSource,omitempty"`
 }
 
 // Partition reads an identity's fragments and links in one paged Query

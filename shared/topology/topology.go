@@ -54,6 +54,10 @@ const MaxPageBytes = 2_500_000
 // creations trigger batch ingestion: ingest/<datasetId>/<file>.
 const IngestPrefix = "ingest/"
 
+// JobsPrefix is the key prefix of the landing bucket whose object
+// creations start a step of a profile job: jobs/<jobId>/<step>.json.
+const JobsPrefix = "jobs/"
+
 // Key attribute names shared by both tables.
 const (
 	PartitionKey = "pk"
@@ -150,6 +154,11 @@ const BatchFailureQueue = "BatchFailureQueue"
 // stream and reports each as a failed record.
 const StreamFailureQueue = "StreamIngestFailures"
 
+// JobFailureQueue is the on-failure destination of profile-jobs'
+// asynchronous invocations: a step whose retries are exhausted is
+// drained by profile-jobs itself, which ends its job in ERROR.
+const JobFailureQueue = "ProfileJobFailures"
+
 // Queue describes an SQS queue (standard, encrypted, TLS only).
 type Queue struct {
 	ID string
@@ -162,6 +171,7 @@ type Queue struct {
 var Queues = []Queue{
 	{ID: BatchFailureQueue, VisibilityTimeout: 30 * time.Minute},
 	{ID: StreamFailureQueue, VisibilityTimeout: 6 * time.Minute},
+	{ID: JobFailureQueue, VisibilityTimeout: 30 * time.Minute},
 }
 
 // AsyncConfig configures a function's asynchronous invocations (S3 events):
@@ -253,9 +263,10 @@ const (
 	// flowConnections are Flow Service's connections: a streaming
 	// connection's id is an inlet id of the HTTP streaming endpoint.
 	flowConnections = "/data/foundation/flowservice/connections"
+	identityAPI     = "/data/core/identity"
 )
 
-// Functions are Mosaic's five functions.
+// Functions are Mosaic's functions.
 var Functions = []Function{
 	{
 		Name: "batch-ingest", ID: "BatchIngest", MemoryMB: 512, Timeout: 5 * time.Minute,
@@ -310,6 +321,7 @@ var Functions = []Function{
 			{"GET", "/data/core/idnamespace/identities"},
 			{"POST", "/data/core/idnamespace/identities"},
 			{"GET", "/data/core/idnamespace/identities/{code}"},
+			{"PUT", "/data/core/idnamespace/identities/{code}"},
 		},
 	},
 	{
@@ -322,6 +334,7 @@ var Functions = []Function{
 			{"POST", catalog + "/dataSets"},
 			{"GET", catalog + "/dataSets/{id}"},
 			{"PATCH", catalog + "/dataSets/{id}"},
+			{"DELETE", catalog + "/dataSets/{id}"},
 			{"GET", catalog + "/batches"},
 			{"GET", catalog + "/batches/{id}"},
 			{"POST", importBatches},
@@ -355,16 +368,48 @@ var Functions = []Function{
 		},
 	},
 	{
+		// profile-api reads merged profiles and identity clusters, keeps
+		// the merge policies, and starts and reports profile jobs (a
+		// profile DELETE is one), which profile-jobs carries out.
 		Name: "profile-api", ID: "ProfileAPI", MemoryMB: 512, Timeout: 10 * time.Second,
-		Env:         withEnv(nil),
-		Grants:      []Grant{{CatalogTable, Read}, {ProfileTable, Read}},
+		Env:         withEnv(map[string]string{EnvLandingBucket: LandingBucket}),
+		Grants:      []Grant{{CatalogTable, ReadWrite}, {ProfileTable, Read}, {LandingBucket, Write}},
 		Concurrency: 2,
 		Routes: []Route{
 			{"GET", ups + "/access/entities"},
+			{"POST", ups + "/access/entities"},
+			{"DELETE", ups + "/access/entities"},
 			{"GET", ups + "/config/mergePolicies"},
+			{"POST", ups + "/config/mergePolicies"},
+			{"POST", ups + "/config/mergePolicies/bulk-get"},
 			{"GET", ups + "/config/mergePolicies/{id}"},
-			{"GET", "/data/core/identity/cluster/members"},
+			{"PUT", ups + "/config/mergePolicies/{id}"},
+			{"PATCH", ups + "/config/mergePolicies/{id}"},
+			{"DELETE", ups + "/config/mergePolicies/{id}"},
+			{"GET", ups + "/system/jobs"},
+			{"POST", ups + "/system/jobs"},
+			{"GET", ups + "/system/jobs/{id}"},
+			{"DELETE", ups + "/system/jobs/{id}"},
+			{"GET", identityAPI + "/cluster/members"},
+			{"POST", identityAPI + "/clusters/members"},
+			{"GET", identityAPI + "/cluster/history"},
+			{"GET", identityAPI + "/cluster/explain"},
 		},
+	},
+	{
+		// profile-jobs carries out profile jobs (AEP's profile system
+		// jobs: delete a dataset's or a batch's profile data; and profile
+		// deletes), one step per invocation: each step is started by a
+		// task object under JobsPrefix of the landing bucket and, when
+		// work remains, writes the task object of the next step.
+		Name: "profile-jobs", ID: "ProfileJobs", MemoryMB: 256, Timeout: 5 * time.Minute,
+		Env:           withEnv(map[string]string{EnvLandingBucket: LandingBucket}),
+		Grants:        []Grant{{CatalogTable, ReadWrite}, {ProfileTable, ReadWrite}, {LandingBucket, ReadWrite}},
+		Concurrency:   1,
+		S3:            &S3Trigger{Bucket: LandingBucket, Prefix: JobsPrefix},
+		Async:         &AsyncConfig{MaxRetries: 2, OnFailure: JobFailureQueue},
+		InvokesItself: true,
+		Queue:         &QueueTrigger{Queue: JobFailureQueue, BatchSize: 10},
 	},
 }
 

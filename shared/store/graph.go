@@ -1,0 +1,86 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/identity"
+)
+
+// Kinds of GraphEvent: the decisions of the identity graph's guardrails
+// (docs/identity-and-merge.md).
+const (
+	// GraphLinkRefused: a link that would have put two values of a unique
+	// namespace in one cluster was never written.
+	GraphLinkRefused = "LINK-REFUSED"
+	// GraphLinkRemoved: a written link was removed by the repair that runs
+	// after concurrent writers, for the same reason.
+	GraphLinkRemoved = "LINK-REMOVED"
+	// GraphIdentityEvicted: the identity left the graph (all its links
+	// removed) because its cluster passed the cap.
+	GraphIdentityEvicted = "IDENTITY-EVICTED"
+)
+
+// GraphEvent is one recorded decision of the graph's guardrails, kept in
+// the partition of each identity it concerns.
+type GraphEvent struct {
+	Kind string `json:"kind"`
+	// At is when it was decided, epoch ms.
+	At int64 `json:"at"`
+	// Identity is the node it is recorded on; Other the other end of a
+	// refused or removed link (zero for an eviction).
+	Identity identity.ID `json:"identity"`
+	Other    identity.ID `json:"other"`
+	// Namespace is the unique namespace of a refusal or removal.
+	Namespace string `json:"namespace,omitempty"`
+	// Reason says why, readably.
+	Reason string `json:"reason"`
+	// Dataset and Source are what the record that asked for the link came
+	// from: dataset id, and batch id or stream position.
+	Dataset string `json:"dataset,omitempty"`
+	Source  string `json:"source,omitempty"`
+}
+
+// GraphRules are the guardrails PutLinks applies (docs/rules.md#identities).
+type GraphRules struct {
+	// Cap is the most identities of a cluster; 0 means DefaultClusterCap.
+	Cap int
+	// Unique reports whether a namespace (by code) holds at most one value
+	// per cluster; nil means the standard namespaces' setting.
+	Unique func(ctx context.Context, namespace string) (bool, error)
+}
+
+// SetGraphRules sets the guardrails of later PutLinks calls.
+func (p *Profiles) SetGraphRules(r GraphRules) { p.rules = r }
+
+// GraphEvents reads the guardrail decisions recorded on id, newest first,
+// at most limit.
+func (p *Profiles) GraphEvents(ctx context.Context, id identity.ID, limit int) ([]GraphEvent, error) {
+	return nil, fault.E(fault.Internal, "NOT-BUILT", "graph events")
+}
+
+// profDeletedAttr marks a tombstone left by a profile delete on a link or
+// an event item: the epoch ms of the delete. Such an item is never read as
+// a link or an event, and a write of it whose time is not after the
+// delete does nothing.
+const profDeletedAttr = "deleted"
+
+// DeleteIdentityStep removes id's profile data for a profile delete made
+// at epoch ms at by src (e.g. "delete:<jobId>"): its fragments become
+// delete tombstones at clock (at, src) (package upsert's rules), its
+// events become event tombstones, its links link tombstones on both
+// halves, and its graph events are removed; replaying records from
+// before the delete brings none of it back. It works until deadline and
+// returns where to go on (cursor, "" when done) and the items removed.
+func (p *Profiles) DeleteIdentityStep(ctx context.Context, id identity.ID, at int64, src, cursor string, deadline time.Time) (next string, removed int, err error) {
+	return "", 0, fault.E(fault.Internal, "NOT-BUILT", "delete identity")
+}
+
+// DeleteDatasetStep scans the profile table from cursor and removes the
+// fragments and events of dataset (with batch set, only that batch's
+// events). It works until deadline and returns the cursor to go on from
+// ("" when the scan is done) and the items removed.
+func (p *Profiles) DeleteDatasetStep(ctx context.Context, dataset, batch, cursor string, deadline time.Time) (next string, removed int, err error) {
+	return "", 0, fault.E(fault.Internal, "NOT-BUILT", "delete dataset")
+}
