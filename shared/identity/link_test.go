@@ -12,7 +12,7 @@ func TestLinks(t *testing.T) {
 	store := Identity{ID: ID{"StoreID", "S1"}, Type: TypeNonPeople}
 	partner := Identity{ID: ID{"PartnerX", "P1"}, Type: TypePartner}
 	link := func(b Identity) Link {
-		return Link{A: email.ID, B: b.ID, AType: TypeEmail, BType: b.Type, Dataset: "ds", Source: "b1", At: 7}
+		return Link{A: email.ID, B: b.ID, AType: TypeEmail, BType: b.Type, Dataset: "ds", Source: "b1", Src: "s3:k#1:3", At: 7}
 	}
 	phone := Identity{ID: ID{"Phone", "1"}, Type: TypePhone}
 	tests := []struct {
@@ -29,7 +29,7 @@ func TestLinks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Links(Extracted{Identities: tt.ids}, "ds", "b1", 7)
+			got := Links(Extracted{Identities: tt.ids}, "ds", "b1", "s3:k#1:3", 7)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("links (-want +got):\n%s", diff)
 			}
@@ -45,5 +45,14 @@ func TestLinkable(t *testing.T) {
 				t.Errorf("Linkable(%s) = %t, want %t", typ, got, want)
 			}
 		})
+	}
+}
+
+func TestEvictionPriority(t *testing.T) {
+	want := map[string]int{TypeCookie: 0, TypeDevice: 1, TypeCrossDevice: 2, TypeEmail: 2, TypePhone: 2, TypeNonPeople: 2, TypePartner: 2, "": 2}
+	for typ, w := range want {
+		if got := EvictionPriority(typ); got != w {
+			t.Errorf("EvictionPriority(%q) = %d, want %d", typ, got, w)
+		}
 	}
 }

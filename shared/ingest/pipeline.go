@@ -331,7 +331,7 @@ func (p *Pipeline) process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 		}
 	}
 	if linkSource != "" && len(ids.Identities) > 1 {
-		links := identity.Links(ids, linkSource, row.Batch, ts)
+		links := identity.Links(ids, linkSource, linkOrigin(row), row.Src, ts)
 		out.Links = len(links)
 		if len(links) > 0 && write {
 			if err := p.Links.PutLinks(ctx, links); err != nil {
@@ -340,6 +340,18 @@ func (p *Pipeline) process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 		}
 	}
 	return out, nil
+}
+
+// linkOrigin is the Source of the links a row makes: its batch id, or
+// for a streamed record (whose batch is a time window of its dataset,
+// "stream-…" as catalog.StreamBatchID names it, shared by many records)
+// its stream position, so that a link names the one record that made it
+// (docs/rules.md#identities).
+func linkOrigin(row Row) string {
+	if strings.HasPrefix(row.Batch, "stream-") {
+		return row.Src
+	}
+	return row.Batch
 }
 
 // maxOpInError bounds an unknown operation quoted in a refusal.

@@ -62,9 +62,36 @@ func TestProcessProfileRow(t *testing.T) {
 		t.Errorf("fragments (-want +got):\n%s", diff)
 	}
 	for _, l := range rec.links {
-		if l.A.Key() != "Email#jane@example.com" || l.Dataset != "crm" || l.Source != "b1" || l.At != 5000 {
+		if l.A.Key() != "Email#jane@example.com" || l.Dataset != "crm" || l.Source != "b1" || l.Src != row.Src || l.At != 5000 {
 			t.Errorf("link %+v is not from the primary with the row's provenance", l)
 		}
+	}
+}
+
+// A link names the record that made it: a batch row by its batch, a
+// streamed record (whose batch is a time window shared by many records)
+// by its stream position.
+func TestProcessLinkSource(t *testing.T) {
+	tests := []struct {
+		name, batch, src, want string
+	}{
+		{"batch row", "b1", "s3:k#e:0000000001:7", "b1"},
+		{"streamed record in a window batch", "stream-crm-20260102T0300Z", "kinesis:shardId-000000000001:4960", "kinesis:shardId-000000000001:4960"},
+		{"streamed record", "kinesis:shardId-000000000001:4961", "kinesis:shardId-000000000001:4961", "kinesis:shardId-000000000001:4961"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			p := &Pipeline{Fragments: rec, Links: rec, Events: rec}
+			row := Row{Data: []byte(`{"personalEmail":{"address":"a@example.com"},"loyaltyId":"L-1"}`),
+				Received: time.UnixMilli(5000), Src: tt.src, Batch: tt.batch}
+			if _, err := p.Process(context.Background(), profileSpec, row); err != nil {
+				t.Fatal(err)
+			}
+			if len(rec.links) != 1 || rec.links[0].Source != tt.want || rec.links[0].Src != tt.src {
+				t.Errorf("links %+v, want one with Source %q and Src %q", rec.links, tt.want, tt.src)
+			}
+		})
 	}
 }
 
