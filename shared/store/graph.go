@@ -26,7 +26,10 @@ const (
 // the partition of each identity it concerns.
 type GraphEvent struct {
 	Kind string `json:"kind"`
-	// At is when it was decided, epoch ms.
+	// At is when it was decided, in ordering time (epoch ms): the At of a
+	// refused link, the first sighting of a removed one, the last
+	// sighting of the link that took a cluster over the cap. Never the
+	// clock, so that a replay records the same event.
 	At int64 `json:"at"`
 	// Identity is the node it is recorded on; Other the other end of a
 	// refused or removed link (zero for an eviction).
@@ -54,10 +57,11 @@ type GraphRules struct {
 // SetGraphRules sets the guardrails of later PutLinks calls.
 func (p *Profiles) SetGraphRules(r GraphRules) { p.rules = r }
 
-// GraphEvents reads the guardrail decisions recorded on id, newest first,
-// at most limit.
+// GraphEvents reads the guardrail decisions recorded on id, newest first
+// (by At, then by their item's key), at most limit (none when limit <= 0):
+// one Query read backwards on the partition's "R#…" items, paged.
 func (p *Profiles) GraphEvents(ctx context.Context, id identity.ID, limit int) ([]GraphEvent, error) {
-	return nil, fault.E(fault.Internal, "NOT-BUILT", "graph events")
+	return p.graphEvents(ctx, id, limit)
 }
 
 // profDeletedAttr marks a tombstone left by a profile delete on a link or

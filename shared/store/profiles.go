@@ -2,14 +2,11 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -25,8 +22,9 @@ import (
 
 // Sort keys of the profile table (docs/architecture.md, "Storage"). Within a partition the
 // order is events ("E#…") < fragments ("F#…") < links ("L#…", "LH#…") <
-// the node ("N", written by earlier versions only), so fragments and links
-// are read with sk >= "F" and events by a range on "E#".
+// the node ("N", written by earlier versions only) < graph events ("R#…"),
+// so fragments and links are read with sk BETWEEN "F" AND "N", events by
+// a range on "E#" and graph events by a range on "R#".
 const (
 	profNodeSK       = "N"
 	profFragmentPfx  = "F#"
@@ -36,7 +34,8 @@ const (
 	profNodeAndFrags = "F"
 )
 
-// DefaultClusterCap bounds a cluster walk (docs/rules.md#limits).
+// DefaultClusterCap is the most identities of a cluster, and bounds a
+// lookup's walk (docs/rules.md#limits; AEP's 50).
 const DefaultClusterCap = 50
 
 // profWalkParallelism bounds the partitions read at once in a cluster walk.
@@ -178,115 +177,26 @@ func (p *Profiles) PutEvent(ctx context.Context, e merge.Event) error {
 	return translate(err, "write event")
 }
 
-// PutLinks writes each link on both of its nodes: one item per link half,
-// in the partition of each node (see profLinkItem). A link is on both
-// nodes or the call fails: both halves are checked against DynamoDB's
-// limits before either is written, and when the second write fails the
-// error is returned, so that the row is retried and the retry rewrites
-// both halves (each write is idempotent). Links already written by this
-// process are skipped, so that steady state costs no link writes; a new
-// link costs one write per half (docs/quality.md P6).
-func (p *Profiles) PutLinks(ctx context.Context, links []identity.Link) error {
-	type pending struct {
-		ck   string
-		a, b map[string]types.AttributeValue
-	}
-	var todo []pending
-	for _, l := range links {
-		if l.A == l.B {
-			continue
-		}
-		ck := profLinkCacheKey(l.A.Key(), l.B.Key())
-		if p.links.has(ck) {
-			continue
-		}
-		a, b := profLinkItem(l.A, l.AType, l.B, l), profLinkItem(l.B, l.BType, l.A, l)
-		for _, it := range []map[string]types.AttributeValue{a, b} {
-			if err := checkItem(it, "write identity link"); err != nil {
-				return err
-			}
-		}
-		todo = append(todo, pending{ck, a, b})
-	}
-	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(profWalkParallelism)
-	for _, w := range todo {
-		g.Go(func() error {
-			for _, it := range []map[string]types.AttributeValue{w.a, w.b} {
-				if err := p.putLinkHalf(ctx, it); err != nil {
-					return err
-				}
-			}
-			p.links.add(w.ck)
-			return nil
-		})
-	}
-	return g.Wait()
-}
-
-// profLinkSK is the sort key of the link to neighbour in its node's
-// partition: "L#<neighbour key>", or "LH#<hex SHA-256 of the key>" when
-// that would pass the 1,024-byte sort key limit (identity keys may be
-// 2,048 bytes). Both sort between the fragments ("F#…") and the node
-// ("N"), so one Query with sk >= "F" reads fragments and links.
-func profLinkSK(neighbour string) string {
-	if len(profLinkPfx)+len(neighbour) <= MaxSortKeyBytes {
-		return profLinkPfx + neighbour
-	}
-	sum := sha256.Sum256([]byte(neighbour))
-	return profLinkHashPfx + hex.EncodeToString(sum[:])
-}
-
-// profLinkItem is one half of a link, stored on node: the neighbour's full
-// key, when and by what the link was first made, and the node's own
-// namespace and identity type (so that no separate node write is needed).
-func profLinkItem(node identity.ID, idType string, neighbour identity.ID, l identity.Link) map[string]types.AttributeValue {
-	if idType == "" {
-		if ns, ok := identity.LookupStandard(node.Namespace); ok {
-			idType = ns.IDType
-		}
-	}
-	return map[string]types.AttributeValue{
-		topology.PartitionKey: profS(node.Key()),
-		topology.SortKey:      profS(profLinkSK(neighbour.Key())),
-		"nb":                  profS(neighbour.Key()),
-		"first":               profN(l.At),
-		"last":                profN(l.At),
-		"dataset":             profS(l.Dataset),
-		"source":              profS(l.Source),
-		"ns":                  profS(node.Namespace),
-		"idType":              profS(idType),
-	}
-}
-
-// putLinkHalf writes one half of a link unless it exists: the stored half
-// records when and by what the link was first made, and is kept.
-func (p *Profiles) putLinkHalf(ctx context.Context, item map[string]types.AttributeValue) error {
-	_, err := p.db.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:           aws.String(p.table),
-		Item:                item,
-		ConditionExpression: aws.String("attribute_not_exists(pk)"),
-	})
-	if err != nil && IsConditionFailed(err) {
-		return nil
-	}
-	return translate(err, "write identity link")
-}
-
-// Partition is what one identity's partition holds apart from events.
+// Partition is what one identity's partition holds apart from events
+// and graph events.
 type Partition struct {
 	// Found is true when the partition holds a link or a fragment that
-	// exists: a tombstone (a deleted fragment) alone is not found.
+	// exists: tombstones (a deleted fragment, a deleted link) alone are
+	// not found.
 	Found      bool
 	Neighbours []identity.ID
 	Links      map[string]LinkInfo
 	Fragments  []merge.Fragment
+	// Truncated: the read stopped at its bound of neighbours, and the
+	// partition may hold more links.
+	Truncated bool
 }
 
 // LinkInfo says when a link was first and last seen (epoch ms, the
 // ordering times of the records that made it) and by what: Dataset and
 // Source (batch id or stream position) of the first record, LastDataset
-// and LastSource of the latest.
+// and LastSource of the latest. Last moves on at most once per
+// LinkRefreshInterval of ordering time (docs/rules.md#identities).
 type LinkInfo struct {
 	First       int64  `json:"first"`
 	Last        int64  `json:"last"`
@@ -297,8 +207,11 @@ type LinkInfo struct {
 }
 
 // Partition reads an identity's fragments and links in one paged Query
-// (strongly consistent reads are not needed: lookups read what is
-// committed). A plain fragment item is one merge.Fragment; a clocked one
+// on sk BETWEEN "F" AND "N" (strongly consistent reads are not needed:
+// lookups read what is committed), at most the guardrails' walk budget of
+// neighbours (Cap × (identity.MaxPerRecord+1); past it Truncated is set).
+// A link tombstone (an item with "deleted", left by a profile delete) is
+// not a link. A plain fragment item is one merge.Fragment; a clocked one
 // (see PutFragment) is one per part of its state (upsert.State.Parts) at
 // the part's clock, with the item's batch, so that with timestampOrdered
 // each attribute competes by the clock it was last written at; a
@@ -306,41 +219,55 @@ type LinkInfo struct {
 // error (STORE-DECODE, or upsert's FRAGMENT-CLOCKS). Cost: the Query's
 // eventually consistent reads, half an RCU per 4 KB of the items read.
 func (p *Profiles) Partition(ctx context.Context, id identity.ID) (Partition, error) {
-	return p.partition(ctx, id, 0)
+	return p.partition(ctx, id, p.walkBudget())
 }
 
-// partition reads id's partition; with maxNeighbours > 0 it stops paging
-// once that many neighbours are read. Fragments sort before links, so all
-// fragments are read whatever the bound, and the neighbours read are the
-// first by key: a cluster walk capped at maxNeighbours identities needs no
-// more to find the same members and to know it was truncated.
+// partition reads id's partition, and stops paging once maxNeighbours
+// (> 0) neighbours are read, or twice as many link items (tombstones):
+// pages are sized to that bound, so a hub's partition costs what the
+// bound needs. Fragments sort before links, so all fragments are read
+// whatever the bound, and the neighbours read are the first by key: a
+// cluster walk capped at maxNeighbours identities needs no more to find
+// the same members and to know it was truncated.
 func (p *Profiles) partition(ctx context.Context, id identity.ID, maxNeighbours int) (Partition, error) {
 	var part Partition
 	in := &dynamodb.QueryInput{
 		TableName:              aws.String(p.table),
-		KeyConditionExpression: aws.String("pk = :pk AND sk >= :f"),
+		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": profS(id.Key()), ":f": profS(profNodeAndFrags),
+			":pk": profS(id.Key()), ":lo": profS(profNodeAndFrags), ":hi": profS(profNodeSK),
 		},
 	}
-	err := queryPages(ctx, p.db, in, "read identity", func(items []map[string]types.AttributeValue) (bool, error) {
-		for _, item := range items {
+	linkItems := 0
+	for {
+		if maxNeighbours > 0 {
+			in.Limit = aws.Int32(int32(max(maxNeighbours-len(part.Neighbours), 0) + profLinkPageSlack))
+		}
+		out, err := p.db.Query(ctx, in)
+		if err != nil {
+			return Partition{}, translate(err, "read identity")
+		}
+		for _, item := range out.Items {
 			sk := profStr(item[topology.SortKey])
 			switch {
 			case strings.HasPrefix(sk, profLinkPfx), strings.HasPrefix(sk, profLinkHashPfx):
-				part.Found = true
+				linkItems++
+				if _, tomb := item[profDeletedAttr]; tomb {
+					continue
+				}
 				k := profStr(item["nb"])
 				nid, err := identity.ParseKey(k)
 				if err != nil {
 					continue
 				}
+				part.Found = true
 				if part.Links == nil {
 					part.Links = map[string]LinkInfo{}
 				}
 				if _, dup := part.Links[k]; !dup {
 					part.Neighbours = append(part.Neighbours, nid)
 				}
-				part.Links[k] = profLinkInfo(&types.AttributeValueMemberM{Value: item})
+				part.Links[k] = profLinkInfoItem(item)
 			case sk == profNodeSK:
 				part.Found = true
 				// Links kept in a map on the node by earlier versions; read
@@ -360,19 +287,23 @@ func (p *Profiles) partition(ctx context.Context, id identity.ID, maxNeighbours 
 						}
 					}
 				}
-			case len(sk) > len(profFragmentPfx) && sk[:len(profFragmentPfx)] == profFragmentPfx:
+			case strings.HasPrefix(sk, profFragmentPfx):
 				frags, exists, err := profItemFragments(id.Key(), item)
 				if err != nil {
-					return false, err
+					return Partition{}, err
 				}
 				part.Found = part.Found || exists
 				part.Fragments = append(part.Fragments, frags...)
 			}
 		}
-		return maxNeighbours <= 0 || len(part.Neighbours) < maxNeighbours, nil
-	})
-	if err != nil {
-		return Partition{}, err
+		if len(out.LastEvaluatedKey) == 0 {
+			break
+		}
+		if maxNeighbours > 0 && (len(part.Neighbours) >= maxNeighbours || linkItems >= 2*maxNeighbours+profLinkPageSlack) {
+			part.Truncated = true
+			break
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
 	sort.Slice(part.Neighbours, func(i, j int) bool { return part.Neighbours[i].Key() < part.Neighbours[j].Key() })
 	return part, nil
@@ -380,7 +311,10 @@ func (p *Profiles) partition(ctx context.Context, id identity.ID, maxNeighbours 
 
 // Cluster gathers the candidates of a lookup: with stitch, the identities
 // of start's cluster found breadth-first (one round of parallel reads per
-// graph level, at most limit identities), else start alone.
+// graph level, at most limit identities, each partition read stopping
+// past limit neighbours; Truncated when the cluster has more), else start
+// alone (its partition read up to its first neighbour, enough to know it
+// is Found).
 func (p *Profiles) Cluster(ctx context.Context, start identity.ID, stitch bool, limit int) (merge.Candidates, error) {
 	if limit <= 0 {
 		limit = DefaultClusterCap
@@ -394,7 +328,7 @@ func (p *Profiles) Cluster(ctx context.Context, start identity.ID, stitch bool, 
 		g.SetLimit(profWalkParallelism)
 		for i, id := range level {
 			g.Go(func() error {
-				bound := 0
+				bound := 1
 				if stitch {
 					bound = limit
 				}
@@ -419,6 +353,9 @@ func (p *Profiles) Cluster(ctx context.Context, start identity.ID, stitch bool, 
 			if !stitch {
 				continue
 			}
+			// A partition read that stopped at its bound may leave
+			// neighbours unread: the cluster may have more identities.
+			c.Truncated = c.Truncated || pt.Truncated
 			for _, n := range pt.Neighbours {
 				if visited[n] {
 					continue
@@ -501,47 +438,20 @@ func profLinkInfo(v types.AttributeValue) LinkInfo {
 	if !ok {
 		return LinkInfo{}
 	}
-	return LinkInfo{
-		First: profNum(m.Value["first"]), Last: profNum(m.Value["last"]),
-		Dataset: profStr(m.Value["dataset"]), Source: profStr(m.Value["source"]),
+	return profLinkInfoItem(m.Value)
+}
+
+// profLinkInfoItem reads a link half (or an entry of the legacy node's
+// map). Halves written before last sightings were kept have no
+// lastDataset or lastSource: their last sighting is their first.
+func profLinkInfoItem(m map[string]types.AttributeValue) LinkInfo {
+	li := LinkInfo{
+		First: profNum(m["first"]), Last: profNum(m["last"]),
+		Dataset: profStr(m["dataset"]), Source: profStr(m["source"]),
+		LastDataset: profStr(m["lastDataset"]), LastSource: profStr(m["lastSource"]),
 	}
-}
-
-// profLinkCache remembers links this process has written, so that the
-// steady state of a stream costs about one write per row. It forgets
-// everything when full: a forgotten link is merely rewritten.
-type profLinkCache struct {
-	mu  sync.Mutex
-	m   map[string]struct{}
-	max int
-}
-
-// profLinkCacheKey names the link between two identities whichever is
-// primary: a profile row links its e-mail to an ECID, an event the same
-// ECID to the e-mail, and both are the one link.
-func profLinkCacheKey(a, b string) string {
-	if b < a {
-		a, b = b, a
+	if _, ok := m["lastDataset"]; !ok {
+		li.LastDataset, li.LastSource = li.Dataset, li.Source
 	}
-	return a + "\x00" + b
-}
-
-func newProfLinkCache(max int) *profLinkCache {
-	return &profLinkCache{m: map[string]struct{}{}, max: max}
-}
-
-func (c *profLinkCache) has(k string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.m[k]
-	return ok
-}
-
-func (c *profLinkCache) add(k string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m) >= c.max {
-		c.m = map[string]struct{}{}
-	}
-	c.m[k] = struct{}{}
+	return li
 }

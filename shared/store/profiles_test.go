@@ -109,23 +109,33 @@ func TestProfilesConcurrentLinksLoseNothing(t *testing.T) {
 	})
 }
 
-func TestProfilesLinkKeepsFirstSighting(t *testing.T) {
+// A link keeps its earliest sighting as its first and its latest as its
+// last, whichever arrives first, each with the dataset and source that
+// made it.
+func TestProfilesLinkKeepsFirstAndLastSighting(t *testing.T) {
 	onEachDynamoDB(t, func(t *testing.T) {
 		db, table := newTestTable(t)
 		ctx := context.Background()
 		a, b := profID(t, "Email", "a@example.com"), profID(t, "Phone", "+1 555 0100")
-		for _, at := range []int64{10, 5} {
-			if err := NewProfiles(db, table).PutLinks(ctx, []identity.Link{{A: a, B: b, Dataset: "ds", Source: fmt.Sprint(at), At: at}}); err != nil {
+		day := LinkRefreshInterval
+		for _, at := range []int64{10 * day, 5 * day, 12 * day, 11 * day} {
+			if err := NewProfiles(db, table).PutLinks(ctx, []identity.Link{{A: a, B: b, Dataset: fmt.Sprint("ds", at/day), Source: fmt.Sprint(at / day), At: at}}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		part, err := NewProfiles(db, table).Partition(ctx, a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := LinkInfo{First: 10, Last: 10, Dataset: "ds", Source: "10"}
-		if diff := cmp.Diff(want, part.Links[b.Key()]); diff != "" {
-			t.Errorf("link (-want +got):\n%s", diff)
+		want := LinkInfo{First: 5 * day, Last: 12 * day, Dataset: "ds5", Source: "5", LastDataset: "ds12", LastSource: "12"}
+		for _, id := range []identity.ID{a, b} {
+			part, err := NewProfiles(db, table).Partition(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := a
+			if id == a {
+				other = b
+			}
+			if diff := cmp.Diff(want, part.Links[other.Key()]); diff != "" {
+				t.Errorf("%s's half of the link (-want +got):\n%s", id.Namespace, diff)
+			}
 		}
 	})
 }
