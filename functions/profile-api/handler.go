@@ -44,10 +44,15 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	clusterCap, err := store.ParseClusterCap(getenv(topology.EnvClusterCap))
+	if err != nil {
+		return nil, err
+	}
 	prof := store.NewProfiles(c.DynamoDB, env[topology.EnvProfileTable])
+	prof.SetGraphRules(store.GraphRules{Cap: clusterCap})
 	cat := store.NewCatalog(c.DynamoDB, env[topology.EnvCatalogTable])
 	ns := catalog.NewSpecLoader(cat)
-	h, err := newService(&profile.Service{Graph: prof, Events: prof, Namespaces: ns.Namespace}, ns, getenv(topology.EnvSandboxName))
+	h, err := newService(&profile.Service{Graph: prof, Events: prof, Namespaces: ns.Namespace, ClusterCap: clusterCap}, ns, getenv(topology.EnvSandboxName))
 	if err != nil {
 		return nil, err
 	}

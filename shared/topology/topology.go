@@ -33,6 +33,11 @@ const (
 	// extSourceSystemAudit.lastUpdatedDate may be before ingestion clamps
 	// it to the receive time: a Go duration ("1h", "90m"); unset means 1h.
 	EnvMaxClockSkew = "MOSAIC_MAX_CLOCK_SKEW"
+	// EnvClusterCap is the most identities of an identity cluster (AEP's
+	// 50): ingestion keeps every cluster within it by eviction, and a
+	// lookup of a larger one is refused (docs/identity-and-merge.md). A
+	// whole number from 1 to 10,000; unset means 50.
+	EnvClusterCap = "MOSAIC_CLUSTER_CAP"
 	// EnvBatchPartRows is how many records of a batch file batch-ingest
 	// scans, decides and writes as one part (a positive integer, at most
 	// 50,000 so that a part's item stays under DynamoDB's 400 KB).
@@ -250,8 +255,11 @@ func withEnv(extra map[string]string) map[string]string {
 	return env
 }
 
+// DefaultClusterCap is EnvClusterCap's value in every environment.
+const DefaultClusterCap = "50"
+
 // ingestSettings are the two ingest functions' settings.
-var ingestSettings = map[string]string{EnvMaxClockSkew: "1h"}
+var ingestSettings = map[string]string{EnvMaxClockSkew: "1h", EnvClusterCap: DefaultClusterCap}
 
 const (
 	schemaRegistry = "/data/foundation/schemaregistry"
@@ -271,7 +279,7 @@ var Functions = []Function{
 	{
 		Name: "batch-ingest", ID: "BatchIngest", MemoryMB: 512, Timeout: 5 * time.Minute,
 		Env:           withEnv(map[string]string{EnvLandingBucket: LandingBucket}),
-		Settings:      map[string]string{EnvMaxClockSkew: ingestSettings[EnvMaxClockSkew], EnvBatchPartRows: "10000"},
+		Settings:      map[string]string{EnvMaxClockSkew: ingestSettings[EnvMaxClockSkew], EnvClusterCap: DefaultClusterCap, EnvBatchPartRows: "10000"},
 		Grants:        []Grant{{CatalogTable, ReadWrite}, {ProfileTable, ReadWrite}, {LandingBucket, ReadWrite}},
 		Concurrency:   2,
 		S3:            &S3Trigger{Bucket: LandingBucket, Prefix: IngestPrefix},
@@ -373,6 +381,7 @@ var Functions = []Function{
 		// profile DELETE is one), which profile-jobs carries out.
 		Name: "profile-api", ID: "ProfileAPI", MemoryMB: 512, Timeout: 10 * time.Second,
 		Env:         withEnv(map[string]string{EnvLandingBucket: LandingBucket}),
+		Settings:    map[string]string{EnvClusterCap: DefaultClusterCap},
 		Grants:      []Grant{{CatalogTable, ReadWrite}, {ProfileTable, Read}, {LandingBucket, Write}},
 		Concurrency: 2,
 		Routes: []Route{

@@ -26,15 +26,15 @@ type Env struct {
 }
 
 // Load reads MOSAIC_CATALOG_TABLE and MOSAIC_PROFILE_TABLE (required; the
-// error names the missing ones) and MOSAIC_MAX_CLOCK_SKEW (see
-// ingest.ParseClockSkew). The runner processes rows with the given number
-// of workers and stops margin before the invocation deadline.
+// error names the missing ones), MOSAIC_MAX_CLOCK_SKEW (see
+// ingest.ParseClockSkew) and MOSAIC_CLUSTER_CAP (see
+// store.ParseClusterCap). The runner processes rows with the given number
+// of workers and stops margin before the invocation deadline. The profile
+// store's graph rules take a namespace's uniqueness from the spec
+// loader's namespaces, so a namespace made unique through the API is
+// enforced once the loader reads it again.
 func Load(ctx context.Context, getenv awsenv.Getenv, workers int, margin time.Duration) (*Env, error) {
 	env, err := awsenv.Require(getenv, topology.EnvCatalogTable, topology.EnvProfileTable)
-	if err != nil {
-		return nil, err
-	}
-	c, err := awsenv.Load(ctx, getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -42,9 +42,18 @@ func Load(ctx context.Context, getenv awsenv.Getenv, workers int, margin time.Du
 	if err != nil {
 		return nil, err
 	}
+	clusterCap, err := store.ParseClusterCap(getenv(topology.EnvClusterCap))
+	if err != nil {
+		return nil, err
+	}
+	c, err := awsenv.Load(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
 	cat := store.NewCatalog(c.DynamoDB, env[topology.EnvCatalogTable])
 	prof := store.NewProfiles(c.DynamoDB, env[topology.EnvProfileTable])
 	specs := catalog.NewSpecLoader(cat)
+	prof.SetGraphRules(GraphRules(specs, clusterCap))
 	return &Env{
 		Clients: c,
 		Catalog: cat,
@@ -57,4 +66,21 @@ func Load(ctx context.Context, getenv awsenv.Getenv, workers int, margin time.Du
 			Now:      time.Now,
 		},
 	}, nil
+}
+
+// GraphRules are the identity graph's guardrails of an ingest function:
+// the cluster cap, and uniqueness read from ns (catalog.SpecLoader's
+// Namespace: standard and custom namespaces, as the catalog last said).
+// An unknown namespace is not unique.
+func GraphRules(ns ingest.NamespaceFinder, clusterCap int) store.GraphRules {
+	return store.GraphRules{
+		Cap: clusterCap,
+		Unique: func(ctx context.Context, code string) (bool, error) {
+			n, ok, err := ns.Namespace(ctx, code)
+			if err != nil {
+				return false, err
+			}
+			return ok && n.Unique, nil
+		},
+	}
 }
