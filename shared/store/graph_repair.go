@@ -8,7 +8,7 @@ import (
 )
 
 // The decisions of the identity graph's guardrails
-// (docs/identity-and-merge.graph.md), as pure functions of what a walk
+// (docs/identity-and-merge.md), as pure functions of what a walk
 // read, so that every writer that reads the same graph decides the same:
 //
 //   - uniqueness: links are taken in the order (first seen, link key), as

@@ -14,7 +14,7 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
-// The guardrails of the identity graph (docs/identity-and-merge.graph.md)
+// The guardrails of the identity graph (docs/identity-and-merge.md)
 // decide on what a walk reads: the link halves of a cluster's partitions,
 // read consistently, so that a decision sees every write that finished
 // before it. A walk reads only links ("L#…", "LH#…") and the legacy node

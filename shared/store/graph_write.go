@@ -57,11 +57,11 @@ func (p *Profiles) clusterCap() int {
 
 // walkBudget bounds every walk and partition read of the guardrails: the
 // largest cluster one record can make by joining clusters within the cap
-// (docs/identity-and-merge.graph.md, "Bounds").
+// (docs/identity-and-merge.md, "Bounds").
 func (p *Profiles) walkBudget() int { return p.clusterCap() * (identity.MaxPerRecord + 1) }
 
 // PutLinks writes links under the graph's guardrails (rules from
-// SetGraphRules; docs/identity-and-merge.graph.md):
+// SetGraphRules; docs/identity-and-merge.md):
 //
 //  1. A link this process wrote or decided on is skipped unless its
 //     record is LinkRefreshInterval newer than the last sighting known
@@ -87,7 +87,7 @@ func (p *Profiles) walkBudget() int { return p.clusterCap() * (identity.MaxPerRe
 // STORE-KEY-TOO-LONG / STORE-ITEM-TOO-LARGE before any write, the
 // translated SDK errors, and those of GraphRules.Unique.
 //
-// Cost (docs/identity-and-merge.graph.md, "Cost"): a known link, none;
+// Cost (docs/identity-and-merge.md, "Cost"): a known link, none;
 // a new link between identities of clusters of n identities in all, 2n
 // strongly consistent Query calls (n before, n after), 1 write per half,
 // and 1 write per graph event.
