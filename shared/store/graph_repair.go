@@ -190,18 +190,34 @@ type eviction struct {
 	links []graphEdge
 }
 
-// repairPlan is what the repair removes.
-type repairPlan struct {
-	removed []removal
-	evicted []eviction
+// halfCopy is a half the repair writes: node's half of its link to nb,
+// which the view found only on nb's side.
+type halfCopy struct {
+	node, nb string
+	info     LinkInfo
 }
 
-func (r repairPlan) empty() bool { return len(r.removed) == 0 && len(r.evicted) == 0 }
+// repairPlan is what the repair removes, and the halves it completes.
+type repairPlan struct {
+	removed   []removal
+	evicted   []eviction
+	completed []halfCopy
+}
+
+func (r repairPlan) empty() bool {
+	return len(r.removed) == 0 && len(r.evicted) == 0 && len(r.completed) == 0
+}
 
 // planRepair decides the repair of the view: uniqueness first (links in
-// link order), then the cap on the clusters that remain. typeOf gives an
-// identity's type.
-func planRepair(v *graphView, capacity int, unique uniqueSet, typeOf func(string) string) repairPlan {
+// link order), then the cap on the clusters that remain; and the links of
+// own (link keys) it keeps but found on one node only, to complete.
+// typeOf gives an identity's type.
+//
+// A link found on one node only is being written (its writer completes
+// it) or being removed (its remover deletes the other half): either way
+// it counts as a link here, and only its writer, who knows it meant to
+// write it, completes it.
+func planRepair(v *graphView, capacity int, unique uniqueSet, typeOf func(string) string, own map[string]bool) repairPlan {
 	var plan repairPlan
 	edges := v.edges()
 	linkOrder(edges)
@@ -258,6 +274,18 @@ func planRepair(v *graphView, capacity int, unique uniqueSet, typeOf func(string
 				left[x] = true
 			}
 			queue = append(queue, part)
+		}
+	}
+	// One of own's links kept with one half only (a concurrent repair
+	// removed the other after the write) is completed, where the walk
+	// read the partition whole.
+	for _, k := range keys {
+		for _, nb := range sortedKeys(adj[k]) {
+			n := v.nodes[k]
+			if _, ok := n.halves[nb]; ok || n.more || !own[adj[k][nb].key()] {
+				continue
+			}
+			plan.completed = append(plan.completed, halfCopy{node: k, nb: nb, info: adj[k][nb].info})
 		}
 	}
 	return plan

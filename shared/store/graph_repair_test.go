@@ -67,7 +67,7 @@ func TestPlanRepairMatchesReference(t *testing.T) {
 			union = append(union, refLink{a: min(a, b), b: max(a, b), at: at})
 		}
 		unique := uniqueSet{"CRMID": true, "Phone": r.IntN(2) == 0}
-		plan := planRepair(v, capacity, unique, func(k string) string { return types[k] })
+		plan := planRepair(v, capacity, unique, func(k string) string { return types[k] }, nil)
 		got := map[string]bool{}
 		for _, e := range v.edges() {
 			got[e.key()] = true
@@ -84,5 +84,27 @@ func TestPlanRepairMatchesReference(t *testing.T) {
 		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
 			t.Fatalf("round %d (%d identities, cap %d): links kept (-reference +planRepair):\n%s", round, n, capacity, diff)
 		}
+	}
+}
+
+// A link found on one node only counts as a link, and the repair
+// completes it only when it is the caller's own.
+func TestPlanRepairCompletesOnlyOwnLinks(t *testing.T) {
+	a, b, c := "Email#a", "ECID#b", "Phone#c"
+	v := &graphView{nodes: map[string]*graphNode{}}
+	for _, k := range []string{a, b, c} {
+		id, _ := identity.ParseKey(k)
+		v.nodes[k] = &graphNode{id: id, halves: map[string]linkHalf{}}
+	}
+	info := LinkInfo{First: 1, Last: 2, Dataset: "ds", Source: "s", LastDataset: "ds", LastSource: "s2"}
+	v.nodes[a].halves[b] = linkHalf{info: info} // b's half missing
+	v.nodes[c].halves[a] = linkHalf{info: info} // a's half missing
+	plan := planRepair(v, 50, uniqueSet{}, func(string) string { return "" }, map[string]bool{profLinkCacheKey(a, b): true})
+	want := []halfCopy{{node: b, nb: a, info: info}}
+	if diff := cmp.Diff(want, plan.completed, cmp.AllowUnexported(halfCopy{})); diff != "" {
+		t.Errorf("completed (-want +got):\n%s", diff)
+	}
+	if len(plan.removed)+len(plan.evicted) != 0 {
+		t.Errorf("plan removes %+v, want nothing", plan)
 	}
 }

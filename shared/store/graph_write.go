@@ -27,10 +27,11 @@ import (
 // (docs/quality.md P6).
 const LinkRefreshInterval = int64(24 * time.Hour / time.Millisecond)
 
-// maxRepairRounds bounds the walks of one repair: a repair that read a
-// truncated cluster walks it again after its removals, at most this many
-// times; what remains is repaired by the next write to the cluster.
-const maxRepairRounds = 3
+// maxRepairRounds bounds the walks of one repair: a repair that changed
+// the graph walks it again, until a walk finds nothing to do, at most
+// this many times; what remains is repaired by the next write to the
+// cluster.
+const maxRepairRounds = 5
 
 // ParseClusterCap reads the MOSAIC_CLUSTER_CAP setting: the most
 // identities of a cluster, a positive integer of at most 10,000; empty
@@ -158,6 +159,9 @@ func (p *Profiles) guardLinks(ctx context.Context, links []identity.Link) error 
 		if wasLive && info.Last > l.At {
 			memo[i] = info.Last
 		}
+		// A half written where the walk saw none (or a tombstone) may
+		// make a link, or bring back a half a concurrent repair just
+		// removed: either way the repair must see the result.
 		grows := false
 		for _, h := range [2]halfWrite{{node: l.A, nb: l.B, idType: l.AType, l: l}, {node: l.B, nb: l.A, idType: l.BType, l: l}} {
 			h.act = halfActionOf(view, h)
@@ -165,9 +169,9 @@ func (p *Profiles) guardLinks(ctx context.Context, links []identity.Link) error 
 				continue
 			}
 			writes = append(writes, h)
-			grows = grows || h.act == halfPut || h.act == halfRevive
+			grows = grows || h.act == halfRevive || h.act == halfPut
 		}
-		if !wasLive && grows {
+		if grows {
 			created = append(created, l.A, l.B)
 		}
 	}
@@ -186,7 +190,13 @@ func (p *Profiles) guardLinks(ctx context.Context, links []identity.Link) error 
 		if len(created) == 0 {
 			created = starts
 		}
-		if err := p.repair(ctx, created, types, unique); err != nil {
+		own := map[string]bool{}
+		for i, l := range links {
+			if !verdicts[i].refused {
+				own[profLinkCacheKey(l.A.Key(), l.B.Key())] = true
+			}
+		}
+		if err := p.repair(ctx, created, types, unique, own); err != nil {
 			return err
 		}
 	}
@@ -248,6 +258,9 @@ const (
 	// UpdateItem whose condition keeps a newer sighting and a newer
 	// tombstone).
 	halfPut
+	// halfRefresh moves the last sighting of a stored half on; it never
+	// makes an item (a half a concurrent repair removed stays removed).
+	halfRefresh
 	// halfRevive rewrites a tombstone older than the record as a new link.
 	halfRevive
 	// halfFirst moves the first sighting back to an older record.
@@ -286,7 +299,7 @@ func halfActionOf(v *graphView, h halfWrite) halfAct {
 		}
 		return halfNone
 	case at >= stored.info.Last+LinkRefreshInterval:
-		return halfPut
+		return halfRefresh
 	case at < stored.info.First:
 		return halfFirst
 	}
@@ -331,13 +344,15 @@ var profLinkNames = map[string]string{
 
 // Conditions of the half writes (docs/architecture.md, "Storage"): a put
 // keeps a newer sighting (the same ordering time breaks on the source)
-// and a tombstone not older than the record; a revival needs a tombstone
-// older than the record; moving the first sighting back needs a live
-// half first seen later.
+// and a tombstone not older than the record; a refresh needs a live half
+// seen before the record (so that it never brings back a half a repair
+// removed); a revival needs a tombstone older than the record; moving
+// the first sighting back needs a live half first seen later.
 const (
-	profHalfPutCond    = "attribute_not_exists(pk) OR ((attribute_not_exists(#last) OR #last < :at OR (#last = :at AND #lsrc < :src)) AND (attribute_not_exists(#del) OR #del < :at))"
-	profHalfReviveCond = "attribute_exists(#del) AND #del < :at"
-	profHalfFirstCond  = "attribute_exists(pk) AND attribute_not_exists(#del) AND #first > :at"
+	profHalfPutCond     = "attribute_not_exists(pk) OR ((attribute_not_exists(#last) OR #last < :at OR (#last = :at AND #lsrc < :src)) AND (attribute_not_exists(#del) OR #del < :at))"
+	profHalfRefreshCond = "attribute_exists(pk) AND attribute_not_exists(#del) AND (#last < :at OR (#last = :at AND #lsrc < :src))"
+	profHalfReviveCond  = "attribute_exists(#del) AND #del < :at"
+	profHalfFirstCond   = "attribute_exists(pk) AND attribute_not_exists(#del) AND #first > :at"
 )
 
 // writeHalf writes h by one UpdateItem (two when a revival finds the
@@ -353,6 +368,8 @@ func (p *Profiles) writeHalf(ctx context.Context, h halfWrite) error {
 	switch h.act {
 	case halfFirst:
 		expr, cond = "SET #first = :at, #ds = :ds, #src = :src", profHalfFirstCond
+	case halfRefresh:
+		expr, cond = "SET #last = :at, #lds = :ds, #lsrc = :src", profHalfRefreshCond
 	default:
 		vals[":nb"], vals[":ns"] = profS(h.nb.Key()), profS(h.node.Namespace)
 		set = append(set, "#nb = :nb", "#ns = :ns")
@@ -423,9 +440,13 @@ func profLinkSK(neighbour string) string {
 }
 
 // repair walks the clusters of starts again (strongly consistent,
-// bounded), removes what the guardrails forbid (planRepair) and records
-// each decision.
-func (p *Profiles) repair(ctx context.Context, starts []identity.ID, types map[string]string, unique uniqueSet) error {
+// bounded), removes what the guardrails forbid (planRepair), completes
+// the links of own (link keys: the caller's) found on one node only, and
+// records each decision. A round that changed anything is followed by
+// another, which also reads the partitions it changed: a concurrent
+// writer may have written a half back after a removal, or a concurrent
+// repair removed one after a completion.
+func (p *Profiles) repair(ctx context.Context, starts []identity.ID, types map[string]string, unique uniqueSet, own map[string]bool) error {
 	for round := 0; round < maxRepairRounds; round++ {
 		view, err := p.walk(ctx, starts, p.walkBudget())
 		if err != nil {
@@ -446,23 +467,54 @@ func (p *Profiles) repair(ctx context.Context, starts []identity.ID, types map[s
 			}
 			return ""
 		}
-		plan := planRepair(view, p.clusterCap(), unique, typeOf)
+		plan := planRepair(view, p.clusterCap(), unique, typeOf, own)
 		if plan.empty() {
 			return nil
 		}
-		if err := p.applyRepair(ctx, view, plan); err != nil {
+		if err := p.applyRepair(ctx, view, plan, typeOf); err != nil {
 			return err
 		}
-		if !view.truncated {
-			return nil
-		}
+		starts = withTouched(starts, plan)
 	}
 	return nil
 }
 
-// applyRepair deletes the links plan removes (both halves each) and
-// records its decisions.
-func (p *Profiles) applyRepair(ctx context.Context, v *graphView, plan repairPlan) error {
+// withTouched adds to starts the identities whose partitions plan
+// changed.
+func withTouched(starts []identity.ID, plan repairPlan) []identity.ID {
+	have := map[string]bool{}
+	for _, s := range starts {
+		have[s.Key()] = true
+	}
+	add := func(keys ...string) {
+		for _, k := range keys {
+			if have[k] {
+				continue
+			}
+			if id, err := identity.ParseKey(k); err == nil {
+				have[k] = true
+				starts = append(starts, id)
+			}
+		}
+	}
+	for _, r := range plan.removed {
+		add(r.e.a, r.e.b)
+	}
+	for _, ev := range plan.evicted {
+		add(ev.node)
+		for _, e := range ev.links {
+			add(e.a, e.b)
+		}
+	}
+	for _, c := range plan.completed {
+		add(c.node, c.nb)
+	}
+	return starts
+}
+
+// applyRepair deletes the links plan removes (both halves each), writes
+// the halves it completes, and records its decisions.
+func (p *Profiles) applyRepair(ctx context.Context, v *graphView, plan repairPlan, typeOf func(string) string) error {
 	var (
 		drops  []graphEdge
 		events []GraphEvent
@@ -489,7 +541,45 @@ func (p *Profiles) applyRepair(ctx context.Context, v *graphView, plan repairPla
 	for _, e := range events {
 		g.Go(func() error { return p.putGraphEvent(gctx, e) })
 	}
+	for _, c := range plan.completed {
+		g.Go(func() error { return p.completeHalf(gctx, c, typeOf(c.node)) })
+	}
 	return g.Wait()
+}
+
+// completeHalf writes node's missing half of a link the repair keeps,
+// as its other half says, unless a half is there by then (one being
+// written, or a tombstone).
+func (p *Profiles) completeHalf(ctx context.Context, c halfCopy, idType string) error {
+	node, err := identity.ParseKey(c.node)
+	if err != nil {
+		return nil
+	}
+	item := map[string]types.AttributeValue{
+		topology.PartitionKey: profS(c.node),
+		topology.SortKey:      profS(profLinkSK(c.nb)),
+		"nb":                  profS(c.nb),
+		"ns":                  profS(node.Namespace),
+		"first":               profN(c.info.First),
+		"dataset":             profS(c.info.Dataset),
+		"source":              profS(c.info.Source),
+		"last":                profN(c.info.Last),
+		"lastDataset":         profS(c.info.LastDataset),
+		"lastSource":          profS(c.info.LastSource),
+	}
+	if idType != "" {
+		item["idType"] = profS(idType)
+	}
+	if err := checkItem(item, "write identity link"); err != nil {
+		return err
+	}
+	_, err = p.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(p.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	})
+	if err != nil && IsConditionFailed(err) {
+		return nil
+	}
+	return translate(err, "write identity link")
 }
 
 // removalEvents are the LINK-REMOVED events of r, on both ends: at the
