@@ -78,9 +78,10 @@ func (p *Profiles) walkBudget() int { return p.clusterCap() * (identity.MaxPerRe
 //     its first sighting moved back (an older record arriving late), or
 //     a tombstone older than the record revived. A half whose tombstone
 //     is not older than the record stays a tombstone.
-//  4. Post-check: when a link was created, its cluster is walked again
-//     and repaired (removals for uniqueness, evictions for the cap, each
-//     recorded), so that concurrent writers converge to the same graph.
+//  4. Post-check: when a half was written where the pre-check read none,
+//     the cluster is walked again and repaired (removals for uniqueness,
+//     evictions for the cap, each recorded; see repair), so that
+//     concurrent writers converge to the same graph.
 //
 // Both halves are size-checked before anything is written; an error
 // leaves the links unknown to the process, so the retry of the row does
