@@ -8,7 +8,10 @@ import (
 
 	"github.com/mosaic-cdp/mosaic/shared/apigw"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
+	"github.com/mosaic-cdp/mosaic/shared/identity"
+	"github.com/mosaic-cdp/mosaic/shared/merge"
 	"github.com/mosaic-cdp/mosaic/shared/profile"
+	"github.com/mosaic-cdp/mosaic/shared/store"
 )
 
 // graphReader answers the identity API (profile.GraphService).
@@ -19,10 +22,49 @@ type graphReader interface {
 	Explain(ctx context.Context, a, b profile.CompositeXID) (profile.Explanation, error)
 }
 
-// newGraph is the identity API over the profile store (store.Profiles) and
-// the tenant's namespaces (catalog.SpecLoader).
-func newGraph(st profile.GraphStore, ns profile.NamespaceFinder) *profile.GraphService {
-	return &profile.GraphService{Store: st, Namespaces: ns}
+// storeReads are the graph reads of the profile store (store.Profiles).
+type storeReads interface {
+	Cluster(ctx context.Context, start identity.ID, stitch bool, limit int) (merge.Candidates, error)
+	Partition(ctx context.Context, id identity.ID) (store.Partition, error)
+	GraphEvents(ctx context.Context, id identity.ID, limit int) ([]store.GraphEvent, error)
+}
+
+// storeGraph is the profile store as the identity API reads it.
+type storeGraph struct{ storeReads }
+
+// Node reads id's partition (its links; its fragments are not needed).
+func (s storeGraph) Node(ctx context.Context, id identity.ID) (profile.GraphNode, error) {
+	p, err := s.Partition(ctx, id)
+	if err != nil {
+		return profile.GraphNode{}, err
+	}
+	n := profile.GraphNode{Found: p.Found, Neighbours: p.Neighbours}
+	if len(p.Links) > 0 {
+		n.Links = make(map[string]profile.LinkRecord, len(p.Links))
+		for k, l := range p.Links {
+			n.Links[k] = profile.LinkRecord{First: l.First, Last: l.Last, Dataset: l.Dataset, Source: l.Source, LastDataset: l.LastDataset, LastSource: l.LastSource}
+		}
+	}
+	return n, nil
+}
+
+// Decisions reads the guardrail decisions recorded on id.
+func (s storeGraph) Decisions(ctx context.Context, id identity.ID, limit int) ([]profile.Decision, error) {
+	evs, err := s.GraphEvents(ctx, id, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]profile.Decision, len(evs))
+	for i, e := range evs {
+		out[i] = profile.Decision{Kind: e.Kind, At: e.At, Identity: e.Identity, Other: e.Other, Namespace: e.Namespace, Reason: e.Reason, Dataset: e.Dataset, Source: e.Source}
+	}
+	return out, nil
+}
+
+// newGraph is the identity API over the profile store and the tenant's
+// namespaces (catalog.SpecLoader).
+func newGraph(st storeReads, ns profile.NamespaceFinder) *profile.GraphService {
+	return &profile.GraphService{Store: storeGraph{st}, Namespaces: ns}
 }
 
 // identityParam reads an identity from the query: its value in idName, its

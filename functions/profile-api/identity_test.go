@@ -85,6 +85,20 @@ func identityCall(t *testing.T, h *handler, route string, q url.Values, body any
 	return resp.StatusCode, out
 }
 
+// TestDecisionKindsAreTheStores: the identity API passes the store's
+// guardrail decisions on by kind.
+func TestDecisionKindsAreTheStores(t *testing.T) {
+	for _, k := range [][2]string{
+		{profile.DecisionLinkRefused, store.GraphLinkRefused},
+		{profile.DecisionLinkRemoved, store.GraphLinkRemoved},
+		{profile.DecisionIdentityEvicted, store.GraphIdentityEvicted},
+	} {
+		if k[0] != k[1] {
+			t.Errorf("decision kind %q, the store's %q", k[0], k[1])
+		}
+	}
+}
+
 func memberIDs(v any) []string {
 	var out []string
 	list, _ := v.([]any)

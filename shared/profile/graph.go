@@ -9,7 +9,6 @@ import (
 
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
-	"github.com/mosaic-cdp/mosaic/shared/store"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
@@ -40,17 +39,58 @@ const (
 	GraphNone = "None"
 )
 
-// GraphStore reads the identity graph; store.Profiles implements it.
+// GraphStore reads the identity graph (the profile store: its identity
+// partitions and the guardrail decisions recorded on them).
 type GraphStore interface {
 	// Cluster walks start's cluster breadth-first, at most limit
 	// identities (Truncated past them).
 	Graph
-	// Partition reads one identity's links (with their first and last
-	// sight and sources) and fragments.
-	Partition(ctx context.Context, id identity.ID) (store.Partition, error)
-	// GraphEvents reads the guardrail decisions recorded on id, newest
+	// Node reads one identity's links, with their first and last sight
+	// and sources.
+	Node(ctx context.Context, id identity.ID) (GraphNode, error)
+	// Decisions reads the guardrail decisions recorded on id, newest
 	// first, at most limit.
-	GraphEvents(ctx context.Context, id identity.ID, limit int) ([]store.GraphEvent, error)
+	Decisions(ctx context.Context, id identity.ID, limit int) ([]Decision, error)
+}
+
+// GraphNode is what the graph holds of one identity.
+type GraphNode struct {
+	// Found is true when the identity has a link or a profile fragment.
+	Found bool
+	// Neighbours are the identities it links to, in key order.
+	Neighbours []identity.ID
+	// Links holds each link's record by the neighbour's key.
+	Links map[string]LinkRecord
+}
+
+// LinkRecord says when a link was first and last seen (epoch ms, the
+// ordering times of the records that made it) and by what: Dataset and
+// Source (batch id, or stream position) of the first record, LastDataset
+// and LastSource of the latest.
+type LinkRecord struct {
+	First, Last             int64
+	Dataset, Source         string
+	LastDataset, LastSource string
+}
+
+// Kinds of Decision, the guardrails' (docs/rules.md#identities).
+const (
+	DecisionLinkRefused     = "LINK-REFUSED"
+	DecisionLinkRemoved     = "LINK-REMOVED"
+	DecisionIdentityEvicted = "IDENTITY-EVICTED"
+)
+
+// Decision is one recorded decision of the graph's guardrails: Kind, when
+// (At, epoch ms), the identity it is recorded on and the other end of the
+// refused or removed link (zero for an eviction), the unique namespace at
+// stake, why, and the dataset and source of the record that asked for the
+// link.
+type Decision struct {
+	Kind              string
+	At                int64
+	Identity, Other   identity.ID
+	Namespace, Reason string
+	Dataset, Source   string
 }
 
 // NamespaceFinder finds the tenant's identity namespaces, standard and

@@ -11,7 +11,6 @@ import (
 
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
-	"github.com/mosaic-cdp/mosaic/shared/store"
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
@@ -21,9 +20,9 @@ const (
 	MaxHistoryLimit     = 1000
 )
 
-// graphEventsPerMember is the most guardrail decisions read from one
+// decisionsPerMember is the most guardrail decisions read from one
 // identity (its newest) for a history or an explanation.
-const graphEventsPerMember = 1000
+const decisionsPerMember = 1000
 
 // KindLink is the kind of a history entry that is a link.
 const KindLink = "LINK"
@@ -43,7 +42,7 @@ type GraphLink struct {
 	LastSource    string        `json:"lastSource,omitempty"`
 }
 
-// GraphDecision is one decision of the graph's guardrails (store.GraphEvent):
+// GraphDecision is one decision of the graph's guardrails (a Decision):
 // kind LINK-REFUSED, LINK-REMOVED or IDENTITY-EVICTED, when (epoch ms), the
 // identity it is recorded on and the other end of the refused or removed
 // link, the unique namespace at stake, why, and the dataset and source of
@@ -121,18 +120,18 @@ type Explanation struct {
 // recorded is a guardrail decision with the identity it was read from.
 type recorded struct {
 	on identity.ID
-	ev store.GraphEvent
+	ev Decision
 }
 
 // graphEvents reads the decisions recorded on each of ids, at most 8
 // identities at once.
 func (g *GraphService) graphEvents(ctx context.Context, ids []identity.ID) ([]recorded, error) {
-	per := make([][]store.GraphEvent, len(ids))
+	per := make([][]Decision, len(ids))
 	eg, ectx := errgroup.WithContext(ctx)
 	eg.SetLimit(graphWalkParallelism)
 	for i, id := range ids {
 		eg.Go(func() error {
-			evs, err := g.Store.GraphEvents(ectx, id, graphEventsPerMember)
+			evs, err := g.Store.Decisions(ectx, id, decisionsPerMember)
 			per[i] = evs
 			return err
 		})
@@ -226,7 +225,7 @@ func (g *GraphService) known(ctx context.Context, w *graphWalk, id identity.ID) 
 	if w.found(id) {
 		return true, nil
 	}
-	evs, err := g.Store.GraphEvents(ctx, id, 1)
+	evs, err := g.Store.Decisions(ctx, id, 1)
 	return len(evs) > 0, err
 }
 
@@ -281,7 +280,7 @@ func (g *GraphService) History(ctx context.Context, q HistoryQuery) (HistoryPage
 	var all []keyed
 	done := map[string]bool{}
 	for _, u := range members {
-		for _, v := range w.parts[u].Neighbours {
+		for _, v := range w.nodes[u].Neighbours {
 			a, b := u, v
 			if b.Key() < a.Key() {
 				a, b = b, a
@@ -403,7 +402,7 @@ func (g *GraphService) Explain(ctx context.Context, a, b CompositeXID) (Explanat
 	var apart []recorded
 	for _, r := range rs {
 		between := (inFrom[r.on] && inTo[r.ev.Other]) || (inTo[r.on] && inFrom[r.ev.Other])
-		evicted := r.ev.Kind == store.GraphIdentityEvicted && (r.on == ia || r.on == ib)
+		evicted := r.ev.Kind == DecisionIdentityEvicted && (r.on == ia || r.on == ib)
 		if between || evicted {
 			apart = append(apart, r)
 		}

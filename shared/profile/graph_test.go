@@ -37,7 +37,7 @@ func sharedDevice() *storetest.Graph {
 	g.Fragment(crm2)
 	g.Link(crm1, device, store.LinkInfo{First: 1000, Last: 1500, Dataset: "ds1", Source: "batch1", LastDataset: "ds1", LastSource: "batch3"})
 	for _, ends := range [][2]identity.ID{{device, crm2}, {crm2, device}} {
-		g.Record(store.GraphEvent{Kind: store.GraphLinkRefused, At: 2000, Identity: ends[0], Other: ends[1], Namespace: "CRMID",
+		g.Record(store.GraphEvent{Kind: DecisionLinkRefused, At: 2000, Identity: ends[0], Other: ends[1], Namespace: "CRMID",
 			Reason: "CRMID is unique: the link would join two CRMID values", Dataset: "ds1", Source: "batch2"})
 	}
 	return g
@@ -60,7 +60,7 @@ func wantCode(t *testing.T, err error, kind fault.Kind, code string) {
 
 func TestGraphSharedDevice(t *testing.T) {
 	ctx := context.Background()
-	g := &GraphService{Store: sharedDevice()}
+	g := &GraphService{Store: adapt(sharedDevice())}
 
 	t.Run("members of the device", func(t *testing.T) {
 		got, err := g.Members(ctx, byNS(device), true)
@@ -82,7 +82,7 @@ func TestGraphSharedDevice(t *testing.T) {
 		want := Explanation{
 			From: member(crm1), To: member(crm2), Chain: []GraphLink{},
 			// Recorded on both ends, listed once.
-			Decisions: []GraphDecision{{Kind: store.GraphLinkRefused, At: 2000, Identity: member(crm2), Other: &other, Namespace: "CRMID",
+			Decisions: []GraphDecision{{Kind: DecisionLinkRefused, At: 2000, Identity: member(crm2), Other: &other, Namespace: "CRMID",
 				Reason: "CRMID is unique: the link would join two CRMID values", DataSetID: "ds1", Source: "batch2"}},
 			FromMembers: []ClusterMember{member(crm1), member(device)},
 			ToMembers:   []ClusterMember{member(crm2)},
@@ -142,7 +142,7 @@ func TestGraphExplainChain(t *testing.T) {
 	for i := 1; i < len(long); i++ {
 		g.Link(long[i-1], long[i], store.LinkInfo{First: 100, Last: 100, Dataset: "other", Source: "other"})
 	}
-	got, err := (&GraphService{Store: g}).Explain(context.Background(), byNS(id("a")), byNS(id("e")))
+	got, err := (&GraphService{Store: adapt(g)}).Explain(context.Background(), byNS(id("a")), byNS(id("e")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestGraphExplainChain(t *testing.T) {
 		t.Errorf("chain (-want +got):\n%s", diff)
 	}
 	// Backwards, the same links oriented the other way.
-	back, err := (&GraphService{Store: g}).Explain(context.Background(), byNS(id("e")), byNS(id("a")))
+	back, err := (&GraphService{Store: adapt(g)}).Explain(context.Background(), byNS(id("e")), byNS(id("a")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestGraphLinkHalves(t *testing.T) {
 	g.LinkHalf(b, a, store.LinkInfo{First: 7, Last: 70, Dataset: "d2", Source: "s2", LastDataset: "d7", LastSource: "s7"})
 	g.LinkHalf(b, c, store.LinkInfo{First: 9, Last: 9, Dataset: "d9", Source: "s9"})
 	g.Fragment(c)
-	got, err := (&GraphService{Store: g}).Explain(context.Background(), byNS(a), byNS(c))
+	got, err := (&GraphService{Store: adapt(g)}).Explain(context.Background(), byNS(a), byNS(c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestGraphMembersMany(t *testing.T) {
 	ctx := context.Background()
 	st := sharedDevice()
 	unknown := identity.ID{Namespace: "Email", Value: "nobody@example.com"}
-	g := &GraphService{Store: st}
+	g := &GraphService{Store: adapt(st)}
 	req := ClustersRequest{
 		CompositeXIDs: []CompositeXID{
 			byNS(crm1),
@@ -290,7 +290,7 @@ func TestGraphMembersManyDeadline(t *testing.T) {
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	g := &GraphService{Store: st, Margin: time.Second, Now: func() time.Time { return time.Unix(0, clock.Load()) }}
+	g := &GraphService{Store: adapt(st), Margin: time.Second, Now: func() time.Time { return time.Unix(0, clock.Load()) }}
 	got, err := g.MembersMany(ctx, ClustersRequest{CompositeXIDs: []CompositeXID{byNS(alone), byNS(x)}})
 	if err != nil {
 		t.Fatal(err)
@@ -319,7 +319,7 @@ func TestGraphOverCap(t *testing.T) {
 		spokes = append(spokes, s)
 		st.Link(hub, s, store.LinkInfo{First: int64(i)})
 	}
-	g := &GraphService{Store: st, ClusterCap: 3}
+	g := &GraphService{Store: adapt(st), ClusterCap: 3}
 	_, err := g.Members(ctx, byNS(hub), true)
 	wantCode(t, err, fault.Unprocessable, CodeClusterTooLarge)
 	if got, err := g.Members(ctx, byNS(hub), false); err != nil || len(got.Members) != 1 {
@@ -341,7 +341,7 @@ func TestGraphOverCap(t *testing.T) {
 
 func TestGraphNotFound(t *testing.T) {
 	ctx := context.Background()
-	g := &GraphService{Store: sharedDevice()}
+	g := &GraphService{Store: adapt(sharedDevice())}
 	nobody := byNS(identity.ID{Namespace: "Email", Value: "nobody@example.com"})
 	_, err := g.Members(ctx, nobody, true)
 	wantCode(t, err, fault.NotFound, CodeIdentityNotFound)
@@ -358,9 +358,9 @@ func TestGraphNotFound(t *testing.T) {
 	// refused link's end with no fragment) is explained.
 	st := sharedDevice()
 	lone := identity.ID{Namespace: "ECID", Value: "22222222222222222222222222222222222222"}
-	st.Record(store.GraphEvent{Kind: store.GraphLinkRefused, At: 3000, Identity: lone, Other: crm2, Namespace: "CRMID", Reason: "r"})
-	st.Record(store.GraphEvent{Kind: store.GraphLinkRefused, At: 3000, Identity: crm2, Other: lone, Namespace: "CRMID", Reason: "r"})
-	got, err := (&GraphService{Store: st}).Explain(ctx, byNS(lone), byNS(crm2))
+	st.Record(store.GraphEvent{Kind: DecisionLinkRefused, At: 3000, Identity: lone, Other: crm2, Namespace: "CRMID", Reason: "r"})
+	st.Record(store.GraphEvent{Kind: DecisionLinkRefused, At: 3000, Identity: crm2, Other: lone, Namespace: "CRMID", Reason: "r"})
+	got, err := (&GraphService{Store: adapt(st)}).Explain(ctx, byNS(lone), byNS(crm2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,9 +379,9 @@ func TestGraphHistoryPages(t *testing.T) {
 		s := identity.ID{Namespace: "Email", Value: fmt.Sprintf("s%02d@example.com", i)}
 		// Pairs of links share a time: the order within a time is fixed.
 		st.Link(hub, s, store.LinkInfo{First: int64(i / 2), Dataset: "ds", Source: strings.Repeat("b", 200)})
-		st.Record(store.GraphEvent{Kind: store.GraphIdentityEvicted, At: int64(i), Identity: s, Reason: "cap"})
+		st.Record(store.GraphEvent{Kind: DecisionIdentityEvicted, At: int64(i), Identity: s, Reason: "cap"})
 	}
-	g := &GraphService{Store: st}
+	g := &GraphService{Store: adapt(st)}
 	all, err := g.History(ctx, HistoryQuery{Identity: byNS(hub), Limit: MaxHistoryLimit})
 	if err != nil {
 		t.Fatal(err)
@@ -435,7 +435,7 @@ func TestGraphCustomNamespace(t *testing.T) {
 	card := identity.ID{Namespace: "LoyaltyPlus", Value: "LP-7"}
 	st := storetest.NewGraph()
 	st.Link(card, crm1, store.LinkInfo{First: 1})
-	g := &GraphService{Store: st, Namespaces: finder{loyalty}}
+	g := &GraphService{Store: adapt(st), Namespaces: finder{loyalty}}
 	for _, x := range []CompositeXID{{NS: "loyaltyplus", ID: "LP-7"}, {NSID: nsid(1000007), ID: "LP-7"}} {
 		got, err := g.Members(context.Background(), x, true)
 		if err != nil {
@@ -446,6 +446,30 @@ func TestGraphCustomNamespace(t *testing.T) {
 			t.Errorf("members of %+v: %+v, want the card with nsid 1000007 first", x, got)
 		}
 	}
+}
+
+// storeGraph reads a storetest.Graph, a stand-in of the profile store,
+// as the identity API reads the store.
+type storeGraph struct{ *storetest.Graph }
+
+func adapt(g *storetest.Graph) GraphStore { return storeGraph{g} }
+
+func (s storeGraph) Node(ctx context.Context, id identity.ID) (GraphNode, error) {
+	p, err := s.Partition(ctx, id)
+	n := GraphNode{Found: p.Found, Neighbours: p.Neighbours, Links: map[string]LinkRecord{}}
+	for k, l := range p.Links {
+		n.Links[k] = LinkRecord{First: l.First, Last: l.Last, Dataset: l.Dataset, Source: l.Source, LastDataset: l.LastDataset, LastSource: l.LastSource}
+	}
+	return n, err
+}
+
+func (s storeGraph) Decisions(ctx context.Context, id identity.ID, limit int) ([]Decision, error) {
+	evs, err := s.GraphEvents(ctx, id, limit)
+	out := make([]Decision, len(evs))
+	for i, e := range evs {
+		out[i] = Decision{Kind: e.Kind, At: e.At, Identity: e.Identity, Other: e.Other, Namespace: e.Namespace, Reason: e.Reason, Dataset: e.Dataset, Source: e.Source}
+	}
+	return out, err
 }
 
 type finder []identity.Namespace

@@ -9,7 +9,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mosaic-cdp/mosaic/shared/identity"
-	"github.com/mosaic-cdp/mosaic/shared/store"
 )
 
 // graphWalkParallelism bounds the partitions a walk reads at once.
@@ -30,9 +29,9 @@ type graphWalk struct {
 	stop   time.Time
 	now    func() time.Time
 
-	parts  map[identity.ID]store.Partition // the partitions read
-	seen   map[identity.ID]bool            // read or to be read
-	unread []identity.ID                   // seen, never read (stop)
+	nodes  map[identity.ID]GraphNode // the identities read
+	seen   map[identity.ID]bool      // read or to be read
+	unread []identity.ID             // seen, never read (stop)
 	parent map[identity.ID]identity.ID
 	size   map[identity.ID]int  // of a root: identities seen in its cluster
 	cut    map[identity.ID]bool // of a root: a neighbour was not followed
@@ -41,7 +40,7 @@ type graphWalk struct {
 func newGraphWalk(st GraphStore, cap int, stitch bool) *graphWalk {
 	return &graphWalk{
 		st: st, cap: cap, stitch: stitch,
-		parts: map[identity.ID]store.Partition{}, seen: map[identity.ID]bool{},
+		nodes: map[identity.ID]GraphNode{}, seen: map[identity.ID]bool{},
 		parent: map[identity.ID]identity.ID{}, size: map[identity.ID]int{}, cut: map[identity.ID]bool{},
 	}
 }
@@ -100,7 +99,7 @@ func (w *graphWalk) run(ctx context.Context, starts []identity.ID) error {
 		}
 	}
 	for len(level) > 0 {
-		parts := make([]store.Partition, len(level))
+		parts := make([]GraphNode, len(level))
 		read := make([]bool, len(level))
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(graphWalkParallelism)
@@ -109,7 +108,7 @@ func (w *graphWalk) run(ctx context.Context, starts []identity.ID) error {
 				break
 			}
 			g.Go(func() error {
-				pt, err := w.st.Partition(gctx, id)
+				pt, err := w.st.Node(gctx, id)
 				if err != nil {
 					if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 						return nil
@@ -130,7 +129,7 @@ func (w *graphWalk) run(ctx context.Context, starts []identity.ID) error {
 				continue
 			}
 			pt := parts[i]
-			w.parts[id] = pt
+			w.nodes[id] = pt
 			if !w.stitch {
 				continue
 			}
@@ -156,7 +155,7 @@ func (w *graphWalk) run(ctx context.Context, starts []identity.ID) error {
 // found reports whether id's partition was read and holds a link or a
 // fragment.
 func (w *graphWalk) found(id identity.ID) bool {
-	pt, ok := w.parts[id]
+	pt, ok := w.nodes[id]
 	return ok && pt.Found
 }
 
@@ -188,7 +187,7 @@ func (w *graphWalk) members(start identity.ID) []identity.ID {
 	out := []identity.ID{start}
 	visited := map[identity.ID]bool{start: true}
 	for i := 0; i < len(out); i++ {
-		for _, nb := range w.parts[out[i]].Neighbours {
+		for _, nb := range w.nodes[out[i]].Neighbours {
 			if !visited[nb] && w.seen[nb] {
 				visited[nb] = true
 				out = append(out, nb)
@@ -202,7 +201,7 @@ func (w *graphWalk) members(start identity.ID) []identity.ID {
 // link half read on either end), in key order.
 func (w *graphWalk) neighbours(u identity.ID, back map[identity.ID][]identity.ID) []identity.ID {
 	set := map[identity.ID]bool{}
-	for _, nb := range w.parts[u].Neighbours {
+	for _, nb := range w.nodes[u].Neighbours {
 		set[nb] = true
 	}
 	for _, nb := range back[u] {
@@ -219,7 +218,7 @@ func (w *graphWalk) neighbours(u identity.ID, back map[identity.ID][]identity.ID
 // backLinks maps each identity to those whose read partitions link to it.
 func (w *graphWalk) backLinks() map[identity.ID][]identity.ID {
 	back := map[identity.ID][]identity.ID{}
-	for u, pt := range w.parts {
+	for u, pt := range w.nodes {
 		for _, nb := range pt.Neighbours {
 			back[nb] = append(back[nb], u)
 		}
@@ -266,12 +265,12 @@ func (w *graphWalk) path(a, b identity.ID) []identity.ID {
 // link is what the walk knows of the link u–v: both halves merged, the
 // earliest first sight with its dataset and source, the latest last sight
 // with its own; ok is false when neither half was read.
-func (w *graphWalk) link(u, v identity.ID) (store.LinkInfo, bool) {
-	h1, ok1 := w.parts[u].Links[v.Key()]
-	h2, ok2 := w.parts[v].Links[u.Key()]
+func (w *graphWalk) link(u, v identity.ID) (LinkRecord, bool) {
+	h1, ok1 := w.nodes[u].Links[v.Key()]
+	h2, ok2 := w.nodes[v].Links[u.Key()]
 	switch {
 	case !ok1 && !ok2:
-		return store.LinkInfo{}, false
+		return LinkRecord{}, false
 	case !ok2:
 		return h1, true
 	case !ok1:
