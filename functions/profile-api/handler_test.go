@@ -86,6 +86,7 @@ func newTestRouter() *handler {
 	if err != nil {
 		panic(err) // the routes of profile-api and of its topology differ
 	}
+	h.graph = newGraph(graphOf(g.clusters), nil)
 	return h
 }
 
