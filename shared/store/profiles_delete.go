@@ -67,10 +67,12 @@ func (p *Profiles) deletePageSize() int32 {
 //     keeps out every create and merge ordered before the delete, while
 //     one ordered after it (a newer ordering time) still applies. A
 //     tombstone already there gets the newer clock too.
-//   - an event ("E#…"): its rec is removed and deleted = at is set; the
-//     item keeps id, ds, ts, batch and expiresAt, so that DynamoDB's TTL
-//     still reclaims it. PutEvent never rewrites such an item: an event
-//     replayed with the same _id and timestamp stays deleted.
+//   - an event ("E#…"): its rec and expiresAt are removed and deleted =
+//     at is set; the item keeps id, ds, ts and batch. PutEvent never
+//     rewrites such an item: an event replayed with the same _id and
+//     timestamp stays deleted. The tombstone does not expire: were
+//     DynamoDB's TTL to reclaim it, a replay under a longer (or no) row
+//     expiration would bring the event back.
 //   - a link half ("L#…", "LH#…") whose last ≤ at: deleted = at on it and
 //     on the neighbour's half (created as a tombstone when missing, so
 //     that a replay cannot bring back half a link). A link writer writes
@@ -201,15 +203,17 @@ func (p *Profiles) deleteIdentityItem(ctx context.Context, id identity.ID, at in
 }
 
 // tombstoneEvent turns a stored event into an event tombstone: no rec,
-// deleted = at. It counts 1 unless the event was gone or already a
-// tombstone by then.
+// no expiresAt, deleted = at. It counts 1 unless the event was gone or
+// already a tombstone by then.
 func (p *Profiles) tombstoneEvent(ctx context.Context, item map[string]types.AttributeValue, at int64) (int, error) {
 	_, err := p.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                aws.String(p.table),
-		Key:                      map[string]types.AttributeValue{topology.PartitionKey: item[topology.PartitionKey], topology.SortKey: item[topology.SortKey]},
-		UpdateExpression:         aws.String("SET #deleted = :at REMOVE #rec"),
-		ConditionExpression:      aws.String("attribute_exists(#pk) AND attribute_not_exists(#deleted)"),
-		ExpressionAttributeNames: map[string]string{"#deleted": profDeletedAttr, "#rec": profAttrRecord, "#pk": topology.PartitionKey},
+		TableName:           aws.String(p.table),
+		Key:                 map[string]types.AttributeValue{topology.PartitionKey: item[topology.PartitionKey], topology.SortKey: item[topology.SortKey]},
+		UpdateExpression:    aws.String("SET #deleted = :at REMOVE #rec, #exp"),
+		ConditionExpression: aws.String("attribute_exists(#pk) AND attribute_not_exists(#deleted)"),
+		ExpressionAttributeNames: map[string]string{
+			"#deleted": profDeletedAttr, "#rec": profAttrRecord, "#exp": topology.ExpiryAttribute, "#pk": topology.PartitionKey,
+		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":at": profN(at),
 		},
