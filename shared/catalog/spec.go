@@ -148,7 +148,7 @@ func (l *SpecLoader) read(ctx context.Context, datasetID string) (Dataset, xdm.S
 // the resolved schema without bumping the schema's own version).
 func specKey(ds Dataset, s xdm.Schema, descs []xdm.Descriptor, groups []xdm.FieldGroup) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s|%d|%v|%s|%s|%v", ds.SchemaRef.ID, ds.Updated, ParseTags(ds.Tags), s.ID, s.Version, s.ImmutableTags)
+	fmt.Fprintf(&b, "%s|%d|%v|%d|%s|%s|%v", ds.SchemaRef.ID, ds.Updated, ParseTags(ds.Tags), ds.RowExpiration(), s.ID, s.Version, s.ImmutableTags)
 	ids := make([]string, 0, len(descs))
 	for _, d := range descs {
 		ids = append(ids, fmt.Sprintf("%s:%s:%s:%t", d.ID, d.SourceProperty, d.Namespace, d.IsPrimary))
@@ -197,7 +197,12 @@ func BuildSpec(ds Dataset, s xdm.Schema, descs []xdm.Descriptor, groups ...xdm.F
 		return nil, err
 	}
 	flags := ParseTags(ds.Tags)
+	var ttl time.Duration
+	if s.Class == EventClass {
+		ttl = ds.RowExpiration()
+	}
 	return &IngestSpec{
+		RowExpiration:   ttl,
 		DatasetID:       ds.ID,
 		SchemaID:        s.ID,
 		SchemaVersion:   s.Version,
