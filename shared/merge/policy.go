@@ -291,6 +291,26 @@ func ReplacePolicy(list []Policy, p Policy, now time.Time) ([]Policy, error) {
 	return out, CheckClass(p.Schema.Name, out)
 }
 
+// UpdatePolicy returns list with the policy id replaced by change(that
+// policy) under ReplacePolicy's rules, and the policy as replaced. Errors:
+// NotFound MERGE-POLICY-NOT-FOUND, change's and ReplacePolicy's.
+func UpdatePolicy(list []Policy, id string, change func(Policy) (Policy, error), now time.Time) ([]Policy, Policy, error) {
+	i := slices.IndexFunc(list, func(p Policy) bool { return p.ID == id })
+	if i < 0 {
+		return nil, Policy{}, PolicyNotFound(id)
+	}
+	p, err := change(list[i])
+	if err != nil {
+		return nil, Policy{}, err
+	}
+	p.ID = id
+	out, err := ReplacePolicy(list, p, now)
+	if err != nil {
+		return nil, Policy{}, err
+	}
+	return out, out[slices.IndexFunc(out, func(p Policy) bool { return p.ID == id })], nil
+}
+
 // settle returns a copy of the other policies of p's class as p's arrival
 // leaves them: not default when p is (one version up). It refuses p active
 // on edge when another is (Conflict MERGE-POLICY-EDGE): un-flagging that

@@ -147,7 +147,7 @@ func (c *Catalog) CreateMergePolicy(ctx context.Context, p merge.Policy, now tim
 }
 
 // UpdateMergePolicy replaces the policy id by change(the policy as stored)
-// under merge.ReplacePolicy's rules, and returns it as stored. change may
+// under merge.UpdatePolicy's rules, and returns it as stored. change may
 // run more than once (once per attempt, on the policy as then stored), so
 // that a PATCH applies to the latest version. Errors: NotFound
 // MERGE-POLICY-NOT-FOUND, change's, merge.ReplacePolicy's, Conflict
@@ -158,20 +158,8 @@ func (c *Catalog) UpdateMergePolicy(ctx context.Context, id string, change func(
 		return merge.Policy{}, err
 	}
 	var updated merge.Policy
-	err = c.changePolicyClass(ctx, schema, func(list []merge.Policy) ([]merge.Policy, error) {
-		i := slices.IndexFunc(list, func(p merge.Policy) bool { return p.ID == id })
-		if i < 0 {
-			return nil, merge.PolicyNotFound(id)
-		}
-		p, err := change(list[i])
-		if err != nil {
-			return nil, err
-		}
-		p.ID = id
-		out, err := merge.ReplacePolicy(list, p, now)
-		if err == nil {
-			updated = out[slices.IndexFunc(out, func(p merge.Policy) bool { return p.ID == id })]
-		}
+	err = c.changePolicyClass(ctx, schema, func(list []merge.Policy) (out []merge.Policy, err error) {
+		out, updated, err = merge.UpdatePolicy(list, id, change, now)
 		return out, err
 	})
 	return updated, err
