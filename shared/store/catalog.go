@@ -12,6 +12,7 @@ import (
 //	schema             pk SCHEMA                 sk <meta:altId>      ($id ↔ altId is derived, no pointer item)
 //	field group        pk FIELDGROUP             sk <meta:altId>
 //	namespace          pk NAMESPACE              sk <lower-cased code> (custom identity namespaces)
+//	namespace setting  pk NAMESPACE#OVERRIDE     sk <lower-cased code> (of a standard namespace)
 //	descriptor         pk DESCRIPTOR             sk <@id>             attribute schema = source schema $id
 //	primary guard      pk DESCRIPTOR#PRIMARY     sk <schema altId>    one per schema: at most one primary identity
 //	dataset            pk DATASET                sk <id>
@@ -53,19 +54,21 @@ func NewCatalog(db DynamoDB, table string) *Catalog {
 
 // The partitions of the catalog table (see Catalog).
 const (
-	catPKSchema       = "SCHEMA"
-	catPKFieldGroup   = "FIELDGROUP"
-	catPKNamespace    = "NAMESPACE"
-	catPKDescriptor   = "DESCRIPTOR"
-	catPKPrimary      = "DESCRIPTOR#PRIMARY"
-	catPKDataset      = "DATASET"
-	catPKBatch        = "BATCH"
-	catPKBatchByTime  = "BATCH#BY-TIME"
-	catPKBatchDataset = "BATCH#DATASET#"
+	catPKSchema            = "SCHEMA"
+	catPKFieldGroup        = "FIELDGROUP"
+	catPKNamespace         = "NAMESPACE"
+	catPKNamespaceOverride = "NAMESPACE#OVERRIDE"
+	catPKDescriptor        = "DESCRIPTOR"
+	catPKPrimary           = "DESCRIPTOR#PRIMARY"
+	catPKDataset           = "DATASET"
+	catPKBatch             = "BATCH"
+	catPKBatchByTime       = "BATCH#BY-TIME"
+	catPKBatchDataset      = "BATCH#DATASET#"
 )
 
 var (
 	_ catalog.SpecSource       = (*Catalog)(nil)
 	_ catalog.FieldGroupSource = (*Catalog)(nil)
 	_ catalog.NamespaceSource  = (*Catalog)(nil)
+	_ catalog.OverrideSource   = (*Catalog)(nil)
 )
