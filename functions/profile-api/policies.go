@@ -282,10 +282,10 @@ func policyFilter(q url.Values) (func(merge.Policy) bool, error) {
 		if v == "" {
 			continue
 		}
-		want, err := strconv.ParseBool(v)
-		if err != nil || (v != "true" && v != "false") {
+		if v != "true" && v != "false" {
 			return nil, fault.Errorf(fault.Invalid, "REQ-PARAM", "%s must be true or false", b.name)
 		}
+		want := v == "true"
 		tests = append(tests, func(p merge.Policy) bool { return b.of(p) == want })
 	}
 	for _, s := range []struct {
@@ -336,9 +336,9 @@ func decodePolicyCursor(s string) (name, id string, ok bool) {
 	return key[0], key[1], true
 }
 
-// policy finds the policy id in a fresh read (NotFound
+// storedPolicy finds the policy id in a fresh read (NotFound
 // MERGE-POLICY-NOT-FOUND).
-func (h *handler) findPolicy(ctx context.Context, id string) (merge.Policy, error) {
+func (h *handler) storedPolicy(ctx context.Context, id string) (merge.Policy, error) {
 	all, err := h.policyAdmin.List(ctx)
 	if err != nil {
 		return merge.Policy{}, err
@@ -352,7 +352,7 @@ func (h *handler) findPolicy(ctx context.Context, id string) (merge.Policy, erro
 }
 
 func (h *handler) getPolicy(ctx context.Context, r *apigw.Request) (int, any, error) {
-	p, err := h.findPolicy(ctx, r.Param("id"))
+	p, err := h.storedPolicy(ctx, r.Param("id"))
 	if err != nil {
 		return 0, nil, err
 	}
