@@ -139,7 +139,7 @@ func TestLookup(t *testing.T) {
 	}
 }
 
-func TestLookupFieldsAndPolicies(t *testing.T) {
+func TestLookupFields(t *testing.T) {
 	h := newTestRouter()
 	base := func(extra ...string) url.Values {
 		q := url.Values{"schema.name": {merge.ProfileSchema}, "entityId": {"jane@example.com"}, "entityIdNS": {"Email"}}
@@ -157,10 +157,6 @@ func TestLookupFieldsAndPolicies(t *testing.T) {
 	}{
 		{"fields", base("fields", "person.name.lastName"), 200,
 			map[string]any{"person": map[string]any{"name": map[string]any{"lastName": "Doe"}}}, ""},
-		{"default policy by id", base("mergePolicyId", merge.DefaultProfilePolicyID, "fields", "loyalty"), 200,
-			map[string]any{"loyalty": map[string]any{"tier": "gold"}}, ""},
-		{"unknown policy", base("mergePolicyId", "nope"), 404, nil, "MERGE-POLICY-NOT-FOUND"},
-		{"policy of another class", base("mergePolicyId", merge.DefaultEventPolicyID), 400, nil, "MERGE-POLICY-SCHEMA"},
 		{"unknown identity", base("entityId", "nobody@example.com"), 404, nil, profile.CodeNotFound},
 		{"unknown namespace", base("entityIdNS", "Nope"), 400, nil, identity.CodeUnknownNamespace},
 		{"blocked value", base("entityId", "anonymous"), 400, nil, identity.CodeBlockedValue},
@@ -215,28 +211,6 @@ func TestEventsPaging(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"e1", "e2", "e3"}, ids); diff != "" {
 		t.Errorf("timeline over pages (-want +got):\n%s", diff)
-	}
-}
-
-func TestMergePolicies(t *testing.T) {
-	h := newTestRouter()
-	status, body := get(t, h, routePolicies, url.Values{"schema.name": {merge.ProfileSchema}}, nil)
-	if status != 200 {
-		t.Fatalf("status %d", status)
-	}
-	children := body["children"].([]any)
-	if len(children) != 1 || children[0].(map[string]any)["id"] != merge.DefaultProfilePolicyID {
-		t.Errorf("got %v, want the profile default only", children)
-	}
-	if tc := body["_page"].(map[string]any)["totalCount"]; tc != float64(1) {
-		t.Errorf("totalCount %v, want 1", tc)
-	}
-	status, body = get(t, h, routePolicy, nil, map[string]string{"id": merge.DefaultProfilePolicyID})
-	if status != 200 || body["attributeMerge"].(map[string]any)["type"] != merge.TimestampOrdered || body["default"] != true {
-		t.Errorf("got %d %v, want the default timestampOrdered policy", status, body)
-	}
-	if status, _ = get(t, h, routePolicy, nil, map[string]string{"id": "nope"}); status != 404 {
-		t.Errorf("unknown policy: status %d, want 404", status)
 	}
 }
 

@@ -36,6 +36,13 @@ type NamespaceSource interface {
 	ListNamespaces(ctx context.Context) ([]identity.Namespace, error)
 }
 
+// OverrideSource lists the tenant's settings of standard namespaces
+// (whether one is unique); store.Catalog implements it. A NamespaceSource
+// without it leaves the standard namespaces as identity.Standard has them.
+type OverrideSource interface {
+	ListNamespaceOverrides(ctx context.Context) ([]identity.Override, error)
+}
+
 // DefaultFreshness is how long a loaded spec is used before the dataset,
 // schema and descriptors are read again, so that registry changes reach
 // running ingest functions within seconds.
