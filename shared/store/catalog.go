@@ -18,6 +18,7 @@ import (
 //	batch              pk BATCH                  sk <id>
 //	batch index        pk BATCH#BY-TIME          sk <created ms, 13 digits>#<id>
 //	batch by dataset   pk BATCH#DATASET#<id>     sk <created ms, 13 digits>#<id>
+//	profile job        pk JOB                    sk <job id>          (UUID v7: sorts by creation time)
 //
 // Creates are conditional (no duplicates); schema and field group updates
 // are conditional on the version read, dataset updates on the document
@@ -25,7 +26,7 @@ import (
 //
 // One file per resource: catalog_schema.go (schemas and field groups, the
 // Versioned resources), catalog_descriptor.go, catalog_namespace.go,
-// catalog_dataset.go and catalog_batch.go, over catalog_resource.go (the
+// catalog_dataset.go, catalog_batch.go and catalog_jobs.go, over catalog_resource.go (the
 // one create/get/list/update/delete path of a resource kept as one item)
 // and catalog_table.go (item reads and writes). failed_records.go keeps
 // refused rows in the same table.

@@ -55,3 +55,14 @@ func (c *Catalog) UpdateDataset(ctx context.Context, d, prev catalog.Dataset) er
 	return catDatasets.replace(ctx, c, d, "attribute_exists(pk) AND doc = :prev",
 		map[string]types.AttributeValue{":prev": &types.AttributeValueMemberS{Value: string(prevDoc)}}, changed)
 }
+
+// DeleteDataset removes a dataset from the catalog (NotFound
+// "DATASET-NOT-FOUND"): its id then answers NotFound everywhere, so that
+// ingestion into it is refused as into an unknown dataset. Its batches
+// and its profile data stay; a profile job removes the latter.
+func (c *Catalog) DeleteDataset(ctx context.Context, id string) error {
+	if id == "" {
+		return fault.E(fault.NotFound, "DATASET-NOT-FOUND", "dataset id is empty")
+	}
+	return catDatasets.remove(ctx, c, id)
+}
