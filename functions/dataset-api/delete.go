@@ -13,7 +13,9 @@ import (
 // datasetDeleter removes datasets from the catalog and records profile
 // jobs (store.Catalog).
 type datasetDeleter interface {
-	DeleteDataset(ctx context.Context, id string) error
+	// DeleteDataset removes the dataset and records its id as deleted
+	// at epoch ms at.
+	DeleteDataset(ctx context.Context, id string, at int64) error
 	jobs.Store
 }
 
@@ -40,7 +42,7 @@ func (h *handler) deleteDataset(ctx context.Context, r *apigw.Request) (int, any
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := h.datasets.DeleteDataset(ctx, id); err != nil && fault.KindOf(err) != fault.NotFound {
+	if err := h.datasets.DeleteDataset(ctx, id, now.UnixMilli()); err != nil && fault.KindOf(err) != fault.NotFound {
 		return 0, nil, err
 	}
 	slog.InfoContext(ctx, "dataset deleted", "datasetId", id, "jobId", j.ID)

@@ -22,7 +22,7 @@ type deletingCatalog struct {
 	deleteErr error
 }
 
-func (d *deletingCatalog) DeleteDataset(_ context.Context, id string) error {
+func (d *deletingCatalog) DeleteDataset(_ context.Context, id string, _ int64) error {
 	if d.deleteErr != nil {
 		return d.deleteErr
 	}

@@ -30,6 +30,9 @@ type jobStore interface {
 	DeleteJob(ctx context.Context, id string) error
 	GetBatch(ctx context.Context, id string) (catalog.Batch, error)
 	GetDataset(ctx context.Context, id string) (catalog.Dataset, error)
+	// DatasetDeleted reports whether id names a dataset deleted from
+	// the catalog (DELETE /dataSets/{id}).
+	DatasetDeleted(ctx context.Context, id string) (bool, error)
 	GetSchema(ctx context.Context, id string) (xdm.Schema, error)
 }
 
@@ -76,8 +79,9 @@ type jobRequest struct {
 	BatchID   string `json:"batchId"`
 }
 
-// createJob starts a delete job: all profile data of a dataset, or the
-// events of one batch of a time-series dataset. 200 with the NEW job.
+// createJob starts a delete job: all profile data of a dataset (also of
+// one deleted from the catalog), or the events of one batch of a
+// time-series dataset. 200 with the NEW job.
 func (h *handler) createJob(ctx context.Context, r *apigw.Request) (int, any, error) {
 	var in jobRequest
 	if err := r.Decode(&in); err != nil {
@@ -100,10 +104,7 @@ func (h *handler) createJob(ctx context.Context, r *apigw.Request) (int, any, er
 			return 0, nil, err
 		}
 	case ds != "":
-		if _, err := h.jobs.GetDataset(ctx, ds); err != nil {
-			if fault.KindOf(err) == fault.NotFound {
-				return 0, nil, fault.Wrap(err, fault.Invalid, CodeJobInvalid, invalidJob+": dataset '"+ds+"' does not exist")
-			}
+		if err := h.datasetToDelete(ctx, ds); err != nil {
 			return 0, nil, err
 		}
 		j = jobs.NewDatasetDelete(ds)
@@ -115,6 +116,20 @@ func (h *handler) createJob(ctx context.Context, r *apigw.Request) (int, any, er
 		return 0, nil, err
 	}
 	return http.StatusOK, j.View(), nil
+}
+
+// datasetToDelete checks that ds names a dataset, or one deleted from the
+// catalog (so that a failed job of a deleted dataset can be started again).
+func (h *handler) datasetToDelete(ctx context.Context, ds string) error {
+	_, err := h.jobs.GetDataset(ctx, ds)
+	if fault.KindOf(err) != fault.NotFound {
+		return err
+	}
+	deleted, derr := h.jobs.DatasetDeleted(ctx, ds)
+	if derr != nil || deleted {
+		return derr
+	}
+	return fault.Wrap(err, fault.Invalid, CodeJobInvalid, invalidJob+": dataset '"+ds+"' does not exist")
 }
 
 // batchJob is the job deleting batch's events, after AEP's checks: the

@@ -99,6 +99,10 @@ func (m *memJobStore) GetDataset(_ context.Context, id string) (catalog.Dataset,
 	return catalog.Dataset{}, fault.E(fault.NotFound, "DATASET-NOT-FOUND", "no dataset")
 }
 
+func (m *memJobStore) DatasetDeleted(_ context.Context, id string) (bool, error) {
+	return id == "ds-deleted", nil
+}
+
 func (m *memJobStore) GetSchema(_ context.Context, id string) (xdm.Schema, error) {
 	switch id {
 	case "s-events":
@@ -150,6 +154,7 @@ func TestCreateJob(t *testing.T) {
 	}{
 		{"dataset", `{"dataSetId":"ds-profiles"}`, map[string]any{"dataSetId": "ds-profiles"}},
 		{"dataset, newer spelling", `{"datasetId":"ds-events"}`, map[string]any{"dataSetId": "ds-events"}},
+		{"dataset deleted from the catalog", `{"dataSetId":"ds-deleted"}`, map[string]any{"dataSetId": "ds-deleted"}},
 		{"event batch", `{"batchId":"be1"}`, map[string]any{"dataSetId": "ds-events", "batchId": "be1"}},
 		{"event batch of its dataset", `{"datasetId":"ds-events","batchId":"be1"}`, map[string]any{"dataSetId": "ds-events", "batchId": "be1"}},
 	} {

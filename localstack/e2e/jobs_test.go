@@ -365,6 +365,12 @@ func TestDeleteDatasetRoute(t *testing.T) {
 	if n := liveFragments(t, ds); n != 0 {
 		t.Errorf("%d fragments written into the deleted dataset", n)
 	}
+
+	// A deleted dataset's job may be asked for again; nothing is left.
+	again := startJob(t, map[string]any{"dataSetId": ds})
+	if _, n := waitJob(t, again["id"].(string)); n != 0 {
+		t.Errorf("the second job removed %d items, want 0", n)
+	}
 }
 
 // batchOfStatus returns the id of the one batch of batches with status.

@@ -18,6 +18,7 @@ import (
 //	batch              pk BATCH                  sk <id>
 //	batch index        pk BATCH#BY-TIME          sk <created ms, 13 digits>#<id>
 //	batch by dataset   pk BATCH#DATASET#<id>     sk <created ms, 13 digits>#<id>
+//	deleted dataset    pk DATASET#DELETED        sk <id>              (so that its profile data can still be deleted)
 //	profile job        pk JOB                    sk <job id>          (UUID v7: sorts by creation time)
 //
 // Creates are conditional (no duplicates); schema and field group updates

@@ -225,12 +225,21 @@ func TestCatalogDeleteDataset(t *testing.T) {
 		if err := c.CreateDataset(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.DeleteDataset(ctx, d.ID); err != nil {
+		if gone, err := c.DatasetDeleted(ctx, d.ID); gone || err != nil {
+			t.Errorf("a live dataset reads as deleted: %v %v", gone, err)
+		}
+		if err := c.DeleteDataset(ctx, d.ID, 1000); err != nil {
 			t.Fatal(err)
 		}
 		_, err = c.GetDataset(ctx, d.ID)
 		catWantFault(t, err, fault.NotFound, "DATASET-NOT-FOUND")
-		catWantFault(t, c.DeleteDataset(ctx, d.ID), fault.NotFound, "DATASET-NOT-FOUND")
+		catWantFault(t, c.DeleteDataset(ctx, d.ID, 2000), fault.NotFound, "DATASET-NOT-FOUND")
+		if gone, err := c.DatasetDeleted(ctx, d.ID); !gone || err != nil {
+			t.Errorf("the deleted dataset is not recorded as deleted: %v %v", gone, err)
+		}
+		if gone, _ := c.DatasetDeleted(ctx, "never"); gone {
+			t.Error("an unknown id reads as a deleted dataset")
+		}
 		list, err := c.ListDatasets(ctx)
 		if err != nil || len(list) != 0 {
 			t.Errorf("datasets after delete: %v %v", list, err)
