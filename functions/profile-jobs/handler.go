@@ -288,7 +288,11 @@ func (h *handler) fail(ctx context.Context, j jobs.Job, n int, err error) error 
 	if ok, serr := h.save(ctx, j, n); !ok {
 		return serr
 	}
-	slog.ErrorContext(ctx, "job failed", "jobId", j.ID, "step", n, "code", code, "err", err)
+	if code == fault.InternalCode {
+		slog.ErrorContext(ctx, "job failed", "jobId", j.ID, "step", n, "err", err)
+	} else {
+		slog.WarnContext(ctx, "job refused", "jobId", j.ID, "step", n, "code", code)
+	}
 	return nil
 }
 
