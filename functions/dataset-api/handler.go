@@ -45,6 +45,9 @@ type catalogStore interface {
 type handler struct {
 	router *apigw.Router
 	cat    catalogStore
+	// datasets deletes datasets and records the jobs that remove their
+	// profile data (delete.go); nil when cat cannot.
+	datasets datasetDeleter
 	// streams reads the metrics and failed records of streaming batches;
 	// nil serves them as stored.
 	streams streamStore
@@ -96,6 +99,7 @@ const catalogBase = "/data/foundation/catalog"
 // declares for dataset-api; it fails when the two disagree.
 func newService(cat catalogStore, sandbox string, now func() time.Time) (*handler, error) {
 	h := &handler{cat: cat, sandbox: sandbox, now: now}
+	h.datasets, _ = cat.(datasetDeleter)
 	var err error
 	if h.router, err = apigw.RouterOf("dataset-api", sandbox, h.routes()); err != nil {
 		return nil, err

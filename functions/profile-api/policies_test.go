@@ -19,8 +19,8 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/merge"
 )
 
-// send calls a route with a JSON body and returns the status and the body.
-func send(t *testing.T, h *handler, route string, params map[string]string, body string) (int, string) {
+// sendBody calls a route with a JSON body and returns the status and the body.
+func sendBody(t *testing.T, h *handler, route string, params map[string]string, body string) (int, string) {
 	t.Helper()
 	resp, err := h.Handle(context.Background(), events.APIGatewayV2HTTPRequest{
 		RouteKey: route, PathParameters: params, Body: body,
@@ -35,7 +35,7 @@ func send(t *testing.T, h *handler, route string, params map[string]string, body
 // sendPolicy calls a route that answers a policy and decodes it.
 func sendPolicy(t *testing.T, h *handler, route, id, body string, wantStatus int) merge.Policy {
 	t.Helper()
-	status, got := send(t, h, route, map[string]string{"id": id}, body)
+	status, got := sendBody(t, h, route, map[string]string{"id": id}, body)
 	if status != wantStatus {
 		t.Fatalf("%s %s: %d %s, want %d", route, id, status, got, wantStatus)
 	}
@@ -98,9 +98,9 @@ func TestPolicyRoutes(t *testing.T) {
 	if p.IdentityGraph.Type != merge.GraphPDG || len(p.AttributeMerge.Order) != 3 || p.Version != 3 {
 		t.Errorf("patched by an RFC 6902 array: %+v", p)
 	}
-	status, body := send(t, h, routePolicyPatch, map[string]string{"id": created.ID}, `{"op":"replace","path":"/schema.name","value":"_xdm.context.experienceevent"}`)
+	status, body := sendBody(t, h, routePolicyPatch, map[string]string{"id": created.ID}, `{"op":"replace","path":"/schema.name","value":"_xdm.context.experienceevent"}`)
 	wantCode(t, "PATCH of the class", status, body, 400, "MERGE-POLICY-SCHEMA-CHANGE")
-	status, body = send(t, h, routePolicyPatch, map[string]string{"id": "nope"}, `{"op":"add","path":"/default","value":true}`)
+	status, body = sendBody(t, h, routePolicyPatch, map[string]string{"id": "nope"}, `{"op":"add","path":"/default","value":true}`)
 	wantCode(t, "PATCH of an unknown policy", status, body, 404, "MERGE-POLICY-NOT-FOUND")
 
 	// AEP's PUT example sends the policy back with imsOrgId, version and updateEpoch.
@@ -113,12 +113,12 @@ func TestPolicyRoutes(t *testing.T) {
 	if put.Version != 4 || !put.Default || put.IdentityGraph.Type != merge.GraphNone || len(put.AttributeMerge.Order) != 1 {
 		t.Errorf("PUT answered %+v, want version 4, the default, none, one dataset", put)
 	}
-	status, body = send(t, h, routePolicyPut, map[string]string{"id": created.ID}, `{"id":"other","name":"x","schema":{"name":"_xdm.context.profile"},"identityGraph":{"type":"none"},"attributeMerge":{"type":"timestampOrdered"}}`)
+	status, body = sendBody(t, h, routePolicyPut, map[string]string{"id": created.ID}, `{"id":"other","name":"x","schema":{"name":"_xdm.context.profile"},"identityGraph":{"type":"none"},"attributeMerge":{"type":"timestampOrdered"}}`)
 	wantCode(t, "PUT with another id", status, body, 400, "MERGE-POLICY-ID")
-	status, body = send(t, h, routePolicyPut, map[string]string{"id": created.ID}, `{"name":"x","schema":{"name":"_xdm.context.profile"},"identityGraph":{"type":"none"},"attributeMerge":{"type":"dataSetPrecedence"}}`)
+	status, body = sendBody(t, h, routePolicyPut, map[string]string{"id": created.ID}, `{"name":"x","schema":{"name":"_xdm.context.profile"},"identityGraph":{"type":"none"},"attributeMerge":{"type":"dataSetPrecedence"}}`)
 	wantCode(t, "PUT without order", status, body, 400, "MERGE-POLICY-ORDER")
 
-	status, body = send(t, h, routePolicyBulkGet, nil, fmt.Sprintf(`{"ids":[{"id":%q},{"id":%q},{"id":"gone"}]}`, created.ID, merge.DefaultEventPolicyID))
+	status, body = sendBody(t, h, routePolicyBulkGet, nil, fmt.Sprintf(`{"ids":[{"id":%q},{"id":%q},{"id":"gone"}]}`, created.ID, merge.DefaultEventPolicyID))
 	var bulk struct {
 		Results map[string]merge.Policy
 		Errors  map[string]struct{ Status int }
@@ -129,24 +129,24 @@ func TestPolicyRoutes(t *testing.T) {
 	if len(bulk.Results) != 2 || bulk.Results[created.ID].Version != 4 || bulk.Results[merge.DefaultEventPolicyID].Schema.Name != merge.EventSchema || bulk.Errors["gone"].Status != 404 {
 		t.Errorf("bulk-get = %s, want the two policies and a 404 for gone", body)
 	}
-	status, body = send(t, h, routePolicyBulkGet, nil, `{"ids":[]}`)
+	status, body = sendBody(t, h, routePolicyBulkGet, nil, `{"ids":[]}`)
 	wantCode(t, "bulk-get of nothing", status, body, 400, "REQ-BODY")
 
 	// Three more fill the class (with the built-in default, five); a sixth is refused.
 	for i := range 3 {
 		sendPolicy(t, h, routePolicyCreate, "", fmt.Sprintf(`{"name":"extra %d","schema":{"name":"_xdm.context.profile"},"identityGraph":{"type":"pdg"},"attributeMerge":{"type":"timestampOrdered"}}`, i), http.StatusCreated)
 	}
-	status, body = send(t, h, routePolicyCreate, nil, `{"name":"sixth","schema":{"name":"_xdm.context.profile"},"identityGraph":{"type":"pdg"},"attributeMerge":{"type":"timestampOrdered"}}`)
+	status, body = sendBody(t, h, routePolicyCreate, nil, `{"name":"sixth","schema":{"name":"_xdm.context.profile"},"identityGraph":{"type":"pdg"},"attributeMerge":{"type":"timestampOrdered"}}`)
 	wantCode(t, "sixth policy", status, body, 409, "MERGE-POLICY-LIMIT")
 	sendPolicy(t, h, routePolicyCreate, "", `{"name":"events","schema":{"name":"_xdm.context.experienceevent"},"identityGraph":{"type":"none"},"attributeMerge":{"type":"timestampOrdered"}}`, http.StatusCreated)
 
 	// Deleting the default: 200 with no body; then the class has none.
-	if status, body = send(t, h, routePolicyDelete, map[string]string{"id": created.ID}, ""); status != 200 || body != "" {
+	if status, body = sendBody(t, h, routePolicyDelete, map[string]string{"id": created.ID}, ""); status != 200 || body != "" {
 		t.Errorf("DELETE: %d %q, want 200 and no body", status, body)
 	}
-	status, body = send(t, h, routePolicy, map[string]string{"id": created.ID}, "")
+	status, body = sendBody(t, h, routePolicy, map[string]string{"id": created.ID}, "")
 	wantCode(t, "GET of a deleted policy", status, body, 404, "MERGE-POLICY-NOT-FOUND")
-	status, body = send(t, h, routePolicyDelete, map[string]string{"id": created.ID}, "")
+	status, body = sendBody(t, h, routePolicyDelete, map[string]string{"id": created.ID}, "")
 	wantCode(t, "DELETE again", status, body, 404, "MERGE-POLICY-NOT-FOUND")
 	q := url.Values{"schema.name": {merge.ProfileSchema}, "entityId": {"jane@example.com"}, "entityIdNS": {"Email"}}
 	st, got := get(t, h, routeEntities, q, nil)
@@ -164,14 +164,14 @@ func TestPolicyRoutes(t *testing.T) {
 func TestPolicyEdge(t *testing.T) {
 	h := newTestRouter()
 	edge := sendPolicy(t, h, routePolicyCreate, "", `{"name":"edge","schema":{"name":"_xdm.context.profile"},"identityGraph":{"type":"pdg"},"attributeMerge":{"type":"timestampOrdered"},"isActiveOnEdge":"true"}`, http.StatusCreated)
-	status, body := send(t, h, routePolicyCreate, nil, `{"name":"edge 2","schema":{"name":"_xdm.context.profile"},"identityGraph":{"type":"pdg"},"attributeMerge":{"type":"timestampOrdered"},"isActiveOnEdge":true}`)
+	status, body := sendBody(t, h, routePolicyCreate, nil, `{"name":"edge 2","schema":{"name":"_xdm.context.profile"},"identityGraph":{"type":"pdg"},"attributeMerge":{"type":"timestampOrdered"},"isActiveOnEdge":true}`)
 	wantCode(t, "a second edge policy", status, body, 409, "MERGE-POLICY-EDGE")
-	status, body = send(t, h, routePolicyCreate, nil, `{"name":"event edge","schema":{"name":"_xdm.context.experienceevent"},"identityGraph":{"type":"pdg"},"attributeMerge":{"type":"timestampOrdered"},"isActiveOnEdge":true}`)
+	status, body = sendBody(t, h, routePolicyCreate, nil, `{"name":"event edge","schema":{"name":"_xdm.context.experienceevent"},"identityGraph":{"type":"pdg"},"attributeMerge":{"type":"timestampOrdered"},"isActiveOnEdge":true}`)
 	wantCode(t, "an edge policy of events", status, body, 400, "MERGE-POLICY-EDGE-CLASS")
-	status, body = send(t, h, routePolicyDelete, map[string]string{"id": edge.ID}, "")
+	status, body = sendBody(t, h, routePolicyDelete, map[string]string{"id": edge.ID}, "")
 	wantCode(t, "delete an edge policy", status, body, 409, "MERGE-POLICY-EDGE-ACTIVE")
 	sendPolicy(t, h, routePolicyPatch, edge.ID, `{"op":"replace","path":"/isActiveOnEdge","value":"false"}`, http.StatusOK)
-	if status, body = send(t, h, routePolicyDelete, map[string]string{"id": edge.ID}, ""); status != 200 {
+	if status, body = sendBody(t, h, routePolicyDelete, map[string]string{"id": edge.ID}, ""); status != 200 {
 		t.Errorf("delete after un-flagging: %d %s", status, body)
 	}
 }

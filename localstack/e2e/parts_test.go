@@ -23,13 +23,21 @@ import (
 // and points the package's target at it for the test.
 func batchIngestCloud(t *testing.T, env string, timeout time.Duration, settings map[string]string) *cloud.Cloud {
 	t.Helper()
+	return functionCloud(t, env, "batch-ingest", timeout, settings)
+}
+
+// functionCloud starts a second local cloud whose function name has the
+// given timeout (0 keeps the topology's) and settings added to its own,
+// and points the package's target at it for the test.
+func functionCloud(t *testing.T, env, name string, timeout time.Duration, settings map[string]string) *cloud.Cloud {
+	t.Helper()
 	if os.Getenv("MOSAIC_LOCAL_BIN") == "" || os.Getenv("MOSAIC_OUTPUTS") != "" {
 		t.Skip("needs the local cloud's function builds (MOSAIC_DIST), not another target")
 	}
 	fns := make([]topology.Function, len(topology.Functions))
 	copy(fns, topology.Functions)
 	for i := range fns {
-		if fns[i].Name != "batch-ingest" {
+		if fns[i].Name != name {
 			continue
 		}
 		if timeout > 0 {
@@ -52,7 +60,7 @@ func batchIngestCloud(t *testing.T, env string, timeout time.Duration, settings 
 		Env: env, Functions: fns,
 	})
 	if err != nil {
-		t.Fatalf("start a local cloud for batch-ingest: %v", err)
+		t.Fatalf("start a local cloud for %s: %v", name, err)
 	}
 	prev := tgt
 	tgt = target{APIURL: c.EdgeURL(), Edge: c.EdgeURL(), Region: "us-east-1", Bucket: c.Name(topology.LandingBucket),

@@ -20,6 +20,8 @@ import (
 //	batch index        pk BATCH#BY-TIME          sk <created ms, 13 digits>#<id>
 //	batch by dataset   pk BATCH#DATASET#<id>     sk <created ms, 13 digits>#<id>
 //	merge policies     pk MERGEPOLICY            sk <schema name>     the class's policies, version "ver"
+//	deleted dataset    pk DATASET#DELETED        sk <id>              (so that its profile data can still be deleted)
+//	profile job        pk JOB                    sk <job id>          (UUID v7: sorts by creation time)
 //
 // Creates are conditional (no duplicates); schema and field group updates
 // are conditional on the version read, dataset updates on the document
@@ -28,9 +30,9 @@ import (
 //
 // One file per resource: catalog_schema.go (schemas and field groups, the
 // Versioned resources), catalog_descriptor.go, catalog_namespace.go,
-// catalog_dataset.go, catalog_batch.go and catalog_merge_policies.go, over
-// catalog_resource.go (the one create/get/list/update/delete path of a
-// resource kept as one item) and catalog_table.go (item reads and writes). failed_records.go keeps
+// catalog_dataset.go, catalog_batch.go, catalog_merge_policies.go and
+// catalog_jobs.go, over catalog_resource.go (the one create/get/list/update/delete
+// path of a resource kept as one item) and catalog_table.go (item reads and writes). failed_records.go keeps
 // refused rows in the same table.
 type Catalog struct {
 	db    DynamoDB

@@ -58,6 +58,12 @@ const IngestPrefix = "ingest/"
 // creations start a step of a profile job: jobs/<jobId>/<step>.json.
 const JobsPrefix = "jobs/"
 
+// EnvJobStepTime is how long one step of a profile job works before it
+// saves its progress and hands on to a new invocation: a Go duration
+// ("2m", "200ms"); unset means until shortly before the invocation's
+// deadline. Tests set it small to make a job take many steps.
+const EnvJobStepTime = "MOSAIC_JOB_STEP_TIME"
+
 // Key attribute names shared by both tables.
 const (
 	PartitionKey = "pk"
