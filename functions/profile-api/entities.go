@@ -227,16 +227,17 @@ func descending(order string) (bool, error) {
 // the events of the cluster of (relatedEntityId, relatedEntityIdNS), AEP's
 // page shape; _links.next.href is "/entities?…" with the query and the
 // next start (AEP: prefix it with /access), "" on the last page. limit
-// past 1000 reads 1000.
+// past 1000 reads 1000. A relatedEntityId without relatedEntityIdNS is an
+// AEP XID: an empty page.
 func (h *handler) events(ctx context.Context, r *apigw.Request) (int, any, error) {
-	p, err := required(r.Query, "relatedSchema.name", "relatedEntityId", "relatedEntityIdNS")
+	p, err := required(r.Query, "relatedSchema.name", "relatedEntityId")
 	if err != nil {
 		return 0, nil, err
 	}
 	if p["relatedSchema.name"] != merge.ProfileSchema {
 		return 0, nil, fault.E(fault.Invalid, "REQ-SCHEMA", "relatedSchema.name must be _xdm.context.profile")
 	}
-	q := profile.EventQuery{Namespace: p["relatedEntityIdNS"], Value: p["relatedEntityId"], Start: r.Query.Get("start"), Fields: fieldsOf(r.Query)}
+	q := profile.EventQuery{Namespace: r.Query.Get("relatedEntityIdNS"), Value: p["relatedEntityId"], Start: r.Query.Get("start"), Fields: fieldsOf(r.Query)}
 	if q.From, err = intParam(r.Query, "startTime"); err != nil {
 		return 0, nil, err
 	}
@@ -254,6 +255,10 @@ func (h *handler) events(ctx context.Context, r *apigw.Request) (int, any, error
 	}
 	if q.Descending, err = descending(order); err != nil {
 		return 0, nil, err
+	}
+	if q.Namespace == "" {
+		// An XID (AEP's internal id), which Mosaic cannot resolve: no events.
+		return http.StatusOK, newEventsPage(profile.EventPage{Children: []profile.EventChild{}}, q.Descending), nil
 	}
 	page, err := h.profiles.Timeline(ctx, q)
 	if err != nil {

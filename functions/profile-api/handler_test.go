@@ -545,6 +545,11 @@ func TestEventsAEPShape(t *testing.T) {
 	if status, body := get(t, h, routeEntities, none, nil); status != 200 || len(body["children"].([]any)) != 0 {
 		t.Errorf("events of an unknown identity: %d %v, want 200 with no children", status, body)
 	}
+	none.Del("relatedEntityIdNS")
+	none.Set("relatedEntityId", "GkouAW-2Xkftzer3bBtHiW8GkaFL")
+	if status, body := get(t, h, routeEntities, none, nil); status != 200 || len(body["children"].([]any)) != 0 || body["_page"].(map[string]any)["next"] != "" {
+		t.Errorf("events of an XID: %d %v, want 200 with no children", status, body)
+	}
 }
 
 // TestEventsPost follows AEP's multi-profile events POST: one page per
