@@ -108,12 +108,11 @@ func (h *handler) entities(ctx context.Context, r *apigw.Request) (int, any, err
 		if err != nil {
 			return 0, nil, err
 		}
-		var e profile.Entity
-		if ns := r.Query.Get("entityIdNS"); ns == "" {
-			e = xidEntry(p["entityId"], pol, prov)
-		} else if e, err = h.profiles.Lookup(ctx, profile.LookupQuery{
-			Namespace: ns, Value: p["entityId"], Policy: pol, Fields: fieldsOf(r.Query), Provenance: prov,
-		}); err != nil {
+		// Without entityIdNS, entityId is an AEP XID (profile.Lookup).
+		e, err := h.profiles.Lookup(ctx, profile.LookupQuery{
+			Namespace: r.Query.Get("entityIdNS"), Value: p["entityId"], Policy: pol, Fields: fieldsOf(r.Query), Provenance: prov,
+		})
+		if err != nil {
 			return 0, nil, err
 		}
 		out, err := entityMap([]profile.Entity{e})
@@ -127,17 +126,6 @@ func (h *handler) entities(ctx context.Context, r *apigw.Request) (int, any, err
 		return 0, nil, fault.E(fault.Invalid, "REQ-PARAM", "missing query parameter: schema.name")
 	}
 	return 0, nil, fault.E(fault.Invalid, "REQ-SCHEMA", "schema.name must be _xdm.context.profile or _xdm.context.experienceevent")
-}
-
-// xidEntry answers an entityId given without a namespace: AEP reads it as
-// an XID (AEP's internal id of an identity), which Mosaic does not keep,
-// so it gets the no-data entry keyed by the id as given.
-func xidEntry(xid string, p merge.Policy, provenance bool) profile.Entity {
-	e := profile.NoData(xid, nil, p)
-	if provenance {
-		e.Provenance = map[string]profile.Provenance{}
-	}
-	return e
 }
 
 // entityMap is AEP's answer: the entries keyed by entity id, each encoded
@@ -359,23 +347,17 @@ func (h *handler) profilesPost(ctx context.Context, body entitiesBody) (int, any
 	if err != nil {
 		return 0, nil, err
 	}
-	var qs []profile.LookupQuery
-	for _, a := range body.Identities {
-		if a.EntityIDNS != nil && a.EntityIDNS.Code != "" {
-			qs = append(qs, profile.LookupQuery{Namespace: a.EntityIDNS.Code, Value: a.EntityID, Policy: pol, Fields: body.Fields, Provenance: body.Provenance})
+	qs := make([]profile.LookupQuery, len(body.Identities))
+	for i, a := range body.Identities {
+		qs[i] = profile.LookupQuery{Value: a.EntityID, Policy: pol, Fields: body.Fields, Provenance: body.Provenance}
+		if a.EntityIDNS != nil {
+			// Without a namespace, an XID (profile.Lookup).
+			qs[i].Namespace = a.EntityIDNS.Code
 		}
 	}
-	found, err := h.profiles.LookupAll(ctx, qs)
+	entries, err := h.profiles.LookupAll(ctx, qs)
 	if err != nil {
 		return 0, nil, err
-	}
-	entries := make([]profile.Entity, 0, len(body.Identities))
-	for _, a := range body.Identities {
-		if a.EntityIDNS != nil && a.EntityIDNS.Code != "" {
-			entries, found = append(entries, found[0]), found[1:]
-			continue
-		}
-		entries = append(entries, xidEntry(a.EntityID, pol, body.Provenance))
 	}
 	out, err := entityMap(entries)
 	if err != nil {

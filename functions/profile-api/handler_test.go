@@ -455,7 +455,7 @@ func TestEntitiesPostRefusals(t *testing.T) {
 		{"no schema", `{"identities":[` + one + `]}`, 400, "REQ-PARAM"},
 		{"another schema", `{"schema":{"name":"_xdm.context.other"},"identities":[` + one + `]}`, 400, "REQ-SCHEMA"},
 		{"an unknown field", `{"schema":{"name":"_xdm.context.profile"},"identities":[` + one + `],"nope":1}`, 400, "REQ-JSON"},
-		{"a blocked value names its entry", `{"schema":{"name":"_xdm.context.profile"},"identities":[` + one + `,{"entityId":"anonymous","entityIdNS":{"code":"Email"}}]}`, 400, identity.CodeBlockedValue},
+		{"a blocked value names its entry", `{"schema":{"name":"_xdm.context.profile"},"identities":[{"entityId":"XID"},` + one + `,{"entityId":"anonymous","entityIdNS":{"code":"Email"}}]}`, 400, identity.CodeBlockedValue},
 		{"unknown policy", `{"schema":{"name":"_xdm.context.profile"},"mergePolicyId":"nope","identities":[` + one + `]}`, 404, "MERGE-POLICY-NOT-FOUND"},
 		{"a cluster over the cap", `{"schema":{"name":"_xdm.context.profile"},"identities":[` + one + `,{"entityId":"C-2","entityIdNS":{"code":"CRMID"}}]}`, 422, profile.CodeClusterTooLarge},
 	}
@@ -465,7 +465,7 @@ func TestEntitiesPostRefusals(t *testing.T) {
 			if status != tt.wantStatus || body["code"] != tt.wantCode {
 				t.Fatalf("got %d %v, want %d %s", status, body, tt.wantStatus, tt.wantCode)
 			}
-			if tt.wantCode == identity.CodeBlockedValue && !strings.HasPrefix(body["message"].(string), "identities[1]: ") {
+			if tt.wantCode == identity.CodeBlockedValue && !strings.HasPrefix(body["message"].(string), "identities[2]: ") {
 				t.Errorf("message %q does not name the entry", body["message"])
 			}
 		})

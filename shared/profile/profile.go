@@ -166,10 +166,20 @@ type LookupQuery struct {
 // identities read, the asked one first and flagged primary. An identity
 // with no data (unknown, or no fragment the policy takes) gets AEP's
 // no-data entry: entity {}, sources [""], lastModifiedAt
-// NoDataLastModified. Errors: the namespace's and value's Invalid errors
-// (identity.Normalize), Unprocessable CodeClusterTooLarge when the
-// cluster has more identities than the cap, and the store's.
+// NoDataLastModified. A query without Namespace names an AEP XID (AEP's
+// internal id of an identity), which Mosaic does not keep: it gets the
+// no-data entry keyed by Value as given, with no identities. Errors: the
+// namespace's and value's Invalid errors (identity.Normalize),
+// Unprocessable CodeClusterTooLarge when the cluster has more identities
+// than the cap, and the store's.
 func (s *Service) Lookup(ctx context.Context, q LookupQuery) (Entity, error) {
+	if q.Namespace == "" {
+		e := NoData(q.Value, nil, q.Policy)
+		if q.Provenance {
+			e.Provenance = map[string]Provenance{}
+		}
+		return e, nil
+	}
 	id, err := s.normalize(ctx, q.Namespace, q.Value)
 	if err != nil {
 		return Entity{}, err

@@ -230,17 +230,23 @@ func TestLookupAll(t *testing.T) {
 	for _, v := range []string{"a@example.com", "nobody@example.com", "A@example.com"} {
 		qs = append(qs, LookupQuery{Namespace: "Email", Value: v, Policy: pdg})
 	}
+	// Without a namespace, an AEP XID: the no-data entry keyed by it.
+	qs = append(qs, LookupQuery{Value: "GkouAW-2u-7iWt5vQ9u2wm40JOZY", Policy: pdg})
 	got, err := s.LookupAll(context.Background(), qs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 3 || got[0].Sources[0] != "crm" || got[1].Sources[0] != "" || got[2].EntityID != got[0].EntityID {
+	if len(got) != 4 || got[0].Sources[0] != "crm" || got[1].Sources[0] != "" || got[2].EntityID != got[0].EntityID {
 		t.Errorf("entries %+v, want a, the no-data entry, a again, in order", got)
+	}
+	xid := NoData("GkouAW-2u-7iWt5vQ9u2wm40JOZY", nil, pdg)
+	if diff := cmp.Diff(xid, got[3]); diff != "" {
+		t.Errorf("XID entry (-want +got):\n%s", diff)
 	}
 	qs = append(qs, LookupQuery{Namespace: "Email", Value: "anonymous", Policy: pdg})
 	_, err = s.LookupAll(context.Background(), qs)
-	if !errors.Is(err, fault.E(fault.Invalid, identity.CodeBlockedValue, "")) || !strings.HasPrefix(fault.As(err).Message, "identities[3]: ") {
-		t.Errorf("got %v, want Invalid %s naming identities[3]", err, identity.CodeBlockedValue)
+	if !errors.Is(err, fault.E(fault.Invalid, identity.CodeBlockedValue, "")) || !strings.HasPrefix(fault.As(err).Message, "identities[4]: ") {
+		t.Errorf("got %v, want Invalid %s naming identities[4]", err, identity.CodeBlockedValue)
 	}
 }
 
