@@ -157,8 +157,8 @@ func TestIdentityMembersOverCap(t *testing.T) {
 	g.ClusterCap = 2
 	h.graph = g
 	status, body := identityCall(t, h, routeMembers, url.Values{"ns": {"Email"}, "id": {hub.Value}}, nil)
-	if status != 422 || body["code"] != profile.CodeClusterTooLarge {
-		t.Errorf("members over the cap: %d %v, want 422 %s", status, body, profile.CodeClusterTooLarge)
+	if status != 422 || body["code"] != profile.CodeIdentityClusterTooLarge {
+		t.Errorf("members over the cap: %d %v, want 422 %s", status, body, profile.CodeIdentityClusterTooLarge)
 	}
 	status, body = identityCall(t, h, routeHistory, url.Values{"ns": {"Email"}, "id": {hub.Value}}, nil)
 	if status != 200 || body["truncated"] != true {

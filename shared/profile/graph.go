@@ -17,10 +17,10 @@ const (
 	// CodeIdentityNotFound: the graph knows nothing of the identity (no
 	// link, no fragment, no recorded decision).
 	CodeIdentityNotFound = "IDENTITY-NOT-FOUND"
-	// CodeClusterTooLarge: the identity's cluster has more identities than
+	// CodeIdentityClusterTooLarge: the identity's cluster has more identities than
 	// the cluster cap, so its members are not listed (AEP answers such
 	// lookups 422 "Too many related identities").
-	CodeClusterTooLarge = "IDENTITY-CLUSTER-TOO-LARGE"
+	CodeIdentityClusterTooLarge = "IDENTITY-CLUSTER-TOO-LARGE"
 	// CodeTooManyInputs: a bulk members request names more than
 	// MaxClusterInputs identities.
 	CodeTooManyInputs = "IDENTITY-TOO-MANY-INPUTS"
@@ -238,7 +238,7 @@ func membersOf(ids []identity.ID, custom []identity.Namespace) []ClusterMember {
 }
 
 func tooLarge(cap int) error {
-	return fault.Errorf(fault.Unprocessable, CodeClusterTooLarge,
+	return fault.Errorf(fault.Unprocessable, CodeIdentityClusterTooLarge,
 		"Too many related identities: this identity's cluster has more than %d identities (the cluster cap); "+
 			"GET /data/core/identity/cluster/history lists the links of its first %d", cap, cap)
 }
@@ -251,7 +251,7 @@ func notFound() error {
 // x (with stitch false, x alone), the asked identity first and the others
 // breadth-first, as a profile lookup gathers them. Errors: Resolve's;
 // NotFound CodeIdentityNotFound when the graph has neither a link nor a
-// fragment of x; Unprocessable CodeClusterTooLarge when the cluster has
+// fragment of x; Unprocessable CodeIdentityClusterTooLarge when the cluster has
 // more than ClusterCap identities (its members are never listed in part).
 func (g *GraphService) Members(ctx context.Context, x CompositeXID, stitch bool) (ClusterMembers, error) {
 	id, err := g.Resolve(ctx, x)

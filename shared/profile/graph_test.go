@@ -321,7 +321,7 @@ func TestGraphOverCap(t *testing.T) {
 	}
 	g := &GraphService{Store: adapt(st), ClusterCap: 3}
 	_, err := g.Members(ctx, byNS(hub), true)
-	wantCode(t, err, fault.Unprocessable, CodeClusterTooLarge)
+	wantCode(t, err, fault.Unprocessable, CodeIdentityClusterTooLarge)
 	if got, err := g.Members(ctx, byNS(hub), false); err != nil || len(got.Members) != 1 {
 		t.Errorf("graph-type None over the cap: %+v %v, want the identity alone", got, err)
 	}
