@@ -111,15 +111,18 @@ func pinLogicalID(c constructs.IConstruct, id string) {
 	c.Node().DefaultChild().(awscdk.CfnResource).OverrideLogicalId(jsii.String(id))
 }
 
-// landingLifecycle expires what the batch API and the ingest engine leave
-// in the landing bucket: manifests and task objects of API batches
-// (ingest/_batches/) after 7 days, staged uploads (staging/) and row
+// landingLifecycle expires what the batch API, the ingest engine and
+// profile jobs leave in the landing bucket: manifests and task objects of
+// API batches (ingest/_batches/) and the task objects of profile jobs
+// (jobs/; a job's state is its catalog item, its tasks only start its
+// steps) after 7 days, staged uploads (staging/) and row
 // diagnostics (diagnostics/, AEP keeps them 30 days) after 30 days, and
 // multipart uploads never completed after 7 days (they are billed until
 // aborted).
 func landingLifecycle() *[]*awss3.LifecycleRule {
 	return &[]*awss3.LifecycleRule{
 		{Id: jsii.String("expire-batch-manifests"), Prefix: jsii.String(topology.IngestPrefix + "_batches/"), Expiration: awscdk.Duration_Days(jsii.Number(7))},
+		{Id: jsii.String("expire-job-tasks"), Prefix: jsii.String(topology.JobsPrefix), Expiration: awscdk.Duration_Days(jsii.Number(7))},
 		{Id: jsii.String("expire-diagnostics"), Prefix: jsii.String("diagnostics/"), Expiration: awscdk.Duration_Days(jsii.Number(30))},
 		{Id: jsii.String("expire-staging"), Prefix: jsii.String("staging/"), Expiration: awscdk.Duration_Days(jsii.Number(30))},
 		{Id: jsii.String("abort-incomplete-uploads"), AbortIncompleteMultipartUploadAfter: awscdk.Duration_Days(jsii.Number(7))},

@@ -193,14 +193,15 @@ func TestDataOutputs(t *testing.T) {
 	})
 }
 
-// The landing bucket expires what batches leave behind and aborts
-// multipart uploads nobody completed.
+// The landing bucket expires what batches and profile jobs leave behind
+// and aborts multipart uploads nobody completed.
 func TestLandingLifecycle(t *testing.T) {
 	forEachEnv(t, func(t *testing.T, s *synthesized) {
 		s.data.HasResourceProperties(jsii.String("AWS::S3::Bucket"), map[string]any{
 			"LifecycleConfiguration": map[string]any{
 				"Rules": []any{
 					map[string]any{"Id": "expire-batch-manifests", "Prefix": "ingest/_batches/", "ExpirationInDays": 7, "Status": "Enabled"},
+					map[string]any{"Id": "expire-job-tasks", "Prefix": "jobs/", "ExpirationInDays": 7, "Status": "Enabled"},
 					map[string]any{"Id": "expire-diagnostics", "Prefix": "diagnostics/", "ExpirationInDays": 30, "Status": "Enabled"},
 					map[string]any{"Id": "expire-staging", "Prefix": "staging/", "ExpirationInDays": 30, "Status": "Enabled"},
 					map[string]any{"Id": "abort-incomplete-uploads", "AbortIncompleteMultipartUpload": map[string]any{"DaysAfterInitiation": 7}, "Status": "Enabled"},

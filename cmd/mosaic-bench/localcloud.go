@@ -218,18 +218,20 @@ func (l *local) waitBatch(ctx context.Context, dataset string, interval time.Dur
 }
 
 // readable reports whether the Profile Access API answers the profile of
-// an Email identity with one entity.
+// an Email identity with data: an entry whose sources name a dataset, not
+// AEP's no-data entry (sources [""]) of an identity with no data yet.
 func (l *local) readable(ctx context.Context, emailAddr string) (bool, error) {
 	q := url.Values{"schema.name": {"_xdm.context.profile"}, "entityId": {emailAddr}, "entityIdNS": {"Email"}}
-	var page map[string]any
-	status, err := l.call(ctx, "GET", "/data/core/ups/access/entities?"+q.Encode(), nil, &page)
-	if status == http.StatusNotFound {
-		return false, nil
-	}
-	if err != nil {
+	var page map[string]struct{ Sources []string }
+	if _, err := l.call(ctx, "GET", "/data/core/ups/access/entities?"+q.Encode(), nil, &page); err != nil {
 		return false, err
 	}
-	return len(page) > 0, nil
+	for _, e := range page {
+		if len(e.Sources) > 0 && e.Sources[0] != "" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // waitReadable waits until every sample identity is readable.

@@ -33,35 +33,13 @@ const (
 // error, so that the batch item stays far below DynamoDB's 400 KB item limit.
 const maxReasonBytes = 512
 
-// DestinationRecord is the invocation record Lambda sends to the on-failure
-// destination of an asynchronously invoked function once it discards an
-// event (AWS Lambda Developer Guide, "Capturing records of Lambda
-// asynchronous invocations"). Here RequestPayload is the S3 event.
-type DestinationRecord struct {
-	Version         string              `json:"version"`
-	Timestamp       string              `json:"timestamp"`
-	RequestContext  DestinationRequest  `json:"requestContext"`
-	RequestPayload  json.RawMessage     `json:"requestPayload"`
-	ResponseContext DestinationResponse `json:"responseContext"`
-	ResponsePayload json.RawMessage     `json:"responsePayload,omitempty"`
-}
-
-// DestinationRequest is the requestContext of a DestinationRecord.
-type DestinationRequest struct {
-	RequestID   string `json:"requestId"`
-	FunctionArn string `json:"functionArn"`
-	// Condition is "RetriesExhausted" or "EventAgeExceeded".
-	Condition              string `json:"condition"`
-	ApproximateInvokeCount int    `json:"approximateInvokeCount"`
-}
-
-// DestinationResponse is the responseContext of a DestinationRecord.
-type DestinationResponse struct {
-	StatusCode      int    `json:"statusCode"`
-	ExecutedVersion string `json:"executedVersion,omitempty"`
-	// FunctionError is "Handled" or "Unhandled" when the function failed.
-	FunctionError string `json:"functionError,omitempty"`
-}
+// The invocation records of the on-failure destination; RequestPayload
+// is the discarded S3 event.
+type (
+	DestinationRecord   = lambdaevent.DestinationRecord
+	DestinationRequest  = lambdaevent.DestinationRequest
+	DestinationResponse = lambdaevent.DestinationResponse
+)
 
 // Invoke is the function's entry point: S3 events are ingested (Handle),
 // SQS events from the on-failure queue end the batches whose events Lambda

@@ -45,6 +45,9 @@ type catalogStore interface {
 type handler struct {
 	router *apigw.Router
 	cat    catalogStore
+	// datasets deletes datasets and records the jobs that remove their
+	// profile data (delete.go); nil when cat cannot.
+	datasets datasetDeleter
 	// streams reads the metrics and failed records of streaming batches;
 	// nil serves them as stored.
 	streams streamStore
@@ -96,6 +99,7 @@ const catalogBase = "/data/foundation/catalog"
 // declares for dataset-api; it fails when the two disagree.
 func newService(cat catalogStore, sandbox string, now func() time.Time) (*handler, error) {
 	h := &handler{cat: cat, sandbox: sandbox, now: now}
+	h.datasets, _ = cat.(datasetDeleter)
 	var err error
 	if h.router, err = apigw.RouterOf("dataset-api", sandbox, h.routes()); err != nil {
 		return nil, err
@@ -153,6 +157,9 @@ func (h *handler) createDataset(ctx context.Context, r *apigw.Request) (int, any
 	if catalog.ParseTags(d.Tags).Upsert && s.Class != xdm.ProfileClass {
 		return 0, nil, fault.E(fault.Invalid, "CATALOG-UPSERT-CLASS", "isUpsert applies to datasets of the profile class only")
 	}
+	if err := catalog.CheckRowExpirationClass(d, s.Class); err != nil {
+		return 0, nil, err
+	}
 	if err := h.cat.CreateDataset(ctx, d); err != nil {
 		return 0, nil, err
 	}
@@ -161,11 +168,16 @@ func (h *handler) createDataset(ctx context.Context, r *apigw.Request) (int, any
 }
 
 // patchDataset is AEP's PATCH /dataSets/{id}: a JSON Patch array
-// (Content-Type application/json-patch+json) on /name, /description and
-// /tags, or a JSON object whose name, description and tags replace the
-// dataset's. 200 answers AEP's ["@/dataSets/{id}"]. Enabling Profile or
-// Identity does not backfill earlier rows (AEP's rule); the dataset then
-// shows when it was enabled (profileEnabledAt, identityEnabledAt).
+// (Content-Type application/json-patch+json) on /name, /description,
+// /tags and /extensions, or a JSON object whose name, description, tags
+// and extensions replace the dataset's (AEP's row expiration body,
+// {"extensions":{"adobe_unifiedProfile":{"rowExpiration":{"ttlValue":"P30D"}}}},
+// is such an object). 200 answers AEP's ["@/dataSets/{id}"]. Enabling
+// Profile or Identity does not backfill earlier rows (AEP's rule); the
+// dataset then shows when it was enabled (profileEnabledAt,
+// identityEnabledAt). A row expiration is refused on a dataset that is
+// not of the experience event class (CATALOG-TTL-CLASS), and applies to
+// events ingested afterwards only.
 func (h *handler) patchDataset(ctx context.Context, r *apigw.Request) (int, any, error) {
 	var raw json.RawMessage
 	if err := r.Decode(&raw); err != nil {
@@ -196,13 +208,18 @@ func (h *handler) patchDataset(ctx context.Context, r *apigw.Request) (int, any,
 	if err != nil {
 		return 0, nil, err
 	}
-	if catalog.ParseTags(d.Tags).Upsert && !catalog.ParseTags(prev.Tags).Upsert {
+	newUpsert := catalog.ParseTags(d.Tags).Upsert && !catalog.ParseTags(prev.Tags).Upsert
+	newTTL := d.RowExpiration() != 0 && d.RowExpiration() != prev.RowExpiration()
+	if newUpsert || newTTL {
 		s, err := h.cat.GetSchema(ctx, d.SchemaRef.ID)
 		if err != nil {
 			return 0, nil, err
 		}
-		if s.Class != xdm.ProfileClass {
+		if newUpsert && s.Class != xdm.ProfileClass {
 			return 0, nil, fault.E(fault.Invalid, "CATALOG-UPSERT-CLASS", "isUpsert applies to datasets of the profile class only")
+		}
+		if err := catalog.CheckRowExpirationClass(d, s.Class); err != nil {
+			return 0, nil, err
 		}
 	}
 	if err := h.cat.UpdateDataset(ctx, d, prev); err != nil {

@@ -27,8 +27,11 @@ type handler struct {
 	router   *apigw.Router
 	profiles profiles
 	ns       namespaces
-	// policies are the merge policies (policies.go).
-	policies policyStore
+	// policies are the merge policies (policies.go): policies resolves
+	// them for reads, policyAdmin lists and changes them; newPolicies
+	// gives both.
+	policies    policyStore
+	policyAdmin policyAdmin
 	// graph answers the identity API (identity.go).
 	graph graphReader
 	// jobs are the profile jobs (jobs.go).
@@ -56,7 +59,8 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.policies = newPolicies(cat)
+	pc := newPolicies(cat)
+	h.policies, h.policyAdmin = pc, pc
 	h.graph = newGraph(prof, ns)
 	h.jobs = newJobs(c, cat, env[topology.EnvLandingBucket])
 	return h, nil
@@ -87,7 +91,9 @@ const (
 // newService builds the handler and its router from the routes topology
 // declares for profile-api; it fails when the two disagree.
 func newService(p profiles, ns namespaces, sandbox string) (*handler, error) {
-	h := &handler{profiles: p, ns: ns, policies: builtinPolicies{}}
+	// Policies are kept in the process until newHandler gives the table.
+	pc := newPolicies(newMemoryPolicies())
+	h := &handler{profiles: p, ns: ns, policies: pc, policyAdmin: pc}
 	var err error
 	if h.router, err = apigw.RouterOf("profile-api", sandbox, h.routes()); err != nil {
 		return nil, err

@@ -3,95 +3,178 @@ package main
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/mosaic-cdp/mosaic/shared/apigw"
-	"github.com/mosaic-cdp/mosaic/shared/catalog"
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
+	"github.com/mosaic-cdp/mosaic/shared/merge"
 	"github.com/mosaic-cdp/mosaic/shared/profile"
 	"github.com/mosaic-cdp/mosaic/shared/store"
 )
 
-// graphReader answers the identity API's history and explain reads.
-type graphReader interface{}
-
-func newGraph(prof *store.Profiles, ns *catalog.SpecLoader) graphReader { return nil }
-
-type member struct {
-	NSID      int    `json:"nsid"`
-	Namespace string `json:"namespace"`
-	ID        string `json:"id"`
+// graphReader answers the identity API (profile.GraphService).
+type graphReader interface {
+	Members(ctx context.Context, x profile.CompositeXID, stitch bool) (profile.ClusterMembers, error)
+	MembersMany(ctx context.Context, req profile.ClustersRequest) (profile.ClustersAnswer, error)
+	History(ctx context.Context, q profile.HistoryQuery) (profile.HistoryPage, error)
+	Explain(ctx context.Context, a, b profile.CompositeXID) (profile.Explanation, error)
 }
 
-type clusterMembers struct {
-	XID          string   `json:"xid"`
-	CompositeXID member   `json:"compositeXid"`
-	Members      []member `json:"members"`
+// storeReads are the graph reads of the profile store (store.Profiles).
+type storeReads interface {
+	Cluster(ctx context.Context, start identity.ID, stitch bool, limit int) (merge.Candidates, error)
+	Partition(ctx context.Context, id identity.ID) (store.Partition, error)
+	GraphEvents(ctx context.Context, id identity.ID, limit int) ([]store.GraphEvent, error)
 }
 
-func memberOf(id identity.ID, custom []identity.Namespace) member {
-	m := member{Namespace: id.Namespace, ID: id.Value}
-	if ns, ok := identity.Lookup(id.Namespace, custom); ok {
-		m.NSID = ns.ID
+// storeGraph is the profile store as the identity API reads it.
+type storeGraph struct{ storeReads }
+
+// Node reads id's partition (its links; its fragments are not needed).
+func (s storeGraph) Node(ctx context.Context, id identity.ID) (profile.GraphNode, error) {
+	p, err := s.Partition(ctx, id)
+	if err != nil {
+		return profile.GraphNode{}, err
 	}
-	return m
+	n := profile.GraphNode{Found: p.Found, Neighbours: p.Neighbours}
+	if len(p.Links) > 0 {
+		n.Links = make(map[string]profile.LinkRecord, len(p.Links))
+		for k, l := range p.Links {
+			n.Links[k] = profile.LinkRecord{First: l.First, Last: l.Last, Dataset: l.Dataset, Source: l.Source, LastDataset: l.LastDataset, LastSource: l.LastSource}
+		}
+	}
+	return n, nil
 }
 
-// members answers AEP's cluster members read; the namespace, standard or
-// custom, is given by code (namespace or ns) or by its numeric id (nsId).
-func (h *handler) members(ctx context.Context, r *apigw.Request) (int, any, error) {
-	ns := r.Query.Get("namespace")
-	if ns == "" {
-		ns = r.Query.Get("ns")
+// Decisions reads the guardrail decisions recorded on id.
+func (s storeGraph) Decisions(ctx context.Context, id identity.ID, limit int) ([]profile.Decision, error) {
+	evs, err := s.GraphEvents(ctx, id, limit)
+	if err != nil {
+		return nil, err
 	}
-	if ns == "" && r.Query.Get("nsId") != "" {
-		custom, err := h.custom(ctx)
+	out := make([]profile.Decision, len(evs))
+	for i, e := range evs {
+		out[i] = profile.Decision{Kind: e.Kind, At: e.At, Identity: e.Identity, Other: e.Other, Namespace: e.Namespace, Reason: e.Reason, Dataset: e.Dataset, Source: e.Source}
+	}
+	return out, nil
+}
+
+// newGraph is the identity API over the profile store and the tenant's
+// namespaces (catalog.SpecLoader).
+func newGraph(st storeReads, ns profile.NamespaceFinder) *profile.GraphService {
+	return &profile.GraphService{Store: storeGraph{st}, Namespaces: ns}
+}
+
+// identityParam reads an identity from the query: its value in idName, its
+// namespace by code in the first of codeNames that is set, else by numeric
+// id in nsIDName. Errors: Invalid REQ-PARAM naming what is missing or
+// malformed.
+func identityParam(q url.Values, idName, nsIDName string, codeNames ...string) (profile.CompositeXID, error) {
+	x := profile.CompositeXID{ID: q.Get(idName)}
+	for _, n := range codeNames {
+		if x.NS = q.Get(n); x.NS != "" {
+			break
+		}
+	}
+	if x.NS == "" && q.Get(nsIDName) != "" {
+		n, err := strconv.Atoi(q.Get(nsIDName))
 		if err != nil {
-			return 0, nil, err
+			return x, fault.Errorf(fault.Invalid, "REQ-PARAM", "%s must be a namespace's numeric id", nsIDName)
 		}
-		if n, err := strconv.Atoi(r.Query.Get("nsId")); err == nil {
-			if found, ok := identity.LookupID(n, custom); ok {
-				ns = found.Code
-			}
-		}
-		if ns == "" {
-			return 0, nil, fault.E(fault.Invalid, identity.CodeUnknownNamespace, "nsId is not a known namespace id")
-		}
+		x.NSID = &n
 	}
-	if ns == "" || r.Query.Get("id") == "" {
-		return 0, nil, fault.E(fault.Invalid, "REQ-PARAM", "namespace (or ns, nsId) and id are required")
+	if x.ID == "" || (x.NS == "" && x.NSID == nil) {
+		return x, fault.Errorf(fault.Invalid, "REQ-PARAM", "%s (or %s) and %s are required", codeNames[0], nsIDName, idName)
 	}
-	ids, err := h.profiles.Members(ctx, ns, r.Query.Get("id"))
+	return x, nil
+}
+
+// members answers AEP's cluster members read: the identity by namespace
+// code (namespace or ns) or numeric id (nsId) and id; graph-type "Private
+// Graph" (default) answers its cluster, "None" the identity alone.
+func (h *handler) members(ctx context.Context, r *apigw.Request) (int, any, error) {
+	x, err := identityParam(r.Query, "id", "nsId", "namespace", "ns")
 	if err != nil {
 		return 0, nil, err
 	}
-	// Read after the lookup, which reads a just-created namespace.
-	custom, err := h.custom(ctx)
+	stitch, err := profile.ParseGraphType(r.Query.Get("graph-type"))
 	if err != nil {
 		return 0, nil, err
 	}
-	out := clusterMembers{XID: profile.EntityID(ids[0]), CompositeXID: memberOf(ids[0], custom), Members: make([]member, len(ids))}
-	for i, id := range ids {
-		out.Members[i] = memberOf(id, custom)
+	out, err := h.graph.Members(ctx, x, stitch)
+	if err != nil {
+		return 0, nil, err
 	}
 	return http.StatusOK, out, nil
 }
 
-// custom lists the tenant's custom namespaces (none without a source).
-func (h *handler) custom(ctx context.Context) ([]identity.Namespace, error) {
-	if h.ns == nil {
-		return nil, nil
+// clustersMembers answers AEP's bulk cluster members read (body
+// profile.ClustersRequest, at most 1,000 identities).
+func (h *handler) clustersMembers(ctx context.Context, r *apigw.Request) (int, any, error) {
+	var req profile.ClustersRequest
+	if err := r.Decode(&req); err != nil {
+		return 0, nil, err
 	}
-	return h.ns.Namespaces(ctx)
+	out, err := h.graph.MembersMany(ctx, req)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, out, nil
 }
 
-func (h *handler) clustersMembers(ctx context.Context, r *apigw.Request) (int, any, error) {
-	return 0, nil, notBuilt("clusters members")
+type historyAnswer struct {
+	profile.HistoryPage
+	Links struct {
+		Next struct {
+			Href string `json:"href"`
+		} `json:"next"`
+	} `json:"_links"`
 }
+
+// history answers a cluster's history: namespace (or ns, nsId) and id,
+// limit and start.
 func (h *handler) history(ctx context.Context, r *apigw.Request) (int, any, error) {
-	return 0, nil, notBuilt("cluster history")
+	x, err := identityParam(r.Query, "id", "nsId", "namespace", "ns")
+	if err != nil {
+		return 0, nil, err
+	}
+	limit, err := intParam(r.Query, "limit")
+	if err != nil {
+		return 0, nil, err
+	}
+	page, err := h.graph.History(ctx, profile.HistoryQuery{Identity: x, Limit: int(min(limit, profile.MaxHistoryLimit)), Start: r.Query.Get("start")})
+	if err != nil {
+		return 0, nil, err
+	}
+	out := historyAnswer{HistoryPage: page}
+	if page.Page.Next != "" {
+		next := url.Values{}
+		for k, v := range r.Query {
+			next[k] = v
+		}
+		next.Set("start", page.Page.Next)
+		out.Links.Next.Href = "/cluster/history?" + next.Encode()
+	}
+	return http.StatusOK, out, nil
 }
+
+// explain answers whether two identities are one person and why: the
+// first by namespace (or ns, nsId) and id, the second by toNamespace (or
+// toNs, toNsId) and toId.
 func (h *handler) explain(ctx context.Context, r *apigw.Request) (int, any, error) {
-	return 0, nil, notBuilt("explain")
+	a, err := identityParam(r.Query, "id", "nsId", "namespace", "ns")
+	if err != nil {
+		return 0, nil, err
+	}
+	b, err := identityParam(r.Query, "toId", "toNsId", "toNamespace", "toNs")
+	if err != nil {
+		return 0, nil, err
+	}
+	out, err := h.graph.Explain(ctx, a, b)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, out, nil
 }

@@ -46,11 +46,17 @@ type descriptorStore interface {
 	DeleteDescriptor(ctx context.Context, d xdm.Descriptor) error
 }
 
-// namespaceStore keeps the custom identity namespaces, by code in any case.
+// namespaceStore keeps the custom identity namespaces, by code in any case,
+// and the tenant's settings of standard ones (identity.Override). A custom
+// namespace is updated only from the version read (Conflict
+// "NAMESPACE-VERSION-CONFLICT").
 type namespaceStore interface {
 	CreateNamespace(ctx context.Context, ns identity.Namespace) error
 	GetNamespace(ctx context.Context, code string) (identity.Namespace, error)
 	ListNamespaces(ctx context.Context) ([]identity.Namespace, error)
+	UpdateNamespace(ctx context.Context, ns, prev identity.Namespace) error
+	PutNamespaceOverride(ctx context.Context, o identity.Override) error
+	ListNamespaceOverrides(ctx context.Context) ([]identity.Override, error)
 }
 
 // datasetLister lists the datasets, which lock the schemas they use.

@@ -106,6 +106,7 @@ type memRegistry struct {
 	mu       sync.Mutex
 	descs    []xdm.Descriptor
 	ns       []identity.Namespace
+	settings []identity.Override
 	datasets []catalog.Dataset
 }
 
@@ -197,6 +198,40 @@ func (m *memRegistry) ListNamespaces(ctx context.Context) ([]identity.Namespace,
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return append([]identity.Namespace(nil), m.ns...), nil
+}
+
+func (m *memRegistry) UpdateNamespace(ctx context.Context, ns, prev identity.Namespace) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.ns {
+		if strings.EqualFold(m.ns[i].Code, ns.Code) {
+			if m.ns[i] != prev {
+				return fault.E(fault.Conflict, "NAMESPACE-VERSION-CONFLICT", "changed")
+			}
+			m.ns[i] = ns
+			return nil
+		}
+	}
+	return fault.E(fault.NotFound, "NAMESPACE-NOT-FOUND", "no namespace")
+}
+
+func (m *memRegistry) PutNamespaceOverride(ctx context.Context, o identity.Override) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.settings {
+		if strings.EqualFold(m.settings[i].Code, o.Code) {
+			m.settings[i] = o
+			return nil
+		}
+	}
+	m.settings = append(m.settings, o)
+	return nil
+}
+
+func (m *memRegistry) ListNamespaceOverrides(ctx context.Context) ([]identity.Override, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]identity.Override(nil), m.settings...), nil
 }
 
 func (m *memRegistry) ListDatasets(ctx context.Context) ([]catalog.Dataset, error) {

@@ -67,8 +67,8 @@ func waitProfile(t *testing.T, email, firstName string) time.Duration {
 	start := time.Now()
 	eventually(t, 30*time.Second, "the profile of "+email, func() error {
 		status, p := lookup(t, "Email", email)
-		if status != http.StatusOK {
-			return errorf("lookup status %d", status)
+		if !found(status, p) {
+			return errorf("no profile data yet (lookup status %d)", status)
 		}
 		if got := dig(p, "entity", "person", "name", "firstName"); got != firstName {
 			return errorf("firstName = %v, want %s", got, firstName)

@@ -126,8 +126,8 @@ func TestKilledRunsResume(t *testing.T) {
 			t.Errorf("%d fragments, want %d", c, n-bad)
 		}
 		for _, i := range []int{0, 499, 500, 5001, n - 1} {
-			if status, _ := lookup(t, "CRMID", fmt.Sprintf("%s-%d", prefix, i)); status != http.StatusOK {
-				t.Errorf("lookup of good row %d = %d, want 200", i, status)
+			if status, p := lookup(t, "CRMID", fmt.Sprintf("%s-%d", prefix, i)); !found(status, p) {
+				t.Errorf("lookup of good row %d = %d %v, want its profile", i, status, p)
 			}
 		}
 		seen := map[int]int{}
@@ -205,7 +205,7 @@ func TestKilledRunsResume(t *testing.T) {
 				if writes(id) == 0 {
 					return errorf("no write task yet")
 				}
-				if status, _ := lookup(t, "CRMID", prefix+"-0"); status != http.StatusOK {
+				if status, p := lookup(t, "CRMID", prefix+"-0"); !found(status, p) {
 					return errorf("no row written yet")
 				}
 				if killed = killBatchIngest(t); len(killed) == 0 {

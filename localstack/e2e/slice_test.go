@@ -103,6 +103,9 @@ func createDataset(t *testing.T, name, schemaID string) string {
 
 // lookup reads the merged profile of an identity; it returns the status and
 // the single entity of AEP's answer map.
+//
+// An identity with no profile data answers 200 with AEP's no-data entry
+// (see isNoData): found tells data from it.
 func lookup(t *testing.T, ns, id string) (int, map[string]any) {
 	t.Helper()
 	q := url.Values{"schema.name": {"_xdm.context.profile"}, "entityId": {id}, "entityIdNS": {ns}}
@@ -119,6 +122,22 @@ func lookup(t *testing.T, ns, id string) (int, map[string]any) {
 		return r.Status, v
 	}
 	return r.Status, nil
+}
+
+// found reports whether a lookup answered profile data: 200, and not
+// AEP's no-data entry.
+func found(status int, entry map[string]any) bool {
+	return status == http.StatusOK && !isNoData(status, entry)
+}
+
+// isNoData reports whether a lookup answered AEP's entry for an identity
+// with no profile data: 200, entity {}, sources [""], lastModifiedAt
+// 1970-01-01T00:00:00Z.
+func isNoData(status int, entry map[string]any) bool {
+	e, _ := entry["entity"].(map[string]any)
+	sources, _ := entry["sources"].([]any)
+	return status == http.StatusOK && e != nil && len(e) == 0 && len(sources) == 1 && sources[0] == "" &&
+		entry["lastModifiedAt"] == "1970-01-01T00:00:00Z"
 }
 
 // TestSlice drives the whole foundation slice: schema → descriptor → enable →
@@ -151,8 +170,8 @@ func TestSlice(t *testing.T) {
 
 	eventually(t, 60*time.Second, "Jane's profile from the dropped file", func() error {
 		status, p := lookup(t, "Email", "jane@example.com")
-		if status != http.StatusOK {
-			return errorf("lookup status %d", status)
+		if !found(status, p) {
+			return errorf("no profile data yet (lookup status %d)", status)
 		}
 		if got := dig(p, "entity", "person", "name", "lastName"); got != "Quintanilla" {
 			return errorf("lastName = %v", got)
@@ -205,8 +224,8 @@ func TestSlice(t *testing.T) {
 	var merged map[string]any
 	eventually(t, 30*time.Second, "the streamed record merged into Jane's profile", func() error {
 		status, p := lookup(t, "email", "JANE@example.com")
-		if status != http.StatusOK {
-			return errorf("lookup status %d", status)
+		if !found(status, p) {
+			return errorf("no profile data yet (lookup status %d)", status)
 		}
 		if got := dig(p, "entity", "homeAddress", "city"); got != "Lisbon" {
 			return errorf("homeAddress.city = %v", got)
@@ -234,13 +253,13 @@ func TestSlice(t *testing.T) {
 		t.Errorf("answer has no lastModifiedAt: %v", merged)
 	}
 
-	// An identity nobody has sent is 404, not an empty profile.
-	if status, _ := lookup(t, "Email", "nobody@example.com"); status != http.StatusNotFound {
-		t.Errorf("lookup of an unknown identity = %d, want 404", status)
+	// An identity nobody has sent answers AEP's no-data entry.
+	if status, p := lookup(t, "Email", "nobody@example.com"); !isNoData(status, p) {
+		t.Errorf("lookup of an unknown identity = %d %v, want the no-data entry", status, p)
 	}
 	// The bad row's person never became a profile.
-	if status, _ := lookup(t, "Email", "bad@example.com"); status != http.StatusNotFound {
-		t.Errorf("lookup of the refused row's identity = %d, want 404", status)
+	if status, p := lookup(t, "Email", "bad@example.com"); !isNoData(status, p) {
+		t.Errorf("lookup of the refused row's identity = %d %v, want the no-data entry", status, p)
 	}
 }
 

@@ -3,6 +3,8 @@
 // the services that build them from the stored schema registry.
 package catalog
 
+import "time"
+
 // Dataset tags that drive the profile path (AEP's names and values).
 const (
 	TagUnifiedProfile  = "unifiedProfile"
@@ -112,6 +114,10 @@ type IngestSpec struct {
 	// (records.SchemaFunc). Nil when Validate is nil.
 	FieldType  func(path string) (string, bool)
 	Identities []IdentityField
+	// RowExpiration is how long after its timestamp an event of the
+	// dataset expires (extensions.adobe_unifiedProfile.rowExpiration);
+	// 0: never. Set on experience event datasets only.
+	RowExpiration time.Duration
 }
 
 // Class IDs.

@@ -3,6 +3,7 @@ package catalog
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"regexp"
 	"slices"
 	"strings"
@@ -57,6 +58,9 @@ type Dataset struct {
 	// are ingested again.
 	ProfileEnabledAt  int64 `json:"profileEnabledAt,omitempty"`
 	IdentityEnabledAt int64 `json:"identityEnabledAt,omitempty"`
+	// Extensions holds the row expiration of an experience event
+	// dataset (see RowExpiration); nil when none is set.
+	Extensions *DatasetExtensions `json:"extensions,omitempty"`
 }
 
 // DatasetInput is the body of POST /dataSets.
@@ -66,6 +70,8 @@ type DatasetInput struct {
 	SchemaRef       *SchemaRef          `json:"schemaRef"`
 	Tags            map[string][]string `json:"tags,omitempty"`
 	FileDescription map[string]any      `json:"fileDescription,omitempty"`
+	// Extensions is AEP's extensions object; see decodeExtensions.
+	Extensions json.RawMessage `json:"extensions,omitempty"`
 }
 
 // Flags are what a dataset's tags say about the profile path.
@@ -127,12 +133,18 @@ func checkTags(tags map[string][]string) error {
 // NewDataset builds a dataset from a create request. The caller checks that
 // the schema exists. A request without a name (AEP's Catalog API does not
 // require one) gets "Dataset <id>"; schemaRef.contentType, when given, must
-// be one of the Schema Registry's schema representations.
+// be one of the Schema Registry's schema representations. extensions may
+// set a row expiration (see decodeExtensions; the caller checks the
+// schema's class with CheckRowExpirationClass).
 func NewDataset(in DatasetInput, imsOrg, sandbox string, now time.Time) (Dataset, error) {
 	if in.SchemaRef == nil || in.SchemaRef.ID == "" {
 		return Dataset{}, fault.E(fault.Invalid, "CATALOG-SCHEMAREF", "schemaRef.id is required")
 	}
 	if err := checkTags(in.Tags); err != nil {
+		return Dataset{}, err
+	}
+	ext, err := decodeExtensions(in.Extensions, nil, now)
+	if err != nil {
 		return Dataset{}, err
 	}
 	ref := *in.SchemaRef
@@ -178,6 +190,7 @@ func NewDataset(in DatasetInput, imsOrg, sandbox string, now time.Time) (Dataset
 		Files:             "@/dataSetFiles?dataSetId=" + id,
 		SchemaRef:         ref,
 		FileDescription:   in.FileDescription,
+		Extensions:        ext,
 	}, nil
 }
 

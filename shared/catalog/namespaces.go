@@ -39,12 +39,15 @@ func (l *SpecLoader) miss(now time.Time) bool {
 	return true
 }
 
-// Namespaces lists the tenant's custom identity namespaces (nil when the
-// source keeps none), cached for the loader's freshness window, and read
-// again sooner when a code it did not know was asked of Namespace. Callers that arrive while such a read is under way wait for it, so
-// none of them decides on the list the read replaces. Use it with
-// identity.Lookup(code, custom). When a read fails transiently, the last
-// good list is served.
+// Namespaces lists the tenant's identity namespaces: its custom ones and
+// the standard ones whose settings it changed, as changed (identity.
+// Overridden; nil when the source keeps none). The list is cached for the
+// loader's freshness window, and read again sooner when a code it did not
+// know was asked of Namespace. Callers that arrive while such a read is
+// under way wait for it, so none of them decides on the list the read
+// replaces. Use it with identity.Lookup(code, list), which prefers it to
+// identity.Standard. When a read fails transiently, the last good list is
+// served.
 func (l *SpecLoader) Namespaces(ctx context.Context) ([]identity.Namespace, error) {
 	src, ok := l.src.(NamespaceSource)
 	if !ok {
@@ -75,7 +78,7 @@ func (l *SpecLoader) Namespaces(ctx context.Context) ([]identity.Namespace, erro
 		l.ns.reading = done
 	}
 	l.mu.Unlock()
-	read, err := src.ListNamespaces(ctx)
+	read, err := readNamespaces(ctx, src)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if done != nil {
@@ -92,10 +95,28 @@ func (l *SpecLoader) Namespaces(ctx context.Context) ([]identity.Namespace, erro
 	return read, nil
 }
 
-// Namespace finds a namespace by code, case-insensitively: a standard one
-// or one of the tenant's custom namespaces. A code the cache does not know
-// forces one read of the namespaces (at most one per NamespaceRetry) before
-// the answer is "unknown" (ok false).
+// readNamespaces reads the custom namespaces and the settings of standard
+// ones from src.
+func readNamespaces(ctx context.Context, src NamespaceSource) ([]identity.Namespace, error) {
+	list, err := src.ListNamespaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if settings, ok := src.(OverrideSource); ok {
+		overrides, err := settings.ListNamespaceOverrides(ctx)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, identity.Overridden(overrides)...)
+	}
+	return list, nil
+}
+
+// Namespace finds a namespace by code, case-insensitively: a standard one,
+// with the tenant's setting (Unique as the tenant set it, within the
+// loader's freshness), or one of the tenant's custom namespaces. A code the
+// cache does not know forces one read of the namespaces (at most one per
+// NamespaceRetry) before the answer is "unknown" (ok false).
 func (l *SpecLoader) Namespace(ctx context.Context, code string) (identity.Namespace, bool, error) {
 	custom, err := l.Namespaces(ctx)
 	if err != nil {

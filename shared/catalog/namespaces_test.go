@@ -133,3 +133,46 @@ func TestNamespaceReadIsAwaited(t *testing.T) {
 		t.Error("the forcing lookup did not find the fresh namespace")
 	}
 }
+
+// overrideSource also keeps the tenant's settings of standard namespaces.
+type overrideSource struct {
+	*nsSource
+	overrides []identity.Override
+}
+
+func (s *overrideSource) ListNamespaceOverrides(context.Context) ([]identity.Override, error) {
+	return append([]identity.Override(nil), s.overrides...), nil
+}
+
+// TestNamespaceOverrides checks that Namespace answers a standard namespace
+// as the tenant set it, once the loader's freshness has passed.
+func TestNamespaceOverrides(t *testing.T) {
+	base, ns, clock := newNSLoader(t)
+	src := &overrideSource{nsSource: ns}
+	l := NewSpecLoader(src)
+	l.Now = base.Now
+	ctx := context.Background()
+	unique := func(code string) bool {
+		t.Helper()
+		got, ok, err := l.Namespace(ctx, code)
+		if err != nil || !ok {
+			t.Fatalf("Namespace(%s): %v %v", code, ok, err)
+		}
+		return got.Unique
+	}
+	if !unique("CRMID") || unique("Email") {
+		t.Fatalf("defaults: CRMID unique %v, Email unique %v; want true, false", unique("CRMID"), unique("Email"))
+	}
+	src.overrides = []identity.Override{{Code: "CRMID", Unique: false}, {Code: "email", Unique: true}}
+	if !unique("crmid") {
+		t.Errorf("a setting was seen before the loader's freshness passed")
+	}
+	*clock = clock.Add(DefaultFreshness)
+	if unique("crmid") || !unique("EMAIL") {
+		t.Errorf("after the freshness: CRMID unique %v, Email unique %v; want false, true", unique("crmid"), unique("EMAIL"))
+	}
+	list, _ := l.Namespaces(ctx)
+	if ns, ok := identity.Lookup("CRMID", list); !ok || ns.Unique {
+		t.Errorf("identity.Lookup on the loader's list: %+v, want CRMID not unique", ns)
+	}
+}

@@ -36,6 +36,13 @@ type NamespaceSource interface {
 	ListNamespaces(ctx context.Context) ([]identity.Namespace, error)
 }
 
+// OverrideSource lists the tenant's settings of standard namespaces
+// (whether one is unique); store.Catalog implements it. A NamespaceSource
+// without it leaves the standard namespaces as identity.Standard has them.
+type OverrideSource interface {
+	ListNamespaceOverrides(ctx context.Context) ([]identity.Override, error)
+}
+
 // DefaultFreshness is how long a loaded spec is used before the dataset,
 // schema and descriptors are read again, so that registry changes reach
 // running ingest functions within seconds.
@@ -148,7 +155,7 @@ func (l *SpecLoader) read(ctx context.Context, datasetID string) (Dataset, xdm.S
 // the resolved schema without bumping the schema's own version).
 func specKey(ds Dataset, s xdm.Schema, descs []xdm.Descriptor, groups []xdm.FieldGroup) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s|%d|%v|%s|%s|%v", ds.SchemaRef.ID, ds.Updated, ParseTags(ds.Tags), s.ID, s.Version, s.ImmutableTags)
+	fmt.Fprintf(&b, "%s|%d|%v|%d|%s|%s|%v", ds.SchemaRef.ID, ds.Updated, ParseTags(ds.Tags), ds.RowExpiration(), s.ID, s.Version, s.ImmutableTags)
 	ids := make([]string, 0, len(descs))
 	for _, d := range descs {
 		ids = append(ids, fmt.Sprintf("%s:%s:%s:%t", d.ID, d.SourceProperty, d.Namespace, d.IsPrimary))
@@ -197,7 +204,12 @@ func BuildSpec(ds Dataset, s xdm.Schema, descs []xdm.Descriptor, groups ...xdm.F
 		return nil, err
 	}
 	flags := ParseTags(ds.Tags)
+	var ttl time.Duration
+	if s.Class == EventClass {
+		ttl = ds.RowExpiration()
+	}
 	return &IngestSpec{
+		RowExpiration:   ttl,
 		DatasetID:       ds.ID,
 		SchemaID:        s.ID,
 		SchemaVersion:   s.Version,

@@ -38,7 +38,7 @@ type Namespace struct {
 	Custom      bool   `json:"custom"`
 	Status      string `json:"status"`
 	// Unique namespaces hold at most one value per cluster (docs/rules.md#identities).
-	Unique bool `json:"unique,omitempty"`
+	Unique bool `json:"unique"`
 	// CreateTime and UpdateTime are epoch ms (custom namespaces).
 	CreateTime int64 `json:"createTime,omitempty"`
 	UpdateTime int64 `json:"updateTime,omitempty"`
@@ -80,33 +80,63 @@ func LookupStandard(code string) (Namespace, bool) {
 	return Namespace{}, false
 }
 
-// Lookup finds a namespace by code, case-insensitively: a standard one, or
-// one of the tenant's custom namespaces.
+// Lookup finds a namespace by code, case-insensitively, among the tenant's
+// namespaces (custom, the tenant's custom namespaces and the standard ones
+// its settings change, see Overridden) and then the standard ones. A
+// custom code never equals a standard one (NewCustom), so a standard
+// namespace in custom is that namespace as the tenant set it.
 func Lookup(code string, custom []Namespace) (Namespace, bool) {
-	if ns, ok := LookupStandard(code); ok {
-		return ns, true
-	}
 	for _, ns := range custom {
 		if strings.EqualFold(ns.Code, code) {
+			return ns, true
+		}
+	}
+	return LookupStandard(code)
+}
+
+// LookupID finds a namespace by its numeric id, as Lookup does by code.
+func LookupID(id int, custom []Namespace) (Namespace, bool) {
+	for _, ns := range custom {
+		if ns.ID == id {
+			return ns, true
+		}
+	}
+	for _, ns := range Standard {
+		if ns.ID == id {
 			return ns, true
 		}
 	}
 	return Namespace{}, false
 }
 
-// LookupID finds a standard or custom namespace by its numeric id.
-func LookupID(id int, custom []Namespace) (Namespace, bool) {
-	for _, ns := range Standard {
-		if ns.ID == id {
-			return ns, true
+// Override is the tenant's setting of a standard namespace: of a standard
+// namespace only Unique may change (PUT /data/core/idnamespace/identities/
+// {code}; docs/identity-and-merge.md, "Namespace settings"). UpdateTime is
+// epoch ms.
+type Override struct {
+	Code       string `json:"code"`
+	Unique     bool   `json:"unique"`
+	UpdateTime int64  `json:"updateTime"`
+}
+
+// Apply returns ns as o sets it; o of another code changes nothing.
+func (o Override) Apply(ns Namespace) Namespace {
+	if strings.EqualFold(o.Code, ns.Code) {
+		ns.Unique, ns.UpdateTime = o.Unique, o.UpdateTime
+	}
+	return ns
+}
+
+// Overridden returns the standard namespaces that overrides set, as they
+// set them, for the list Lookup takes.
+func Overridden(overrides []Override) []Namespace {
+	var out []Namespace
+	for _, o := range overrides {
+		if ns, ok := LookupStandard(o.Code); ok {
+			out = append(out, o.Apply(ns))
 		}
 	}
-	for _, ns := range custom {
-		if ns.ID == id {
-			return ns, true
-		}
-	}
-	return Namespace{}, false
+	return out
 }
 
 // NamespaceInput is the body of POST /data/core/idnamespace/identities.

@@ -57,3 +57,36 @@ func TestLookup(t *testing.T) {
 		t.Errorf("LookupID(6): got %v %v", ns, ok)
 	}
 }
+
+// TestOverrides checks that a standard namespace as the tenant set it wins
+// over the built-in one, by code and by id, and that CRMID is unique until
+// the tenant says otherwise.
+func TestOverrides(t *testing.T) {
+	if ns, _ := LookupStandard("crmid"); !ns.Unique {
+		t.Fatalf("CRMID is not unique by default")
+	}
+	set := Overridden([]Override{
+		{Code: "crmid", Unique: false, UpdateTime: 7},
+		{Code: "Email", Unique: true, UpdateTime: 8},
+		{Code: "NotStandard", Unique: true},
+	})
+	if len(set) != 2 {
+		t.Fatalf("Overridden = %+v, want CRMID and Email only", set)
+	}
+	custom := append(set, Namespace{ID: 100000001, Code: "Loyalty", IDType: TypeCrossDevice, Custom: true})
+	if ns, ok := Lookup("CRMID", custom); !ok || ns.Unique || ns.UpdateTime != 7 || ns.Code != "CRMID" {
+		t.Errorf("Lookup(CRMID) = %+v, want CRMID not unique", ns)
+	}
+	if ns, ok := LookupID(6, custom); !ok || !ns.Unique || ns.Name != "Email" {
+		t.Errorf("LookupID(6) = %+v, want Email unique", ns)
+	}
+	if ns, ok := Lookup("phone", custom); !ok || ns.Unique || ns.Code != "Phone" {
+		t.Errorf("Lookup(phone) = %+v, want the standard Phone", ns)
+	}
+	if ns, ok := Lookup("loyalty", custom); !ok || !ns.Custom {
+		t.Errorf("Lookup(loyalty) = %+v, want the custom namespace", ns)
+	}
+	if got := (Override{Code: "Phone", Unique: true}).Apply(Standard[0]); got != Standard[0] {
+		t.Errorf("an override of Phone changed %s", got.Code)
+	}
+}

@@ -316,7 +316,7 @@ func (p *Pipeline) process(ctx context.Context, spec *catalog.IngestSpec, row Ro
 			err = p.Fragments.PutFragment(ctx, f)
 		case catalog.EventClass:
 			var ev merge.Event
-			ev, err = eventOf(rec)
+			ev, err = eventOf(rec, spec.RowExpiration)
 			if err != nil {
 				return out, err
 			}
@@ -487,7 +487,14 @@ func fieldsOf(spec *catalog.IngestSpec) []identity.Field {
 	return fs
 }
 
-func eventOf(rec map[string]any) (merge.Event, error) {
+// eventOf reads an event's _id and timestamp, and its expiry: with a row
+// expiration ttl (the dataset's; 0: none), the timestamp plus ttl in
+// epoch seconds, rounded up so that an event never expires early (AEP:
+// "new events get expiry = event timestamp + TTL at ingestion"). An event
+// older than ttl is still written, already expired: reads leave it out
+// and DynamoDB's TTL deletes it (docs/identity-and-merge.deletes.md,
+// "Event expiry").
+func eventOf(rec map[string]any, ttl time.Duration) (merge.Event, error) {
 	id, _ := rec["_id"].(string)
 	if strings.TrimSpace(id) == "" || len(id) > maxEventIDLength {
 		return merge.Event{}, fault.E(fault.Invalid, CodeEventID, "experience event needs a non-empty string _id")
@@ -497,7 +504,18 @@ func eventOf(rec map[string]any) (merge.Event, error) {
 	if err != nil || t.UnixMilli() < 0 {
 		return merge.Event{}, fault.E(fault.Invalid, CodeEventTimestamp, "experience event needs an ISO-8601 timestamp after 1970")
 	}
-	return merge.Event{ID: id, Timestamp: t.UnixMilli()}, nil
+	ev := merge.Event{ID: id, Timestamp: t.UnixMilli()}
+	if ttl > 0 {
+		ev.ExpiresAt = expiresAt(ev.Timestamp, ttl)
+	}
+	return ev, nil
+}
+
+// expiresAt is the epoch second at which an event of time ts (epoch ms)
+// expires under ttl: ceil((ts + ttl) / 1 s).
+func expiresAt(ts int64, ttl time.Duration) int64 {
+	ms := ts + ttl.Milliseconds()
+	return (ms + 999) / 1000
 }
 
 // violationError is one refusal for a row's violations: the first's code,

@@ -60,6 +60,10 @@ type Event struct {
 	Raw       []byte // Record as JSON, when the bytes received are it (see Fragment.Raw)
 	Src       string
 	Batch     string
+	// ExpiresAt is when the event expires, epoch seconds: its timestamp
+	// plus its dataset's row expiration (docs/identity-and-merge.deletes.md,
+	// "Event expiry"); 0 when it never does.
+	ExpiresAt int64
 }
 
 // Timeline returns the union of events ordered by timestamp (then _id),

@@ -2,6 +2,7 @@ package merge
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +16,35 @@ type Result struct {
 	Sources []string
 	// LastModified is the newest ordering time of the merged fragments, epoch ms.
 	LastModified int64
+	// Provenance, filled by ProfileWithProvenance only, says where each
+	// value of Entity came from, keyed by dotted path: one key per leaf
+	// ("person.name.firstName"; an array is one leaf, "tags"), and one per
+	// identityMap entry ("identityMap.<namespace>.<index in Entity's list>").
+	Provenance map[string]Provenance
+}
+
+// Origin is the fragment a merged value was taken from.
+type Origin struct {
+	// Identity is the key ("<NS>#<value>") of the fragment's primary identity.
+	Identity string `json:"identity"`
+	Dataset  string `json:"dataSetId"`
+	// Batch is the batch id, or the stream position for a streamed record
+	// (Fragment.Batch).
+	Batch string `json:"batchId,omitempty"`
+	// Src is the record's position: file and row, or shard and sequence
+	// number (Fragment.Src).
+	Src string `json:"source,omitempty"`
+	// TS is the fragment's ordering time for merging (OrderingTime), epoch ms.
+	TS int64 `json:"timestamp"`
+}
+
+// Provenance is where one merged value came from: the fragment that won it.
+// For an identityMap entry, Fragments lists every fragment that holds it
+// (the union's sources), the winner first; the winner's entry object (its
+// primary flag, say) is the one returned.
+type Provenance struct {
+	Origin
+	Fragments []Origin `json:"fragments,omitempty"`
 }
 
 // OrderingTime is a fragment's ordering time for merging:
@@ -56,13 +86,57 @@ func SetLastUpdated(record map[string]any, t time.Time) {
 	audit["lastUpdatedDate"] = t.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 }
 
+// Select returns the fragments of a cluster that a read of the identity
+// asked (its key, "<NS>#<value>") takes under p's identity graph: with
+// GraphNone those whose primary identity is asked, with GraphPDG all of
+// them (AEP, "Merge policies overview": identity stitching).
+// Profile then leaves out the datasets a dataSetPrecedence order does not
+// list.
+func Select(fragments []Fragment, asked string, p Policy) []Fragment {
+	if p.IdentityGraph.Type != GraphNone {
+		return fragments
+	}
+	out := make([]Fragment, 0, len(fragments))
+	for _, f := range fragments {
+		if f.Identity == asked {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // Profile merges fragments into one entity under policy p. Fragments are
 // first put in winning order (the loser first), then laid over each other:
 // objects merge key by key, arrays and scalars are taken whole, empty
 // values (null, "", [], {}: see Empty) never win. identityMap is the
 // union of every fragment's identities. The result does not depend on the
 // order of fragments.
+//
+// Winning order: under timestampOrdered by ordering time (OrderingTime:
+// extSourceSystemAudit.lastUpdatedDate when the record has it, across
+// datasets), then Src, dataset, identity and stored ordering time; under dataSetPrecedence by
+// the dataset's place in p.AttributeMerge.Order first (datasets it does
+// not list are left out), then as timestampOrdered among fragments of one
+// dataset.
 func Profile(fragments []Fragment, p Policy) Result {
+	return merge(fragments, p, false)
+}
+
+// ProfileWithProvenance is Profile with Result.Provenance filled.
+func ProfileWithProvenance(fragments []Fragment, p Policy) Result {
+	return merge(fragments, p, true)
+}
+
+type ordered struct {
+	f  Fragment
+	ts int64
+}
+
+func (o ordered) origin() *Origin {
+	return &Origin{Identity: o.f.Identity, Dataset: o.f.Dataset, Batch: o.f.Batch, Src: o.f.Src, TS: o.ts}
+}
+
+func merge(fragments []Fragment, p Policy, provenance bool) Result {
 	frags := make([]Fragment, 0, len(fragments))
 	rank := map[string]int{}
 	if p.AttributeMerge.Type == DataSetPrecedence {
@@ -78,10 +152,6 @@ func Profile(fragments []Fragment, p Policy) Result {
 		}
 	} else {
 		frags = append(frags, fragments...)
-	}
-	type ordered struct {
-		f  Fragment
-		ts int64
 	}
 	os := make([]ordered, len(frags))
 	for i, f := range frags {
@@ -101,15 +171,28 @@ func Profile(fragments []Fragment, p Policy) Result {
 		if a.f.Dataset != b.f.Dataset {
 			return a.f.Dataset < b.f.Dataset
 		}
-		return a.f.Identity < b.f.Identity
+		if a.f.Identity != b.f.Identity {
+			return a.f.Identity < b.f.Identity
+		}
+		// Parts of one fragment (one identity and dataset) have distinct
+		// clocks, even when a part's lastUpdatedDate ties another's.
+		return a.f.TS < b.f.TS
 	})
 
 	res := Result{Entity: map[string]any{}}
+	var prov map[string]any // the provenance tree: *Origin leaves, map[string]any objects
+	if provenance {
+		prov = map[string]any{}
+	}
 	idm := identityUnion{}
 	sources := map[string]bool{}
 	for _, o := range os {
-		overlay(res.Entity, o.f.Record)
-		idm.add(o.f.Record["identityMap"])
+		var org *Origin
+		if provenance {
+			org = o.origin()
+		}
+		overlay(res.Entity, o.f.Record, prov, org)
+		idm.add(o.f.Record["identityMap"], org)
 		sources[o.f.Dataset] = true
 		if o.ts > res.LastModified {
 			res.LastModified = o.ts
@@ -123,12 +206,21 @@ func Profile(fragments []Fragment, p Policy) Result {
 		res.Sources = append(res.Sources, ds)
 	}
 	sort.Strings(res.Sources)
+	if provenance {
+		res.Provenance = map[string]Provenance{}
+		delete(prov, "identityMap")
+		flatten(res.Provenance, "", prov)
+		idm.provenance(res.Provenance)
+	}
 	return res
 }
 
 // overlay lays src over dst: src's values win, objects merge key by key,
 // and empty values (see Empty) are absent: they never replace a value.
-func overlay(dst, src map[string]any) {
+// With prov (the provenance tree of dst) it records o as the origin of
+// every leaf src sets, and forgets the origins of a subtree src replaces
+// whole.
+func overlay(dst, src map[string]any, prov map[string]any, o *Origin) {
 	for k, v := range src {
 		if k == "identityMap" || Empty(v) {
 			continue
@@ -138,11 +230,37 @@ func overlay(dst, src map[string]any) {
 			if !ok {
 				dm = map[string]any{}
 			}
-			overlay(dm, sm)
+			var pm map[string]any
+			if prov != nil {
+				if pm, ok = prov[k].(map[string]any); !ok {
+					pm = map[string]any{}
+					prov[k] = pm
+				}
+			}
+			overlay(dm, sm, pm, o)
 			dst[k] = dm
 			continue
 		}
 		dst[k] = v
+		if prov != nil {
+			prov[k] = o
+		}
+	}
+}
+
+// flatten writes the leaves of a provenance tree as dotted paths.
+func flatten(out map[string]Provenance, prefix string, tree map[string]any) {
+	for k, v := range tree {
+		path := k
+		if prefix != "" {
+			path = prefix + "." + k
+		}
+		switch x := v.(type) {
+		case *Origin:
+			out[path] = Provenance{Origin: *x}
+		case map[string]any:
+			flatten(out, path, x)
+		}
 	}
 }
 
@@ -174,18 +292,24 @@ func Empty(v any) bool {
 // (namespace, normalised id); a later (winning) fragment's entry replaces an
 // earlier one's.
 type identityUnion struct {
-	entries map[string]map[string]any // ns code → normalised value → entry
-	names   map[string]string         // ns code → spelling to show
+	entries map[string]map[string]*unionEntry // ns code → normalised value → entry
+	built   map[string][]*unionEntry          // ns code → entries in Entity's order (build)
 }
 
-func (u *identityUnion) add(v any) {
+type unionEntry struct {
+	entry map[string]any
+	// from are the origins of the fragments holding it, in merge order
+	// (nil without provenance).
+	from []Origin
+}
+
+func (u *identityUnion) add(v any, o *Origin) {
 	im, ok := v.(map[string]any)
 	if !ok {
 		return
 	}
 	if u.entries == nil {
-		u.entries = map[string]map[string]any{}
-		u.names = map[string]string{}
+		u.entries = map[string]map[string]*unionEntry{}
 	}
 	for code, list := range im {
 		entries, ok := list.([]any)
@@ -210,18 +334,28 @@ func (u *identityUnion) add(v any) {
 				key = id.Value
 			}
 			if u.entries[canon] == nil {
-				u.entries[canon] = map[string]any{}
+				u.entries[canon] = map[string]*unionEntry{}
 			}
-			u.entries[canon][key] = m
-			if _, ok := u.names[canon]; !ok {
-				u.names[canon] = canon
+			ue := u.entries[canon][key]
+			if ue == nil {
+				ue = &unionEntry{}
+				u.entries[canon][key] = ue
+			}
+			ue.entry = m
+			// One fragment may hold an identity twice (under "Email"
+			// and "email"): it is one source.
+			if o != nil && (len(ue.from) == 0 || ue.from[len(ue.from)-1] != *o) {
+				ue.from = append(ue.from, *o)
 			}
 		}
 	}
 }
 
+// build returns the union: per namespace, its entries ordered by
+// normalised value.
 func (u *identityUnion) build() map[string]any {
 	out := map[string]any{}
+	u.built = map[string][]*unionEntry{}
 	for code, byID := range u.entries {
 		keys := make([]string, 0, len(byID))
 		for k := range byID {
@@ -230,9 +364,27 @@ func (u *identityUnion) build() map[string]any {
 		sort.Strings(keys)
 		list := make([]any, 0, len(keys))
 		for _, k := range keys {
-			list = append(list, byID[k])
+			list = append(list, byID[k].entry)
+			u.built[code] = append(u.built[code], byID[k])
 		}
-		out[u.names[code]] = list
+		out[code] = list
 	}
 	return out
+}
+
+// provenance adds the origins of the built entries to out, keyed
+// "identityMap.<namespace>.<index>".
+func (u *identityUnion) provenance(out map[string]Provenance) {
+	for code, list := range u.built {
+		for i, ue := range list {
+			if len(ue.from) == 0 {
+				continue
+			}
+			from := make([]Origin, len(ue.from))
+			for j, o := range ue.from {
+				from[len(ue.from)-1-j] = o
+			}
+			out["identityMap."+code+"."+strconv.Itoa(i)] = Provenance{Origin: from[0], Fragments: from}
+		}
+	}
 }

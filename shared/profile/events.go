@@ -49,10 +49,18 @@ type EventPage struct {
 	Children []EventChild
 	// Next is the cursor of the next page, empty on the last.
 	Next string
+	// RelatedEntityID is the asked identity's entity id (EntityID), the
+	// relatedEntityId of every child.
+	RelatedEntityID string
 }
 
 // Timeline returns a page of the events of the cluster of the asked
-// identity, ordered by timestamp: the union of every member's events.
+// identity, ordered by timestamp: the union of every member's events. An
+// identity with no events has an empty page. Errors: the namespace's and
+// value's Invalid errors, Invalid EVENTS-CURSOR (a start this API did not
+// give), Unprocessable CodeClusterTooLarge (the cluster has more
+// identities than the cap: part of a timeline would look whole), and the
+// store's.
 func (s *Service) Timeline(ctx context.Context, q EventQuery) (EventPage, error) {
 	id, err := s.normalize(ctx, q.Namespace, q.Value)
 	if err != nil {
@@ -82,6 +90,9 @@ func (s *Service) Timeline(ctx context.Context, q EventQuery) (EventPage, error)
 	c, err := s.Graph.Cluster(ctx, id, true, s.cap())
 	if err != nil {
 		return EventPage{}, err
+	}
+	if c.Truncated {
+		return EventPage{}, s.clusterTooLarge()
 	}
 	// An identity seen only in events has no node and no fragment, so the
 	// graph does not know it; its own events are still its timeline.
@@ -125,9 +136,6 @@ func (s *Service) Timeline(ctx context.Context, q EventQuery) (EventPage, error)
 		}
 		fetch *= 2
 	}
-	if !c.Found && len(all) == 0 && afterTS < 0 {
-		return EventPage{}, fault.E(fault.NotFound, CodeNotFound, "no profile for this identity")
-	}
 	var page EventPage
 	more := len(all) > q.Limit
 	if more {
@@ -138,6 +146,7 @@ func (s *Service) Timeline(ctx context.Context, q EventQuery) (EventPage, error)
 		budget = topology.MaxPageBytes
 	}
 	rel := EntityID(id)
+	page.RelatedEntityID = rel
 	page.Children = make([]EventChild, 0, len(all))
 	size := 2 // the brackets of the array
 	for i, e := range all {

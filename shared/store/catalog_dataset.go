@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -54,4 +55,39 @@ func (c *Catalog) UpdateDataset(ctx context.Context, d, prev catalog.Dataset) er
 	changed := fault.E(fault.Conflict, "DATASET-VERSION-CONFLICT", "the dataset changed since it was read; read it again and retry")
 	return catDatasets.replace(ctx, c, d, "attribute_exists(pk) AND doc = :prev",
 		map[string]types.AttributeValue{":prev": &types.AttributeValueMemberS{Value: string(prevDoc)}}, changed)
+}
+
+// catPKDatasetDeleted keeps the ids of deleted datasets (sk <id>, attribute
+// at: epoch ms), so that a profile job may still be asked to delete a
+// deleted dataset's profile data (DatasetDeleted).
+const catPKDatasetDeleted = "DATASET#DELETED"
+
+// DeleteDataset removes a dataset from the catalog (NotFound
+// "DATASET-NOT-FOUND"): its id then answers NotFound everywhere, so that
+// ingestion into it is refused as into an unknown dataset. Its batches
+// and its profile data stay; a profile job removes the latter. The id is
+// recorded as deleted first (DatasetDeleted), at epoch ms at.
+func (c *Catalog) DeleteDataset(ctx context.Context, id string, at int64) error {
+	if id == "" {
+		return fault.E(fault.NotFound, "DATASET-NOT-FOUND", "dataset id is empty")
+	}
+	if _, err := c.GetDataset(ctx, id); err != nil {
+		return err
+	}
+	item := catKey(catPKDatasetDeleted, id)
+	item["at"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(at, 10)}
+	if _, err := c.catPutIf(ctx, item, "", nil, "record deleted dataset"); err != nil {
+		return err
+	}
+	return catDatasets.remove(ctx, c, id)
+}
+
+// DatasetDeleted reports whether id names a dataset that DeleteDataset
+// removed.
+func (c *Catalog) DatasetDeleted(ctx context.Context, id string) (bool, error) {
+	if id == "" {
+		return false, nil
+	}
+	item, err := c.catGet(ctx, catPKDatasetDeleted, id, "read deleted dataset")
+	return item != nil, err
 }

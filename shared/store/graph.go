@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"time"
 
-	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
 )
 
@@ -69,22 +67,3 @@ func (p *Profiles) GraphEvents(ctx context.Context, id identity.ID, limit int) (
 // a link or an event, and a write of it whose time is not after the
 // delete does nothing.
 const profDeletedAttr = "deleted"
-
-// DeleteIdentityStep removes id's profile data for a profile delete made
-// at epoch ms at by src (e.g. "delete:<jobId>"): its fragments become
-// delete tombstones at clock (at, src) (package upsert's rules), its
-// events become event tombstones, its links link tombstones on both
-// halves, and its graph events are removed; replaying records from
-// before the delete brings none of it back. It works until deadline and
-// returns where to go on (cursor, "" when done) and the items removed.
-func (p *Profiles) DeleteIdentityStep(ctx context.Context, id identity.ID, at int64, src, cursor string, deadline time.Time) (next string, removed int, err error) {
-	return "", 0, fault.E(fault.Internal, "NOT-BUILT", "delete identity")
-}
-
-// DeleteDatasetStep scans the profile table from cursor and removes the
-// fragments and events of dataset (with batch set, only that batch's
-// events). It works until deadline and returns the cursor to go on from
-// ("" when the scan is done) and the items removed.
-func (p *Profiles) DeleteDatasetStep(ctx context.Context, dataset, batch, cursor string, deadline time.Time) (next string, removed int, err error) {
-	return "", 0, fault.E(fault.Internal, "NOT-BUILT", "delete dataset")
-}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -48,11 +49,17 @@ type Profiles struct {
 	table string
 	links *profLinkCache
 	rules GraphRules
+	// Now dates the expiry filter of Events and the deadlines of the
+	// delete steps; time.Now. It may be changed before first use.
+	Now func() time.Time
+	// deletePage is the most items one page of a delete step reads;
+	// 0 means profDeletePage.
+	deletePage int32
 }
 
 // NewProfiles returns the profile store of table.
 func NewProfiles(db DynamoDB, table string) *Profiles {
-	return &Profiles{db: db, table: table, links: newProfLinkCache(1 << 17)}
+	return &Profiles{db: db, table: table, links: newProfLinkCache(1 << 17), Now: time.Now}
 }
 
 func profS(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
@@ -154,7 +161,12 @@ func EventSortKey(ts int64, id string) string {
 }
 
 // PutEvent writes an event, keyed by its time and _id: writing it again
-// rewrites the same item.
+// rewrites the same item. The item has e.ExpiresAt as its time to live
+// (topology.ExpiryAttribute, epoch seconds) when it is set. The write is
+// conditional on attribute_not_exists(deleted): an event a profile delete
+// tombstoned (see DeleteIdentityStep) stays deleted whatever is replayed,
+// and the lost condition is success. Cost: 1 write of ceil(item KB) WCUs,
+// also when the condition fails.
 func (p *Profiles) PutEvent(ctx context.Context, e merge.Event) error {
 	rec, err := profRecordJSON(e.Raw, e.Record)
 	if err != nil {
@@ -170,10 +182,21 @@ func (p *Profiles) PutEvent(ctx context.Context, e merge.Event) error {
 		"src":                 profS(e.Src),
 		"batch":               profS(e.Batch),
 	}
+	if e.ExpiresAt > 0 {
+		item[topology.ExpiryAttribute] = profN(e.ExpiresAt)
+	}
 	if err := checkItem(item, "write event"); err != nil {
 		return err
 	}
-	_, err = p.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(p.table), Item: item})
+	_, err = p.db.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(p.table),
+		Item:                     item,
+		ConditionExpression:      aws.String("attribute_not_exists(#deleted)"),
+		ExpressionAttributeNames: map[string]string{"#deleted": profDeletedAttr},
+	})
+	if err != nil && IsConditionFailed(err) {
+		return nil
+	}
 	return translate(err, "write event")
 }
 
@@ -252,7 +275,8 @@ func (p *Profiles) partition(ctx context.Context, id identity.ID, maxNeighbours 
 			switch {
 			case strings.HasPrefix(sk, profLinkPfx), strings.HasPrefix(sk, profLinkHashPfx):
 				linkItems++
-				if _, tomb := item[profDeletedAttr]; tomb {
+				if _, deleted := item[profDeletedAttr]; deleted {
+					// A link tombstone left by a profile delete is no link.
 					continue
 				}
 				k := profStr(item["nb"])
@@ -374,7 +398,14 @@ func (p *Profiles) Cluster(ctx context.Context, start identity.ID, stitch bool, 
 }
 
 // Events reads an identity's events with from ≤ timestamp < to (epoch ms),
-// in time order (or reversed), at most limit of them.
+// in time order (or reversed), at most limit of them. Event tombstones
+// (items with deleted, see DeleteIdentityStep) and expired events
+// (expiresAt ≤ Now, epoch seconds: DynamoDB deletes expired items only
+// within days, and emulators never) are left out by a filter; the Query
+// goes on paging until limit live events are read or the range ends, so a
+// page is short only at the end of the range. Cost: the Query's
+// eventually consistent reads of every item it evaluates, skipped ones
+// included (AWS: a filter does not reduce the capacity a Query uses).
 func (p *Profiles) Events(ctx context.Context, id identity.ID, from, to int64, limit int, descending bool) ([]merge.Event, error) {
 	if to <= from || limit <= 0 {
 		return nil, nil
@@ -386,7 +417,12 @@ func (p *Profiles) Events(ctx context.Context, id identity.ID, from, to int64, l
 			":pk": profS(id.Key()),
 			":lo": profS(fmt.Sprintf("%s%013d#", profEventPfx, max(from, 0))),
 			// "E#<to>" sorts after every "E#<to-1>#…" and before "E#<to>#…".
-			":hi": profS(fmt.Sprintf("%s%013d", profEventPfx, to)),
+			":hi":  profS(fmt.Sprintf("%s%013d", profEventPfx, to)),
+			":now": profN(p.Now().Unix()),
+		},
+		FilterExpression: aws.String("attribute_not_exists(#deleted) AND (attribute_not_exists(#exp) OR #exp > :now)"),
+		ExpressionAttributeNames: map[string]string{
+			"#deleted": profDeletedAttr, "#exp": topology.ExpiryAttribute,
 		},
 		ScanIndexForward: aws.Bool(!descending),
 		Limit:            aws.Int32(int32(min(limit, 1000))),
@@ -401,6 +437,7 @@ func (p *Profiles) Events(ctx context.Context, id identity.ID, from, to int64, l
 				Dataset:   profStr(item["ds"]),
 				Src:       profStr(item["src"]),
 				Batch:     profStr(item["batch"]),
+				ExpiresAt: profNum(item[topology.ExpiryAttribute]),
 			}
 			if err := json.Unmarshal([]byte(profStr(item["rec"])), &e.Record); err != nil {
 				return false, fault.Wrap(err, fault.Internal, "STORE-DECODE", "read events: stored event is corrupt")

@@ -60,28 +60,30 @@ func TestProfilesIngestToLookup(t *testing.T) {
 		}
 		svc := &profile.Service{Graph: prof, Events: prof}
 		policy, _ := merge.Default(merge.ProfileSchema)
-		var first map[string]profile.Entity
+		var e profile.Entity
 		for round := 0; round < 2; round++ { // the second round replays everything
 			for _, r := range rows {
 				if _, err := p.Process(ctx, r.spec, r.row); err != nil {
 					t.Fatalf("Process: %v", err)
 				}
 			}
-			res, err := svc.Lookup(ctx, "crmid", "C-1", policy, nil)
+			res, err := svc.Lookup(ctx, profile.LookupQuery{Namespace: "crmid", Value: "C-1", Policy: policy, Provenance: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if round == 0 {
-				first = res
+				e = res
 				continue
 			}
-			if diff := cmp.Diff(first, res); diff != "" {
+			if diff := cmp.Diff(e, res); diff != "" {
 				t.Errorf("replay changed the profile (-once +twice):\n%s", diff)
 			}
 		}
-		var e profile.Entity
-		for _, v := range first {
-			e = v
+		// Provenance names the row each attribute came from.
+		for path, want := range map[string]string{"person.name.firstName": "web kinesis:s:1 ", "person.name.lastName": "crm s3:crm#e:0000000001 b1"} {
+			if o := e.Provenance[path]; o.DataSetID+" "+o.Source+" "+o.BatchID != want {
+				t.Errorf("provenance of %s = %+v, want %s", path, o, want)
+			}
 		}
 		wantEntity := map[string]any{
 			"crmId":         "C-1",

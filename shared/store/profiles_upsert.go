@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -306,7 +307,30 @@ func profItemFragments(identity string, item map[string]types.AttributeValue) (f
 	for _, pt := range parts {
 		f := base
 		f.TS, f.Src, f.Record = pt.Clock.TS, pt.Clock.Src, pt.Record
+		if f.Src != base.Src || f.TS != base.TS {
+			f.Batch = profPartBatch(f.Src)
+		}
 		out = append(out, f)
 	}
 	return out, true, nil
+}
+
+// profPartBatch is the batch of a part of a clocked fragment written by
+// an update other than the item's latest (whose batch the item keeps):
+// read from its source where the source names it, a batch API row's
+// "batch:<started>:<batchId>:<file>:<row>" or a streamed record's
+// position (the batch of a streamed row is its position); "" for a
+// dropped file's row ("s3:<key>#<upload>:<row>"), whose implicit batch
+// the source does not name.
+func profPartBatch(src string) string {
+	if strings.HasPrefix(src, "kinesis:") {
+		return src
+	}
+	if rest, ok := strings.CutPrefix(src, "batch:"); ok {
+		parts := strings.Split(rest, ":")
+		if len(parts) >= 2 {
+			return parts[1]
+		}
+	}
+	return ""
 }

@@ -249,10 +249,52 @@ func TestProfilesUpsertAttributesCompeteByClock(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The part of the item's latest update has the item's batch; an
+		// older part's source ("s:0100") names none.
+		wantBatch := map[int64]string{100: "", 200: "b-s:0200", 300: "b-s:0300"}
 		for _, f := range part.Fragments {
-			if f.Batch != "b-s:0"+fmt.Sprint(map[string]int{"crm": 300, "web": 200}[f.Dataset]) || f.Op != "" {
-				t.Errorf("fragment of %s at %d: batch %q, op %q; want the item's batch, no op", f.Dataset, f.TS, f.Batch, f.Op)
+			if f.Batch != wantBatch[f.TS] || f.Op != "" {
+				t.Errorf("fragment of %s at %d: batch %q, op %q; want %q, no op", f.Dataset, f.TS, f.Batch, f.Op, wantBatch[f.TS])
 			}
+		}
+	})
+}
+
+// TestProfilesUpsertPartBatches: each attribute of a fragment changed by
+// partial updates is attributed to the batch or stream position of the
+// update that wrote it, so that provenance names it.
+func TestProfilesUpsertPartBatches(t *testing.T) {
+	onEachDynamoDB(t, func(t *testing.T) {
+		db, table := newTestTable(t)
+		p := NewProfiles(db, table)
+		ctx := context.Background()
+		id := profID(t, "Email", "parts@example.com")
+		writes := []merge.Fragment{
+			{Op: merge.OpCreate, TS: 100, Src: "batch:0000000000050:BATCHA:00000:0000000001", Batch: "BATCHA", Record: map[string]any{"a": "A", "b": "A", "c": "A"}},
+			{Op: merge.OpMerge, TS: 200, Src: "s3:ingest/ds/f.json#0001:0000000001", Batch: "DROPPED", Record: map[string]any{"b": "S3"}},
+			{Op: merge.OpMerge, TS: 300, Src: "kinesis:shardId-000000000000:4960", Batch: "kinesis:shardId-000000000000:4960", Record: map[string]any{"c": "K"}},
+			{Op: merge.OpMerge, TS: 400, Src: "batch:0000000000350:BATCHD:00001:0000000007", Batch: "BATCHD", Record: map[string]any{"d": "D"}},
+		}
+		for _, f := range writes {
+			f.Identity, f.Dataset = id.Key(), "crm"
+			if err := p.PutFragment(ctx, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		part, err := p.Partition(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		policy, _ := merge.Default(merge.ProfileSchema)
+		got := map[string]string{}
+		for path, pv := range merge.ProfileWithProvenance(part.Fragments, policy).Provenance {
+			got[path] = pv.Batch
+		}
+		// A dropped file's row that is not the item's latest update: its
+		// source does not name its implicit batch.
+		want := map[string]string{"a": "BATCHA", "b": "", "c": "kinesis:shardId-000000000000:4960", "d": "BATCHD"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("batch of each attribute (-want +got):\n%s", diff)
 		}
 	})
 }

@@ -63,6 +63,12 @@ const IngestPrefix = "ingest/"
 // creations start a step of a profile job: jobs/<jobId>/<step>.json.
 const JobsPrefix = "jobs/"
 
+// EnvJobStepTime is how long one step of a profile job works before it
+// saves its progress and hands on to a new invocation: a Go duration
+// ("2m", "200ms"); unset means until shortly before the invocation's
+// deadline. Tests set it small to make a job take many steps.
+const EnvJobStepTime = "MOSAIC_JOB_STEP_TIME"
+
 // Key attribute names shared by both tables.
 const (
 	PartitionKey = "pk"
@@ -413,6 +419,7 @@ var Functions = []Function{
 		// work remains, writes the task object of the next step.
 		Name: "profile-jobs", ID: "ProfileJobs", MemoryMB: 256, Timeout: 5 * time.Minute,
 		Env:           withEnv(map[string]string{EnvLandingBucket: LandingBucket}),
+		Settings:      map[string]string{EnvClusterCap: DefaultClusterCap},
 		Grants:        []Grant{{CatalogTable, ReadWrite}, {ProfileTable, ReadWrite}, {LandingBucket, ReadWrite}},
 		Concurrency:   1,
 		S3:            &S3Trigger{Bucket: LandingBucket, Prefix: JobsPrefix},
