@@ -8,7 +8,6 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/apigw"
 	"github.com/mosaic-cdp/mosaic/shared/awsenv"
 	"github.com/mosaic-cdp/mosaic/shared/catalog"
-	"github.com/mosaic-cdp/mosaic/shared/fault"
 	"github.com/mosaic-cdp/mosaic/shared/identity"
 	"github.com/mosaic-cdp/mosaic/shared/profile"
 	"github.com/mosaic-cdp/mosaic/shared/store"
@@ -123,10 +122,6 @@ func (h *handler) routes() map[string]apigw.HandlerFunc {
 		routeHistory:        h.history,
 		routeExplain:        h.explain,
 	}
-}
-
-func notBuilt(what string) error {
-	return fault.E(fault.Invalid, "NOT-BUILT", what+" is not built yet")
 }
 
 // Handle is the Lambda entry point.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -29,11 +28,6 @@ const reportMargin = 10 * time.Second
 // noDeadline is how long a step may run when its context has no deadline
 // (never in Lambda).
 const noDeadline = 5 * time.Minute
-
-// envClusterCap is the setting of the most identities of a cluster
-// (default store.DefaultClusterCap), the same as the ingest functions' and
-// profile-api's: a profile delete refuses a cluster over it.
-const envClusterCap = "MOSAIC_CLUSTER_CAP"
 
 // jobStore keeps the job items (store.Catalog).
 type jobStore interface {
@@ -75,9 +69,9 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	clusterCap, err := parseClusterCap(getenv(envClusterCap))
+	clusterCap, err := store.ParseClusterCap(getenv(topology.EnvClusterCap))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", topology.EnvClusterCap, err)
 	}
 	c, err := awsenv.Load(ctx, getenv)
 	if err != nil {
@@ -103,20 +97,6 @@ func parseStepTime(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%s %q is not a positive duration such as 30s or 200ms", topology.EnvJobStepTime, s)
 	}
 	return d, nil
-}
-
-// parseClusterCap reads MOSAIC_CLUSTER_CAP: a positive integer, or empty
-// for store.DefaultClusterCap.
-func parseClusterCap(s string) (int, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return store.DefaultClusterCap, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%s %q is not a positive integer", envClusterCap, s)
-	}
-	return n, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

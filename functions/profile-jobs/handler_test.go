@@ -452,16 +452,12 @@ func TestConfig(t *testing.T) {
 			t.Errorf("step time %q accepted", bad)
 		}
 	}
-	if n, err := parseClusterCap(""); n != 50 || err != nil {
-		t.Errorf("empty cap: %d %v", n, err)
-	}
-	for _, bad := range []string{"0", "x"} {
-		if _, err := parseClusterCap(bad); err == nil {
-			t.Errorf("cap %q accepted", bad)
-		}
-	}
 	env := map[string]string{"MOSAIC_CATALOG_TABLE": "c", "MOSAIC_PROFILE_TABLE": "p", "MOSAIC_LANDING_BUCKET": "b", "MOSAIC_JOB_STEP_TIME": "nope", "AWS_REGION": "us-east-1"}
 	if _, err := newHandler(context.Background(), func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "MOSAIC_JOB_STEP_TIME") {
 		t.Errorf("newHandler with a bad step time: %v", err)
+	}
+	env["MOSAIC_JOB_STEP_TIME"], env["MOSAIC_CLUSTER_CAP"] = "", "x"
+	if _, err := newHandler(context.Background(), func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "MOSAIC_CLUSTER_CAP") {
+		t.Errorf("newHandler with a bad cluster cap: %v", err)
 	}
 }
