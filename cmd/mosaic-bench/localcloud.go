@@ -218,7 +218,8 @@ func (l *local) waitBatch(ctx context.Context, dataset string, interval time.Dur
 }
 
 // readable reports whether the Profile Access API answers the profile of
-// an Email identity with one entity.
+// an Email identity with one entity that holds data (an identity with no
+// data is answered with an empty entity).
 func (l *local) readable(ctx context.Context, emailAddr string) (bool, error) {
 	q := url.Values{"schema.name": {"_xdm.context.profile"}, "entityId": {emailAddr}, "entityIdNS": {"Email"}}
 	var page map[string]any
@@ -229,7 +230,14 @@ func (l *local) readable(ctx context.Context, emailAddr string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return len(page) > 0, nil
+	for _, e := range page {
+		if m, ok := e.(map[string]any); ok {
+			if ent, ok := m["entity"].(map[string]any); ok && len(ent) > 0 {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // waitReadable waits until every sample identity is readable.
