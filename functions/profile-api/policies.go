@@ -19,7 +19,7 @@ type policyStore interface {
 	Resolve(ctx context.Context, id, schemaName string) (merge.Policy, error)
 }
 
-func newPolicies(cat *store.Catalog) policyStore { return nil }
+func newPolicies(cat *store.Catalog) policyStore { return builtinPolicies{} }
 
 type policyList struct {
 	Page struct {
