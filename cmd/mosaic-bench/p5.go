@@ -55,7 +55,14 @@ type P5Case struct {
 	QueriesPerLookup float64 `json:"queriesPerLookup"`
 	ItemsPerLookup   float64 `json:"itemsPerLookup"`
 	RCUPerLookup     float64 `json:"rcuPerLookup"`
-	Pass             bool    `json:"pass"`
+	// SizeRCUPerLookup is DynamoDB's rule over the same Queries, whatever
+	// the emulator reported.
+	SizeRCUPerLookup float64 `json:"sizeRcuPerLookup"`
+	// Bar: docs/quality.md's P5 is set on the 3-identity cluster; the
+	// 50-identity cluster (the cap) is measured the same way to show how a
+	// lookup grows with the cluster.
+	Bar  bool `json:"bar"`
+	Pass bool `json:"pass"`
 }
 
 // P5 is the P5 entry of results.json.
@@ -76,16 +83,17 @@ const p5How = "a local cloud (make build-local binaries, dynalite); clusters wri
 // readCount counts a DynamoDB client's Query calls, the items they
 // returned and their read capacity.
 type readCount struct {
-	mu      sync.Mutex
-	queries int64
-	items   int64
-	units   float64
+	mu        sync.Mutex
+	queries   int64
+	items     int64
+	units     float64 // reported, or the size rule where none came back
+	sizeUnits float64 // the size rule
 }
 
-func (c *readCount) snapshot() (int64, int64, float64) {
+func (c *readCount) snapshot() (queries, items int64, units, sizeUnits float64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.queries, c.items, c.units
+	return c.queries, c.items, c.units, c.sizeUnits
 }
 
 // middleware sets ReturnConsumedCapacity=TOTAL on every Query and adds up
@@ -103,23 +111,23 @@ func (c *readCount) middleware(stack *middleware.Stack) error {
 				return out, md, err
 			}
 			if v, ok := out.Result.(*dynamodb.QueryOutput); ok {
-				var units float64
+				var size int
+				for _, it := range v.Items {
+					size += itemBytes(it)
+				}
+				sizeUnits := max(1, math.Ceil(float64(size)/4096))
+				if !aws.ToBool(q.ConsistentRead) {
+					sizeUnits /= 2
+				}
+				units := sizeUnits
 				if v.ConsumedCapacity != nil {
 					units = aws.ToFloat64(v.ConsumedCapacity.CapacityUnits)
-				} else {
-					var size int
-					for _, it := range v.Items {
-						size += itemBytes(it)
-					}
-					units = max(1, math.Ceil(float64(size)/4096))
-					if !aws.ToBool(q.ConsistentRead) {
-						units /= 2
-					}
 				}
 				c.mu.Lock()
 				c.queries++
 				c.items += int64(len(v.Items))
 				c.units += units
+				c.sizeUnits += sizeUnits
 				c.mu.Unlock()
 			}
 			return out, md, err
@@ -198,9 +206,10 @@ func runP5(ctx context.Context, dist string, samples int, log io.Writer) (P5, er
 	shapes := []struct {
 		name, what              string
 		identities, frags, many int
+		bar                     bool
 	}{
-		{"3x3", "3-identity cluster, 3 fragments per identity", 3, 3, 20},
-		{"50x1", "50-identity cluster (the cap), 1 fragment per identity", store.DefaultClusterCap, 1, 4},
+		{"3x3", "3-identity cluster, 3 fragments per identity", 3, 3, 20, true},
+		{"50x1", "50-identity cluster (the cap), 1 fragment per identity", store.DefaultClusterCap, 1, 4, false},
 	}
 	p := P5{Target: P5Target, Pass: true, How: p5How, Machine: machine(), Date: now()}
 	tag := fmt.Sprint(time.Now().UnixNano())
@@ -210,7 +219,7 @@ func runP5(ctx context.Context, dist string, samples int, log io.Writer) (P5, er
 		if err != nil {
 			return p, fmt.Errorf("P5 %s: seed: %w", s.name, err)
 		}
-		c := P5Case{Name: s.name, What: s.what, Identities: s.identities, FragmentsPerIdentity: s.frags, Clusters: s.many, Samples: samples}
+		c := P5Case{Name: s.name, What: s.what, Identities: s.identities, FragmentsPerIdentity: s.frags, Clusters: s.many, Samples: samples, Bar: s.bar}
 		// Reads of one lookup's walk, averaged over the clusters.
 		countedProf := store.NewProfiles(counted, table)
 		for _, cl := range clusters {
@@ -223,11 +232,14 @@ func runP5(ctx context.Context, dist string, samples int, log io.Writer) (P5, er
 					s.name, len(cand.Members), len(cand.Fragments), s.identities, s.identities*s.frags)
 			}
 		}
-		q, items, units := reads.snapshot()
+		q, items, units, sizeUnits := reads.snapshot()
 		c.QueriesPerLookup = round2(float64(q) / float64(s.many))
 		c.ItemsPerLookup = round2(float64(items) / float64(s.many))
 		c.RCUPerLookup = round2(units / float64(s.many))
-		reads = readCount{}
+		c.SizeRCUPerLookup = round2(sizeUnits / float64(s.many))
+		reads.mu.Lock()
+		reads.queries, reads.items, reads.units, reads.sizeUnits = 0, 0, 0, 0
+		reads.mu.Unlock()
 
 		var lookups, queries []float64
 		for i := -20; i < samples; i++ {
@@ -262,9 +274,11 @@ func runP5(ctx context.Context, dist string, samples int, log io.Writer) (P5, er
 		c.QueryP50Ms, c.QueryP99Ms = quantile(queries, 0.50), quantile(queries, 0.99)
 		c.Ratio = round2(c.LookupP99Ms / c.QueryP99Ms)
 		c.Pass = c.Ratio <= P5Target
-		p.Pass = p.Pass && c.Pass
-		fmt.Fprintf(log, "P5 %s: lookup p50 %.1f ms p99 %.1f ms; Query p50 %.1f ms p99 %.1f ms; %.2f× (target ≤ %.1f×); %.2f Queries, %.2f RCU per lookup\n",
-			s.name, c.LookupP50Ms, c.LookupP99Ms, c.QueryP50Ms, c.QueryP99Ms, c.Ratio, P5Target, c.QueriesPerLookup, c.RCUPerLookup)
+		if c.Bar {
+			p.Pass = p.Pass && c.Pass
+		}
+		fmt.Fprintf(log, "P5 %s: lookup p50 %.1f ms p99 %.1f ms; Query p50 %.1f ms p99 %.1f ms; %.2f× (target ≤ %.1f×); %.2f Queries, %.2f RCU (%.2f by size) per lookup\n",
+			s.name, c.LookupP50Ms, c.LookupP99Ms, c.QueryP50Ms, c.QueryP99Ms, c.Ratio, P5Target, c.QueriesPerLookup, c.RCUPerLookup, c.SizeRCUPerLookup)
 		p.Cases = append(p.Cases, c)
 	}
 	return p, nil
