@@ -71,17 +71,18 @@ type options struct {
 	p3Rows    int
 	p3PF      []int
 	p4Samples int
+	p5Samples int
 }
 
 // bars are the bars this command measures, in order.
-var bars = []string{"p1", "p2", "p3", "p4", "p6", "p7"}
+var bars = []string{"p1", "p2", "p3", "p4", "p5", "p6", "p7"}
 
 // parseFlags reads the command line; -only and -p2-procs are checked here.
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("mosaic-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
-	only := fs.String("only", strings.Join(bars, ","), "comma-separated bars to measure (p1,p2,p3,p4,p6,p7)")
+	only := fs.String("only", strings.Join(bars, ","), "comma-separated bars to measure (p1,p2,p3,p4,p5,p6,p7)")
 	pfs := fs.String("p3-parallel", "1,2,4", "comma-separated ParallelizationFactors for P3; P4 runs on the last")
 	procs := fs.String("p2-procs", "1,2,4", "comma-separated batch-ingest process counts for P2")
 	fs.StringVar(&o.benchtime, "benchtime", "1s", "P1: go test -benchtime for each sub-benchmark")
@@ -95,6 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.p7Procs, "p7-procs", 1, "P7: batch-ingest processes")
 	fs.IntVar(&o.p3Rows, "p3-rows", 5000, "P3: rows put on the stream")
 	fs.IntVar(&o.p4Samples, "p4-samples", 200, "P4: freshness samples per door")
+	fs.IntVar(&o.p5Samples, "p5-samples", 500, "P5: lookups (and raw Queries) per cluster shape")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -200,6 +202,13 @@ func run(ctx context.Context, o options, log io.Writer) error {
 	}
 	if o.only["p3"] || o.only["p4"] {
 		errs = append(errs, runP34(ctx, o, save, log))
+	}
+	if o.only["p5"] {
+		p5, err := runP5(ctx, o.dist, o.p5Samples, log)
+		if len(p5.Cases) > 0 {
+			errs = append(errs, save("P5", p5))
+		}
+		errs = append(errs, err)
 	}
 	if o.only["p7"] {
 		sizes := []int{o.p7Small}
