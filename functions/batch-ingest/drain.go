@@ -45,17 +45,7 @@ type (
 // SQS events from the on-failure queue end the batches whose events Lambda
 // discarded (Drain).
 func (h *handler) Invoke(ctx context.Context, raw json.RawMessage) (any, error) {
-	if sqs, ok, err := lambdaevent.SQS(raw); err != nil || ok {
-		if err != nil {
-			return nil, err
-		}
-		return h.Drain(ctx, sqs), nil
-	}
-	var ev events.S3Event
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		return nil, fmt.Errorf("decode S3 event: %w", err)
-	}
-	return nil, h.Handle(ctx, ev)
+	return lambdaevent.S3OrSQS(ctx, raw, h.Handle, h.Drain)
 }
 
 // Drain reads the on-failure destination's records and marks the batch of
@@ -65,14 +55,7 @@ func (h *handler) Invoke(ctx context.Context, raw json.RawMessage) (any, error) 
 // SQS delivers it again; a message that is not a destination record can
 // never succeed and is dropped with a warning.
 func (h *handler) Drain(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
-	var resp events.SQSEventResponse
-	for _, msg := range ev.Records {
-		if err := h.drainOne(ctx, msg); err != nil {
-			slog.WarnContext(ctx, "on-failure record not applied; it will be delivered again", "messageId", msg.MessageId, "err", err)
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: msg.MessageId})
-		}
-	}
-	return resp
+	return lambdaevent.Drain(ctx, ev, "on-failure record", h.drainOne)
 }
 
 func (h *handler) drainOne(ctx context.Context, msg events.SQSMessage) error {

@@ -20,14 +20,7 @@ import (
 // delivers it again; one that is not an invocation record of a task can
 // never apply and is dropped with a warning.
 func (h *handler) Drain(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
-	var resp events.SQSEventResponse
-	for _, msg := range ev.Records {
-		if err := h.drainOne(ctx, msg); err != nil {
-			slog.WarnContext(ctx, "on-failure record not applied; it will be delivered again", "messageId", msg.MessageId, "err", err)
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: msg.MessageId})
-		}
-	}
-	return resp
+	return lambdaevent.Drain(ctx, ev, "on-failure record", h.drainOne)
 }
 
 func (h *handler) drainOne(ctx context.Context, msg events.SQSMessage) error {

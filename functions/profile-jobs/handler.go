@@ -114,17 +114,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // steps (Handle); SQS events of the on-failure queue end the jobs whose
 // steps Lambda gave up on (Drain).
 func (h *handler) Invoke(ctx context.Context, raw json.RawMessage) (any, error) {
-	if sqs, ok, err := lambdaevent.SQS(raw); err != nil || ok {
-		if err != nil {
-			return nil, err
-		}
-		return h.Drain(ctx, sqs), nil
-	}
-	var ev events.S3Event
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		return nil, fmt.Errorf("decode S3 event: %w", err)
-	}
-	return nil, h.Handle(ctx, ev)
+	return lambdaevent.S3OrSQS(ctx, raw, h.Handle, h.Drain)
 }
 
 // taskOf returns the job and step of an S3 event record of a task object.

@@ -105,17 +105,14 @@ func (h *handler) Invoke(ctx context.Context, raw json.RawMessage) (any, error) 
 // again; one that is not an on-failure record can never succeed and is
 // dropped with a warning.
 func (h *handler) Drain(ctx context.Context, ev events.SQSEvent) events.SQSEventResponse {
-	var resp events.SQSEventResponse
 	written := 0
-	for _, msg := range ev.Records {
+	resp := lambdaevent.Drain(ctx, ev, "stream on-failure record", func(ctx context.Context, msg events.SQSMessage) error {
 		n, err := h.drainOne(ctx, msg)
-		if err != nil {
-			slog.WarnContext(ctx, "stream on-failure record not applied; it will be delivered again", "messageId", msg.MessageId, "err", err)
-			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: msg.MessageId})
-			continue
+		if err == nil {
+			written += n
 		}
-		written += n
-	}
+		return err
+	})
 	slog.InfoContext(ctx, "stream on-failure records drained", "messages", len(ev.Records), "failedRecords", written, "retried", len(resp.BatchItemFailures))
 	return resp
 }
