@@ -29,8 +29,7 @@ func TestDrainNamesWhatFailed(t *testing.T) {
 }
 
 // TestS3OrSQS: an SQS event goes to onSQS and its answer is returned; an
-// S3 event goes to onS3; an event that is neither decodes as no error
-// from SQS but fails as an S3 event only when it is not an object.
+// S3 event goes to onS3; an event that is not a JSON object is an error.
 func TestS3OrSQS(t *testing.T) {
 	var got string
 	onS3 := func(_ context.Context, ev events.S3Event) error {
