@@ -60,7 +60,7 @@ func newHandler(ctx context.Context, getenv awsenv.Getenv) (*handler, error) {
 	}
 	pc := newPolicies(cat)
 	h.policies, h.policyAdmin = pc, pc
-	h.graph = newGraph(prof, ns)
+	h.graph = newGraph(prof, ns, clusterCap)
 	h.jobs = newJobs(c, cat, env[topology.EnvLandingBucket])
 	return h, nil
 }

@@ -134,7 +134,7 @@ func newTestRouterOf(g *fakeGraph) *handler {
 	if err != nil {
 		panic(err) // the routes of profile-api and of its topology differ
 	}
-	h.graph = newGraph(graphOf(g.clusters), nil)
+	h.graph = newGraph(graphOf(g.clusters), nil, 2)
 	return h
 }
 
@@ -637,5 +637,23 @@ func TestNewHandlerNamesMissingEnv(t *testing.T) {
 	_, err := newHandler(context.Background(), func(string) string { return "" })
 	if err == nil || !strings.Contains(err.Error(), "MOSAIC_PROFILE_TABLE") {
 		t.Fatalf("got %v, want an error naming MOSAIC_PROFILE_TABLE", err)
+	}
+}
+
+// TestNewHandlerTakesTheClusterCap: MOSAIC_CLUSTER_CAP bounds profile
+// reads and the identity API alike.
+func TestNewHandlerTakesTheClusterCap(t *testing.T) {
+	env := map[string]string{"MOSAIC_PROFILE_TABLE": "p", "MOSAIC_CATALOG_TABLE": "c", "MOSAIC_LANDING_BUCKET": "b",
+		"MOSAIC_CLUSTER_CAP": "7"}
+	t.Setenv("AWS_REGION", "us-east-1") // the SDK reads its configuration from the process
+	h, err := newHandler(context.Background(), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := h.profiles.(*profile.Service); !ok || s.ClusterCap != 7 {
+		t.Errorf("profile reads: %#v, want cluster cap 7", h.profiles)
+	}
+	if g, ok := h.graph.(*profile.GraphService); !ok || g.ClusterCap != 7 {
+		t.Errorf("identity API: %#v, want cluster cap 7", h.graph)
 	}
 }

@@ -63,8 +63,8 @@ func (s storeGraph) Decisions(ctx context.Context, id identity.ID, limit int) ([
 
 // newGraph is the identity API over the profile store and the tenant's
 // namespaces (catalog.SpecLoader).
-func newGraph(st storeReads, ns profile.NamespaceFinder) *profile.GraphService {
-	return &profile.GraphService{Store: storeGraph{st}, Namespaces: ns}
+func newGraph(st storeReads, ns profile.NamespaceFinder, clusterCap int) *profile.GraphService {
+	return &profile.GraphService{Store: storeGraph{st}, Namespaces: ns, ClusterCap: clusterCap}
 }
 
 // identityParam reads an identity from the query: its value in idName, its

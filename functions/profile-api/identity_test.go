@@ -51,7 +51,7 @@ func sharedDeviceRouter(t *testing.T) (*handler, *storetest.Graph) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.graph = newGraph(st, nil)
+	h.graph = newGraph(st, nil, 0)
 	return h, st
 }
 
@@ -153,7 +153,7 @@ func TestIdentityMembersOverCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := newGraph(st, nil)
+	g := newGraph(st, nil, 0)
 	g.ClusterCap = 2
 	h.graph = g
 	status, body := identityCall(t, h, routeMembers, url.Values{"ns": {"Email"}, "id": {hub.Value}}, nil)
@@ -232,7 +232,7 @@ func TestIdentityExplainChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.graph = newGraph(st, nil)
+	h.graph = newGraph(st, nil, 0)
 	status, body := identityCall(t, h, routeExplain, url.Values{"ns": {"Email"}, "id": {"a@example.com"}, "toNs": {"Email"}, "toId": {"E@example.com"}}, nil)
 	if status != 200 || body["sameCluster"] != true {
 		t.Fatalf("explain: %d %v", status, body)

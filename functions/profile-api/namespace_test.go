@@ -38,7 +38,7 @@ func TestCustomNamespaceReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.graph = newGraph(graphOf(g.clusters), custom)
+	h.graph = newGraph(graphOf(g.clusters), custom, 0)
 
 	status, body := get(t, h, routeEntities, url.Values{"schema.name": {merge.ProfileSchema}, "entityId": {"LP-7"}, "entityIdNS": {"loyaltyplus"}}, nil)
 	if status != 200 || len(body) != 1 {
