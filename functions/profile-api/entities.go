@@ -24,7 +24,7 @@ type profiles interface {
 }
 
 // MaxEntitiesPerRequest is the most identities one POST /access/entities
-// asks for (docs/api.md#profile-access): a larger list is refused with
+// asks for (docs/api.md, "Profile access"): a larger list is refused with
 // 400, never answered in part.
 const MaxEntitiesPerRequest = 100
 

@@ -12,7 +12,7 @@ import (
 
 // Row expiration of a dataset's experience events (AEP: "Experience
 // Event dataset retention (TTL)" and "Experience Event expirations";
-// docs/identity-and-merge.deletes.md, "Event expiry"): a dataset of the
+// docs/identity-and-merge.md, "Event expiry"): a dataset of the
 // experience event class may carry
 //
 //	"extensions": {"adobe_unifiedProfile": {"rowExpiration": {"ttlValue": "P30D"}}}

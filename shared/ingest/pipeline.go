@@ -492,7 +492,7 @@ func fieldsOf(spec *catalog.IngestSpec) []identity.Field {
 // epoch seconds, rounded up so that an event never expires early (AEP:
 // "new events get expiry = event timestamp + TTL at ingestion"). An event
 // older than ttl is still written, already expired: reads leave it out
-// and DynamoDB's TTL deletes it (docs/identity-and-merge.deletes.md,
+// and DynamoDB's TTL deletes it (docs/identity-and-merge.md,
 // "Event expiry").
 func eventOf(rec map[string]any, ttl time.Duration) (merge.Event, error) {
 	id, _ := rec["_id"].(string)

@@ -61,7 +61,7 @@ type Event struct {
 	Src       string
 	Batch     string
 	// ExpiresAt is when the event expires, epoch seconds: its timestamp
-	// plus its dataset's row expiration (docs/identity-and-merge.deletes.md,
+	// plus its dataset's row expiration (docs/identity-and-merge.md,
 	// "Event expiry"); 0 when it never does.
 	ExpiresAt int64
 }

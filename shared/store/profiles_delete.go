@@ -19,13 +19,14 @@ import (
 	"github.com/mosaic-cdp/mosaic/shared/topology"
 )
 
-// The deletes of profile data (docs/identity-and-merge.deletes.md): a
-// profile delete (DELETE /access/entities, one identity at a time) and a
-// dataset or batch delete (POST /system/jobs). Both run as steps of a
-// profile job: each step reads pages until its deadline and returns a
-// cursor to go on from, so that any amount of data is deleted by a chain
-// of bounded Lambda runs, and a step run again from the same cursor (a
-// redelivered task) does what it did once more, harmlessly.
+// The deletes of profile data (docs/identity-and-merge.md, "Deletes,
+// tombstones and replays"): a profile delete (DELETE /access/entities, one
+// identity at a time) and a dataset or batch delete (POST /system/jobs).
+// Both run as steps of a profile job: each step reads pages until its
+// deadline and returns a cursor to go on from, so that any amount of data
+// is deleted by a chain of bounded Lambda runs, and a step run again from
+// the same cursor (a redelivered task) does what it did once more,
+// harmlessly.
 
 // profGraphEventSKPfx is the sort key prefix of the graph events
 // (GraphEvent) recorded in an identity's partition.
