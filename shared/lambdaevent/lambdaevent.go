@@ -1,6 +1,7 @@
 // Package lambdaevent tells apart the events a function with two triggers
 // receives: its own source's, and the SQS events of an on-failure queue it
-// drains (batch-ingest: S3 and SQS; stream-ingest: Kinesis and SQS).
+// drains (batch-ingest and profile-jobs: S3 and SQS; stream-ingest:
+// Kinesis and SQS), and answers an SQS event with a partial batch response.
 package lambdaevent
 
 import (
