@@ -1188,9 +1188,10 @@ func TestStreamIdentityDataset(t *testing.T) {
 
 // TestMergesOnlyAddIdentities merges identityMap entries into one
 // fragment: two streamed merges and a row of an upsert file, each with
-// another CRM id, in the reverse of their time order. identityMap is a
+// another loyalty id, in the reverse of their time order. identityMap is a
 // set, not an array a patch replaces: the profile holds all three, and the
-// e-mail's cluster links all three.
+// e-mail's cluster links all three (LOYALTYID is not unique; CRMID, which
+// is, would keep one in the cluster: see TestIdentitySharedDevice).
 func TestMergesOnlyAddIdentities(t *testing.T) {
 	t.Parallel()
 	stamp := time.Now().UnixNano()
@@ -1198,11 +1199,11 @@ func TestMergesOnlyAddIdentities(t *testing.T) {
 	ds := createUpsertDataset(t, "Identity merges", schemaID)
 	email := fmt.Sprintf("ids%d@upsert.example.com", stamp)
 	base := time.Now().Add(-30 * time.Minute).Truncate(time.Millisecond)
-	crm := func(k int) string { return fmt.Sprintf("CRM-%d-%d", stamp, k) }
+	crm := func(k int) string { return fmt.Sprintf("LOY-%d-%d", stamp, k) }
 	row := func(k int) map[string]any {
 		return map[string]any{
 			"personalEmail":        map[string]any{"address": email},
-			"identityMap":          map[string]any{"CRMID": []any{map[string]any{"id": crm(k)}}},
+			"identityMap":          map[string]any{"LOYALTYID": []any{map[string]any{"id": crm(k)}}},
 			"extSourceSystemAudit": map[string]any{"lastUpdatedDate": base.Add(time.Duration(k) * time.Minute).UTC().Format(timeLayout)},
 		}
 	}
@@ -1218,14 +1219,14 @@ func TestMergesOnlyAddIdentities(t *testing.T) {
 		t.Fatalf("lookup = %d %v, want the profile", status, p)
 	}
 	var ids []string
-	entries, _ := dig(p, "entity", "identityMap", "CRMID").([]any)
+	entries, _ := dig(p, "entity", "identityMap", "LOYALTYID").([]any)
 	for _, e := range entries {
 		id, _ := dig(e, "id").(string)
 		ids = append(ids, id)
 	}
 	sort.Strings(ids)
 	if want := []string{crm(1), crm(2), crm(3)}; fmt.Sprint(ids) != fmt.Sprint(want) {
-		t.Errorf("identityMap.CRMID ids = %v, want %v: merges add identities", ids, want)
+		t.Errorf("identityMap.LOYALTYID ids = %v, want %v: merges add identities", ids, want)
 	}
 	var members map[string]any
 	must(t, http.StatusOK, "GET", "/data/core/identity/cluster/members?"+url.Values{"namespace": {"Email"}, "id": {email}}.Encode(), nil).decode(t, &members)
