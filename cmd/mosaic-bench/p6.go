@@ -363,7 +363,13 @@ func runP6(ctx context.Context, rows int, log io.Writer) (P6, error) {
 	if err != nil {
 		return P6{}, err
 	}
-	received := time.Now().UTC()
+	// Rows are received on the day of their own dates (lastUpdatedDate
+	// 2026-01-10 and 11, events of 2026-01-15), so that the events are seen
+	// days after their links were made, as in a stream's steady state; a
+	// link's last sighting moves on once per 30 days of ordering time
+	// (store.LinkRefreshInterval), which a receive time months later would
+	// pay once per link.
+	received := time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC)
 	run := func(name, what string, target float64, spec *catalog.IngestSpec, row func(i int) []byte) (P6Case, error) {
 		c0 := cap.snapshot()
 		size := 0

@@ -315,9 +315,9 @@ func TestGraphEvictionRemovesEveryLinkOfTheIdentity(t *testing.T) {
 	})
 }
 
-// A link's last sighting moves on at most once a day of ordering time:
-// known sightings within the day write nothing, a later one writes both
-// halves once; an older record moves the first sighting back.
+// A link's last sighting moves on at most once per LinkRefreshInterval of
+// ordering time: known sightings within it write nothing, a later one
+// writes both halves once; an older record moves the first sighting back.
 func TestGraphFirstAndLastSeenRefresh(t *testing.T) {
 	onEachDynamoDB(t, func(t *testing.T) {
 		db, table := newTestTable(t)
@@ -325,7 +325,7 @@ func TestGraphFirstAndLastSeenRefresh(t *testing.T) {
 		counting := &graphCountingDB{DynamoDB: db}
 		p := NewProfiles(counting, table)
 		a, b := identity.ID{Namespace: "Email", Value: "a@example.com"}, graphECID(9)
-		day := LinkRefreshInterval
+		step := LinkRefreshInterval
 		put := func(p *Profiles, at int64, src string) {
 			t.Helper()
 			if err := p.PutLinks(ctx, []identity.Link{graphLink(a, identity.TypeEmail, b, identity.TypeCookie, at, "ds-"+src, src)}); err != nil {
@@ -340,30 +340,30 @@ func TestGraphFirstAndLastSeenRefresh(t *testing.T) {
 			}
 			return part.Links[b.Key()]
 		}
-		put(p, 10*day, "first")
+		put(p, 10*step, "first")
 		w := counting.writes()
-		put(p, 10*day+day/2, "same-day")
+		put(p, 10*step+step/2, "same-step")
 		if got := counting.writes() - w; got != 0 {
-			t.Errorf("a sighting within the day cost %d writes, want 0", got)
+			t.Errorf("a sighting within the refresh interval cost %d writes, want 0", got)
 		}
-		put(p, 11*day+1, "next-day")
+		put(p, 11*step+1, "next-step")
 		if got := counting.writes() - w; got != 2 {
-			t.Errorf("a sighting a day later cost %d writes, want 2 (one per half)", got)
+			t.Errorf("a sighting a step later cost %d writes, want 2 (one per half)", got)
 		}
-		want := LinkInfo{First: 10 * day, Last: 11*day + 1, Dataset: "ds-first", Source: "first", LastDataset: "ds-next-day", LastSource: "next-day"}
+		want := LinkInfo{First: 10 * step, Last: 11*step + 1, Dataset: "ds-first", Source: "first", LastDataset: "ds-next-step", LastSource: "next-step"}
 		if diff := cmp.Diff(want, info()); diff != "" {
 			t.Errorf("after the refresh (-want +got):\n%s", diff)
 		}
 		// Another process, an older record: the first sighting moves back.
-		put(NewProfiles(db, table), 3*day, "older")
-		want.First, want.Dataset, want.Source = 3*day, "ds-older", "older"
+		put(NewProfiles(db, table), 3*step, "older")
+		want.First, want.Dataset, want.Source = 3*step, "ds-older", "older"
 		if diff := cmp.Diff(want, info()); diff != "" {
 			t.Errorf("after an older record (-want +got):\n%s", diff)
 		}
 		// Replayed, in any process: nothing changes, nothing is written.
 		w = counting.writes()
 		q := NewProfiles(counting, table)
-		for _, at := range []int64{3 * day, 10 * day, 11*day + 1} {
+		for _, at := range []int64{3 * step, 10 * step, 11*step + 1} {
 			put(q, at, "replay")
 		}
 		if got := counting.writes() - w; got != 0 {

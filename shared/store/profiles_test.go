@@ -117,13 +117,13 @@ func TestProfilesLinkKeepsFirstAndLastSighting(t *testing.T) {
 		db, table := newTestTable(t)
 		ctx := context.Background()
 		a, b := profID(t, "Email", "a@example.com"), profID(t, "Phone", "+1 555 0100")
-		day := LinkRefreshInterval
-		for _, at := range []int64{10 * day, 5 * day, 12 * day, 11 * day} {
-			if err := NewProfiles(db, table).PutLinks(ctx, []identity.Link{{A: a, B: b, Dataset: fmt.Sprint("ds", at/day), Source: fmt.Sprint(at / day), At: at}}); err != nil {
+		step := LinkRefreshInterval
+		for _, at := range []int64{10 * step, 5 * step, 12 * step, 11 * step} {
+			if err := NewProfiles(db, table).PutLinks(ctx, []identity.Link{{A: a, B: b, Dataset: fmt.Sprint("ds", at/step), Source: fmt.Sprint(at / step), At: at}}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		want := LinkInfo{First: 5 * day, Last: 12 * day, Dataset: "ds5", Source: "5", LastDataset: "ds12", LastSource: "12"}
+		want := LinkInfo{First: 5 * step, Last: 12 * step, Dataset: "ds5", Source: "5", LastDataset: "ds12", LastSource: "12"}
 		for _, id := range []identity.ID{a, b} {
 			part, err := NewProfiles(db, table).Partition(ctx, id)
 			if err != nil {
