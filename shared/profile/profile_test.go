@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -17,7 +18,9 @@ import (
 type fakeGraph struct {
 	members []identity.ID
 	frags   map[identity.ID]merge.Fragment
-	gotCap  int
+	// gotCap is the last limit asked for; LookupAll asks from several
+	// goroutines at once.
+	gotCap atomic.Int64
 	// truncated makes a stitched walk stop at the cap.
 	truncated bool
 	// leaky gives every member's fragments even unstitched: Lookup must
@@ -26,7 +29,7 @@ type fakeGraph struct {
 }
 
 func (g *fakeGraph) Cluster(_ context.Context, start identity.ID, stitch bool, limit int) (merge.Candidates, error) {
-	g.gotCap = limit
+	g.gotCap.Store(int64(limit))
 	if start != g.members[0] {
 		return merge.Candidates{}, nil
 	}
@@ -104,8 +107,8 @@ func TestLookupStitching(t *testing.T) {
 			if diff := cmp.Diff(want, e); diff != "" {
 				t.Errorf("entry (-want +got):\n%s", diff)
 			}
-			if g.gotCap != DefaultClusterCap {
-				t.Errorf("cluster cap %d, want %d", g.gotCap, DefaultClusterCap)
+			if got := g.gotCap.Load(); got != DefaultClusterCap {
+				t.Errorf("cluster cap %d, want %d", got, DefaultClusterCap)
 			}
 		})
 	}
