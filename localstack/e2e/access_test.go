@@ -22,6 +22,7 @@ import (
 // fields, with provenance, and AEP's no-data entry for an identity
 // nobody sent and for an XID.
 func TestProfileAccessAEPExamples(t *testing.T) {
+	t.Parallel()
 	n := time.Now().UnixNano()
 	schemaID := createProfileSchema(t, fmt.Sprintf("Access people %d", n))
 	crm := createDataset(t, "Access CRM", schemaID)

@@ -18,6 +18,7 @@ import (
 // the Profile Access API: every row is ingested (the batch counts them
 // all), the expired events are not returned, the recent ones are.
 func TestEventExpiry(t *testing.T) {
+	t.Parallel()
 	schemaID, altID := createSchema(t, fmt.Sprintf("Expiring events %d", time.Now().UnixNano()),
 		"https://ns.adobe.com/xdm/context/experienceevent",
 		"https://ns.adobe.com/xdm/context/experienceevent-web",

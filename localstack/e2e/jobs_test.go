@@ -192,6 +192,7 @@ func batchWithRecords(t *testing.T, batches map[string]map[string]any, n int) st
 // deletes a profile dataset and an event dataset whole, and lists, reads
 // and removes the job records.
 func TestProfileJobsDeleteDatasetsAndBatches(t *testing.T) {
+	t.Parallel()
 	stamp := time.Now().UnixNano()
 	profiles, _ := poisonDataset(t, "Jobs profiles")
 	prefix := fmt.Sprintf("JB%d", stamp)
@@ -306,6 +307,7 @@ func TestProfileJobsDeleteDatasetsAndBatches(t *testing.T) {
 // gone (404), files dropped for it fail as for an unknown dataset, and the
 // job it started removes its profile data.
 func TestDeleteDatasetRoute(t *testing.T) {
+	t.Parallel()
 	stamp := time.Now().UnixNano()
 	ds, _ := poisonDataset(t, "Deleted dataset")
 	prefix := fmt.Sprintf("DD%d", stamp)
@@ -389,6 +391,7 @@ func batchOfStatus(t *testing.T, batches map[string]map[string]any, status strin
 // the default policy (pdg) the whole cluster goes, its fragments and its
 // events, and another person stays.
 func TestProfileDelete(t *testing.T) {
+	t.Parallel()
 	stamp := time.Now().UnixNano()
 	profiles, _ := poisonDataset(t, "Profile delete")
 	events, _ := eventDataset(t, "Profile delete events")

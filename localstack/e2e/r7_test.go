@@ -56,6 +56,7 @@ func firstNameOf(t *testing.T, crm string) string {
 // events and its links stay deleted; a record made after the delete
 // brings the person back, with that record only.
 func TestDeletedProfileStaysDeletedOnReplay(t *testing.T) {
+	t.Parallel()
 	stamp := time.Now().UnixNano()
 	profiles, schemaID := orderedDataset(t, "R7 profiles")
 	events, _ := eventDataset(t, "R7 events")
