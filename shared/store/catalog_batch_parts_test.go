@@ -128,7 +128,7 @@ func TestBatchRun(t *testing.T) {
 		var wg sync.WaitGroup
 		for _, f := range []int{0, 1, 2, 2} {
 			wg.Add(1)
-			go func() {
+			add := func() {
 				defer wg.Done()
 				r, err := c.AddScannedFile(ctx, "b1", f)
 				if err != nil {
@@ -140,7 +140,12 @@ func TestBatchRun(t *testing.T) {
 					complete++
 					mu.Unlock()
 				}
-			}()
+			}
+			if serializesUpdates(t) {
+				go add()
+			} else {
+				add()
+			}
 		}
 		wg.Wait()
 		if complete < 1 || complete > 2 {
