@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -178,6 +179,43 @@ func TestGraphUniqueFromRules(t *testing.T) {
 		want := graphKeys([]identity.ID{m1, e, graphCRM("C1"), graphCRM("C2")})
 		if diff := cmp.Diff(want, graphMembers(t, p, e, 50)); diff != "" {
 			t.Errorf("cluster (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// A pair refused for a unique namespace is decided again, by the same
+// process, once the namespace is made not unique: the refusal the process
+// remembers holds only while its namespace is unique.
+func TestGraphRefusalFollowsTheNamespaceSetting(t *testing.T) {
+	onEachDynamoDB(t, func(t *testing.T) {
+		db, table := newTestTable(t)
+		ctx := context.Background()
+		p := NewProfiles(db, table)
+		var unique atomic.Bool
+		unique.Store(true)
+		p.SetGraphRules(GraphRules{Unique: func(_ context.Context, ns string) (bool, error) { return ns == "CRMID" && unique.Load(), nil }})
+		e := graphECID(7)
+		c1, c2 := graphCRM("C1"), graphCRM("C2")
+		put := func(l identity.Link) {
+			t.Helper()
+			if err := p.PutLinks(ctx, []identity.Link{l}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		put(graphLink(c1, identity.TypeCrossDevice, e, identity.TypeCookie, 1, "ds", "b1"))
+		put(graphLink(c2, identity.TypeCrossDevice, e, identity.TypeCookie, 2, "ds", "b2"))
+		if diff := cmp.Diff(graphKeys([]identity.ID{c1, e}), graphMembers(t, p, e, 50)); diff != "" {
+			t.Fatalf("cluster while CRMID is unique (-want +got):\n%s", diff)
+		}
+		// The same record again changes nothing while the setting holds.
+		put(graphLink(c2, identity.TypeCrossDevice, e, identity.TypeCookie, 3, "ds", "b3"))
+		if diff := cmp.Diff(graphKeys([]identity.ID{c1, e}), graphMembers(t, p, e, 50)); diff != "" {
+			t.Fatalf("cluster after the refused pair again (-want +got):\n%s", diff)
+		}
+		unique.Store(false)
+		put(graphLink(c2, identity.TypeCrossDevice, e, identity.TypeCookie, 4, "ds", "b4"))
+		if diff := cmp.Diff(graphKeys([]identity.ID{c1, c2, e}), graphMembers(t, p, e, 50)); diff != "" {
+			t.Errorf("cluster once CRMID is not unique (-want +got):\n%s", diff)
 		}
 	})
 }

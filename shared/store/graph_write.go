@@ -113,7 +113,18 @@ func (p *Profiles) PutLinks(ctx context.Context, links []identity.Link) error {
 			}
 		}
 		if p.links.fresh(ck, l.At) {
-			continue
+			// A refusal holds only while its namespace is unique: a
+			// namespace made not unique through the API lets the pair
+			// be decided again.
+			ns, refused := p.links.refusedFor(ck)
+			if !refused {
+				continue
+			}
+			if u, err := p.isUnique(ctx, ns); err != nil {
+				return err
+			} else if u {
+				continue
+			}
 		}
 		todo = append(todo, l)
 	}
@@ -204,7 +215,11 @@ func (p *Profiles) guardLinks(ctx context.Context, links []identity.Link) error 
 		}
 	}
 	for i, l := range links {
-		p.links.add(profLinkCacheKey(l.A.Key(), l.B.Key()), memo[i])
+		ns := ""
+		if verdicts[i].refused {
+			ns = verdicts[i].why.ns
+		}
+		p.links.add(profLinkCacheKey(l.A.Key(), l.B.Key()), memo[i], ns)
 	}
 	return nil
 }
@@ -661,9 +676,12 @@ func (p *Profiles) deleteHalf(ctx context.Context, node, nb string, legacy bool)
 // steady state of a stream costs no link reads or writes. It forgets
 // everything when full: a forgotten link is merely checked again.
 type profLinkCache struct {
-	mu  sync.Mutex
-	m   map[string]int64
-	max int
+	mu sync.Mutex
+	m  map[string]int64
+	// refused holds, for links of m the process refused, the unique
+	// namespace that refused them.
+	refused map[string]string
+	max     int
 }
 
 // profLinkCacheKey names the link between two identities whichever is
@@ -677,7 +695,7 @@ func profLinkCacheKey(a, b string) string {
 }
 
 func newProfLinkCache(max int) *profLinkCache {
-	return &profLinkCache{m: map[string]int64{}, max: max}
+	return &profLinkCache{m: map[string]int64{}, refused: map[string]string{}, max: max}
 }
 
 // fresh reports whether a sighting of link k at at says nothing new: the
@@ -689,16 +707,33 @@ func (c *profLinkCache) fresh(k string, at int64) bool {
 	return ok && at < seen+LinkRefreshInterval
 }
 
-// add remembers that link k was seen at at.
-func (c *profLinkCache) add(k string, at int64) {
+// refusedFor reports whether the process refused link k, and for which
+// unique namespace.
+func (c *profLinkCache) refusedFor(k string) (string, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	ns, ok := c.refused[k]
+	return ns, ok
+}
+
+// add remembers that link k was seen at at, and, when refusedNS is not
+// empty, that it was refused for that unique namespace (else that it was
+// not refused).
+func (c *profLinkCache) add(k string, at int64, refusedNS string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if refusedNS != "" {
+		c.refused[k] = refusedNS
+	} else {
+		delete(c.refused, k)
+	}
 	if old, ok := c.m[k]; ok {
 		c.m[k] = max(old, at)
 		return
 	}
 	if len(c.m) >= c.max {
 		c.m = map[string]int64{}
+		c.refused = map[string]string{}
 	}
 	c.m[k] = at
 }
