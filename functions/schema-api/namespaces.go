@@ -159,6 +159,9 @@ func (h *handler) putNamespace(ctx context.Context, r *apigw.Request) (int, any,
 	if in.Unique != nil {
 		changed.Unique = *in.Unique
 	}
+	if err := identity.CheckNamespaceText(changed.Name, changed.Description); err != nil {
+		return 0, nil, err
+	}
 	if changed == ns {
 		return http.StatusOK, ns, nil
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mosaic-cdp/mosaic/shared/fault"
 )
@@ -147,6 +148,29 @@ type NamespaceInput struct {
 	IDType      string `json:"idType"`
 }
 
+// Bounds of a custom namespace's name and description, in characters:
+// the namespace list is one answer, so that each namespace stays small.
+const (
+	MaxNamespaceName        = 256
+	MaxNamespaceDescription = 2048
+)
+
+// CheckNamespaceText checks a namespace's name (required) and
+// description against their bounds: Invalid NAMESPACE-NAME or
+// NAMESPACE-DESCRIPTION.
+func CheckNamespaceText(name, description string) error {
+	if strings.TrimSpace(name) == "" {
+		return fault.E(fault.Invalid, "NAMESPACE-NAME", "name is required")
+	}
+	if n := utf8.RuneCountInString(name); n > MaxNamespaceName {
+		return fault.Errorf(fault.Invalid, "NAMESPACE-NAME", "name is %d characters, over %d", n, MaxNamespaceName)
+	}
+	if n := utf8.RuneCountInString(description); n > MaxNamespaceDescription {
+		return fault.Errorf(fault.Invalid, "NAMESPACE-DESCRIPTION", "description is %d characters, over %d", n, MaxNamespaceDescription)
+	}
+	return nil
+}
+
 var codePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$`)
 
 // NewCustom checks a custom namespace create request and builds the
@@ -157,8 +181,8 @@ func NewCustom(in NamespaceInput, now time.Time) (Namespace, error) {
 	if !codePattern.MatchString(in.Code) {
 		return Namespace{}, fault.E(fault.Invalid, "NAMESPACE-CODE", "code is required: 1 to 64 letters, digits, '_', '-' or '.', starting with a letter or digit")
 	}
-	if strings.TrimSpace(in.Name) == "" {
-		return Namespace{}, fault.E(fault.Invalid, "NAMESPACE-NAME", "name is required")
+	if err := CheckNamespaceText(in.Name, in.Description); err != nil {
+		return Namespace{}, err
 	}
 	t := strings.ToUpper(strings.TrimSpace(in.IDType))
 	if !slices.Contains(Types, t) {

@@ -1,6 +1,8 @@
 package identity
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,5 +90,35 @@ func TestOverrides(t *testing.T) {
 	}
 	if got := (Override{Code: "Phone", Unique: true}).Apply(Standard[0]); got != Standard[0] {
 		t.Errorf("an override of Phone changed %s", got.Code)
+	}
+}
+
+// TestCheckNamespaceText: a name is required and, like the description,
+// bounded in characters (not bytes), so that the namespace list stays one
+// answer.
+func TestCheckNamespaceText(t *testing.T) {
+	tests := []struct {
+		name, desc, code string
+	}{
+		{"Loyalty", "", ""},
+		{"   ", "", "NAMESPACE-NAME"},
+		{strings.Repeat("é", MaxNamespaceName), strings.Repeat("ü", MaxNamespaceDescription), ""},
+		{strings.Repeat("n", MaxNamespaceName+1), "", "NAMESPACE-NAME"},
+		{"Loyalty", strings.Repeat("d", MaxNamespaceDescription+1), "NAMESPACE-DESCRIPTION"},
+	}
+	for _, tt := range tests {
+		err := CheckNamespaceText(tt.name, tt.desc)
+		if tt.code == "" {
+			if err != nil {
+				t.Errorf("name of %d, description of %d characters: %v", len([]rune(tt.name)), len([]rune(tt.desc)), err)
+			}
+			continue
+		}
+		if !errors.Is(err, fault.E(fault.Invalid, tt.code, "")) {
+			t.Errorf("name of %d, description of %d characters: %v, want %s", len([]rune(tt.name)), len([]rune(tt.desc)), err, tt.code)
+		}
+	}
+	if _, err := NewCustom(NamespaceInput{Code: "Big", Name: strings.Repeat("n", 390000), IDType: TypeCrossDevice}, time.Now()); !errors.Is(err, fault.E(fault.Invalid, "NAMESPACE-NAME", "")) {
+		t.Errorf("a 390,000-character name: %v, want NAMESPACE-NAME", err)
 	}
 }
