@@ -85,8 +85,18 @@ func (c *Catalog) catPutIf(ctx context.Context, item map[string]types.AttributeV
 	return true, nil
 }
 
+// catKeyFits reports whether an item can have the key (pk, sk): an id
+// asked for that is longer than any stored key names nothing, so reading
+// or deleting it finds nothing rather than failing.
+func catKeyFits(pk, sk string) bool {
+	return len(pk) <= MaxPartitionKeyBytes && len(sk) <= MaxSortKeyBytes
+}
+
 // catGet reads an item; it is nil when there is none.
 func (c *Catalog) catGet(ctx context.Context, pk, sk, what string) (map[string]types.AttributeValue, error) {
+	if !catKeyFits(pk, sk) {
+		return nil, nil
+	}
 	out, err := c.db.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(c.table),
 		Key:            catKey(pk, sk),
@@ -157,6 +167,9 @@ func (c *Catalog) catBatchGet(ctx context.Context, pk string, sks []string, what
 
 // catDelete deletes an item; it reports false when there was none.
 func (c *Catalog) catDelete(ctx context.Context, pk, sk, what string) (bool, error) {
+	if !catKeyFits(pk, sk) {
+		return false, nil
+	}
 	_, err := c.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 		TableName:           aws.String(c.table),
 		Key:                 catKey(pk, sk),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -304,4 +305,26 @@ func TestCatalogBatches(t *testing.T) {
 			})
 		}
 	})
+}
+
+// TestCatalogIDsLongerThanAnyKey: an id longer than any key can be
+// names nothing: reads find nothing and deletes remove nothing, rather
+// than failing.
+func TestCatalogIDsLongerThanAnyKey(t *testing.T) {
+	db, table := newTestTable(t) // dynalite: the rule is the store's own
+	c := NewCatalog(db, table)
+	ctx := context.Background()
+	long := strings.Repeat("a", MaxSortKeyBytes+1)
+	if _, err := c.GetDataset(ctx, long); !errors.Is(err, fault.E(fault.NotFound, "DATASET-NOT-FOUND", "")) {
+		t.Errorf("GetDataset of a %d-byte id: %v, want DATASET-NOT-FOUND", len(long), err)
+	}
+	if _, err := c.GetJob(ctx, long); fault.As(err).Kind != fault.NotFound {
+		t.Errorf("GetJob of a %d-byte id: %v, want NotFound", len(long), err)
+	}
+	if _, err := c.GetNamespace(ctx, long); fault.As(err).Kind != fault.NotFound {
+		t.Errorf("GetNamespace of a %d-byte code: %v, want NotFound", len(long), err)
+	}
+	if err := c.DeleteJob(ctx, long); fault.As(err).Kind != fault.NotFound {
+		t.Errorf("DeleteJob of a %d-byte id: %v, want NotFound", len(long), err)
+	}
 }

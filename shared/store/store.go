@@ -90,9 +90,9 @@ func translate(err error, what string) error {
 			msg := what + ": refused by storage"
 			switch code {
 			case CodeKeyTooLong:
-				msg = what + ": a key is over DynamoDB's size limit"
+				msg = what + ": an id or identity is over the size limit of a key"
 			case CodeItemTooLarge:
-				msg = what + ": the item is over DynamoDB's 400 KB limit"
+				msg = what + ": the item is over the 400 KB limit of an item"
 			}
 			return fault.Wrap(err, fault.Invalid, code, msg)
 		}
