@@ -144,6 +144,9 @@ func (h *handler) history(ctx context.Context, r *apigw.Request) (int, any, erro
 	if err != nil {
 		return 0, nil, err
 	}
+	if r.Query.Has("limit") && (limit < 1 || limit > profile.MaxHistoryLimit) {
+		return 0, nil, fault.Errorf(fault.Invalid, "REQ-PARAM", "limit must be 1 to %d", profile.MaxHistoryLimit)
+	}
 	page, err := h.graph.History(ctx, profile.HistoryQuery{Identity: x, Limit: int(min(limit, profile.MaxHistoryLimit)), Start: r.Query.Get("start")})
 	if err != nil {
 		return 0, nil, err

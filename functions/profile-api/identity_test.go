@@ -273,9 +273,11 @@ func TestIdentityHistory(t *testing.T) {
 	if status != 200 || len(entries) != 1 || dig(entries[0], "kind") != profile.KindLink || dig(body, "_links", "next", "href") != "" {
 		t.Errorf("second page: %d %v, want the link, last", status, body)
 	}
-	q.Set("limit", "-1")
-	if status, _ := identityCall(t, h, routeHistory, q, nil); status != 400 {
-		t.Errorf("limit -1: %d, want 400", status)
+	for _, bad := range []string{"-1", "0", "1001"} {
+		q.Set("limit", bad)
+		if status, _ := identityCall(t, h, routeHistory, q, nil); status != 400 {
+			t.Errorf("limit %s: %d, want 400", bad, status)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"sort"
 
 	"golang.org/x/sync/errgroup"
@@ -150,7 +151,20 @@ func (g *GraphService) graphEvents(ctx context.Context, ids []identity.ID) ([]re
 
 // twinKey names a decision whatever end it was recorded on: a refused or
 // removed link is recorded on both, and is one decision.
+// evictedOf is the identity an eviction is about: the other end of a
+// record kept on a witness, else the identity it is recorded on.
+func evictedOf(r recorded) identity.ID {
+	if r.ev.Other != (identity.ID{}) {
+		return r.ev.Other
+	}
+	return r.on
+}
+
 func twinKey(r recorded) string {
+	if r.ev.Kind == DecisionIdentityEvicted {
+		// Recorded on the evicted identity and on witnesses: one decision.
+		return fmt.Sprintf("%s\x00%s\x00%d\x00%s\x00%s", r.ev.Kind, evictedOf(r).Key(), r.ev.At, r.ev.Dataset, r.ev.Source)
+	}
 	a, b := r.on.Key(), ""
 	if r.ev.Other != (identity.ID{}) {
 		b = r.ev.Other.Key()
@@ -165,7 +179,15 @@ func twinKey(r recorded) string {
 // decision once (of twins, the one recorded on the smaller identity key),
 // with the key each is ordered by within its time.
 func decisions(rs []recorded, custom []identity.Namespace) ([]GraphDecision, []string) {
-	sort.Slice(rs, func(i, j int) bool { return rs[i].on.Key() < rs[j].on.Key() })
+	// Of twins, the record on the evicted identity itself, else the one
+	// on the smaller identity key, is shown.
+	sort.Slice(rs, func(i, j int) bool {
+		wi, wj := rs[i].ev.Kind == DecisionIdentityEvicted && rs[i].ev.Other != (identity.ID{}), rs[j].ev.Kind == DecisionIdentityEvicted && rs[j].ev.Other != (identity.ID{})
+		if wi != wj {
+			return !wi
+		}
+		return rs[i].on.Key() < rs[j].on.Key()
+	})
 	seen := map[string]bool{}
 	type keyed struct {
 		d   GraphDecision
@@ -401,9 +423,14 @@ func (g *GraphService) Explain(ctx context.Context, a, b CompositeXID) (Explanat
 	}
 	var apart []recorded
 	for _, r := range rs {
-		between := (inFrom[r.on] && inTo[r.ev.Other]) || (inTo[r.on] && inFrom[r.ev.Other])
-		evicted := r.ev.Kind == DecisionIdentityEvicted && (r.on == ia || r.on == ib)
-		if between || evicted {
+		if r.ev.Kind == DecisionIdentityEvicted {
+			// An eviction explains the two apart only when it evicted one of them.
+			if x := evictedOf(r); x == ia || x == ib {
+				apart = append(apart, r)
+			}
+			continue
+		}
+		if (inFrom[r.on] && inTo[r.ev.Other]) || (inTo[r.on] && inFrom[r.ev.Other]) {
 			apart = append(apart, r)
 		}
 	}

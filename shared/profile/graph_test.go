@@ -480,3 +480,51 @@ func (f finder) Namespace(_ context.Context, code string) (identity.Namespace, b
 	ns, ok := identity.Lookup(code, f)
 	return ns, ok, nil
 }
+
+// TestGraphEvictionsOnceAndOnlyWhereTheyExplain: an eviction is recorded
+// on the evicted identity and on witnesses (the ends of the link that
+// caused it); the cluster's history, read from its members (the
+// witnesses), shows each eviction once, naming the evicted identity, and
+// explain names it only for a pair one of which it evicted.
+func TestGraphEvictionsOnceAndOnlyWhereTheyExplain(t *testing.T) {
+	ctx := context.Background()
+	st := storetest.NewGraph()
+	hub := identity.ID{Namespace: "CRMID", Value: "C-HUB"}
+	kept := identity.ID{Namespace: "Email", Value: "kept@example.com"}
+	st.Link(hub, kept, store.LinkInfo{First: 1, Last: 1, Dataset: "ds", Source: "b1"})
+	ecid := func(n int) identity.ID {
+		return identity.ID{Namespace: "ECID", Value: fmt.Sprintf("%038d", n)}
+	}
+	for n := 1; n <= 2; n++ {
+		ev := store.GraphEvent{Kind: DecisionIdentityEvicted, At: int64(10 + n), Dataset: "ds", Source: "b2", Reason: "cap"}
+		on := ev
+		on.Identity = ecid(n)
+		st.Record(on)
+		for _, w := range []identity.ID{hub, kept} {
+			witness := ev
+			witness.Identity, witness.Other = w, ecid(n)
+			st.Record(witness)
+		}
+	}
+	g := &GraphService{Store: adapt(st)}
+	h, err := g.History(ctx, HistoryQuery{Identity: byNS(hub), Limit: MaxHistoryLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evictions []string
+	for _, e := range h.Entries {
+		if e.Decision != nil && e.Decision.Kind == DecisionIdentityEvicted && e.Decision.Other != nil {
+			evictions = append(evictions, e.Decision.Other.ID)
+		}
+	}
+	if want := []string{ecid(2).Value, ecid(1).Value}; fmt.Sprint(evictions) != fmt.Sprint(want) {
+		t.Errorf("evictions in the history %v, want each once, naming the evicted identity: %v", evictions, want)
+	}
+	x, err := g.Explain(ctx, byNS(hub), byNS(ecid(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x.SameCluster || len(x.Decisions) != 1 || x.Decisions[0].At != 11 {
+		t.Errorf("explain(hub, evicted ECID 1) = %+v, want apart by its one eviction", x)
+	}
+}
