@@ -675,8 +675,15 @@ func (h *handler) writePart(ctx context.Context, batchID string, i, partNo int) 
 			for {
 				if h.run.Now().Sub(lastMark) >= checkpointEvery {
 					lastMark = h.run.Now()
+					// The watermark only saves work after a kill: a
+					// continuation from an older one rewrites rows, which
+					// is idempotent, so a transient failure to store it
+					// does not stop the part.
 					if err := h.parts.SetBatchPartMark(ctx, b.ID, i, partNo, wm.low()); err != nil {
-						return ingest.Item{}, err
+						if !fault.As(err).Kind.Transient() {
+							return ingest.Item{}, err
+						}
+						log.WarnContext(ctx, "watermark not stored; the part goes on", "err", err)
 					}
 				}
 				r, err := rd.Next()
